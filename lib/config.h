@@ -1,0 +1,120 @@
+/* config.h - the config file of DESIGN §3, loaded into plain C structs.
+ *
+ * cfg_load() owns everything it returns: every string and array below is heap memory owned by the
+ * struct cfg and freed by cfg_free() (which takes NULL). Callers never keep pointers past cfg_free().
+ * After a successful load the defaults are applied and every field is valid: strings that have a
+ * default are never NULL; optional ones (marked "or NULL") may be.
+ */
+#ifndef MDO_CONFIG_H
+#define MDO_CONFIG_H
+
+#include <stdbool.h>
+#include "err.h"
+
+enum cfg_sched { CFG_SCHED_DOCKER, CFG_SCHED_MARATHON, CFG_SCHED_SWARM };
+enum cfg_pull { CFG_PULL_MISSING, CFG_PULL_ALWAYS, CFG_PULL_NEVER };
+
+struct cfg_kv {
+    char *key;
+    char *value; /* scalars as written: integers of the seed (MIN_NODES: 2) become "2" */
+};
+
+struct cfg_port {
+    char *name;         /* as written in the config, e.g. "native" */
+    unsigned port;      /* container port, 1..65535 */
+    char proto[4];      /* "tcp" or "udp" */
+    unsigned host_port; /* fixed host port (host_ports / ports-hard), 0 = scheduler picks */
+};
+
+struct cfg_constraint {
+    char *field;
+    char *op;
+    char *value; /* or NULL */
+};
+
+struct cfg_health {
+    char *cmd;  /* or NULL */
+    char *http; /* path, or NULL; at most one of cmd/http is set */
+    char *port; /* port name for http, or NULL = first port */
+    unsigned interval, timeout, grace; /* seconds; defaults 10, 5, 60 */
+};
+
+struct cfg_service {
+    char *name;
+    char *image;
+    struct cfg_port *ports; /* in file order */
+    unsigned nports;
+    unsigned instances; /* default 1, at most CFG_MAX_INSTANCES */
+    double cpus;        /* default 0.3 */
+    unsigned mem;       /* MiB, default 512 */
+    struct cfg_kv *env; /* in file order */
+    unsigned nenv;
+    struct cfg_kv *labels;
+    unsigned nlabels;
+    struct cfg_constraint *constraints;
+    unsigned nconstraints;
+    bool has_health;
+    struct cfg_health health;
+    char **args; /* or NULL when nargs == 0 */
+    unsigned nargs;
+    unsigned upgrade_pause; /* seconds, default 0 */
+};
+
+struct cfg_etcd {
+    char **endpoints; /* at least one, "http://host:port" (seed host/port becomes one of these) */
+    unsigned nendpoints;
+    char *prefix;     /* default "/mdo" */
+    char *username, *password, *ca, *cert, *key; /* or NULL */
+};
+
+struct cfg_marathon {
+    char *url;   /* "http://host:port" from the seed form, or url; NULL when absent */
+    char *api;   /* "v2" (default) or "legacy" */
+    char *username, *password, *token, *ca; /* or NULL */
+    bool insecure;
+};
+
+struct cfg_subscriber {
+    char *listen;     /* default "127.0.0.1:5000" */
+    char *public_url; /* or NULL */
+    char *token;      /* or NULL */
+    char *mode;       /* "events" (default) or "callback" */
+    unsigned resync;  /* seconds, default 60 */
+};
+
+struct cfg_docker {
+    char *socket;       /* default "/var/run/docker.sock" */
+    char *host_address; /* default "auto" */
+    enum cfg_pull pull; /* default missing */
+};
+
+struct cfg {
+    char *path;        /* the file loaded */
+    char *environment; /* default "local" */
+    enum cfg_sched scheduler;
+    struct cfg_etcd etcd;
+    struct cfg_marathon marathon;
+    struct cfg_subscriber subscriber;
+    struct cfg_docker docker;
+    struct cfg_service *services; /* in file order */
+    unsigned nservices;
+};
+
+#define CFG_MAX_INSTANCES 1000
+
+/* The file to use: `explicit` if not NULL, else $MDO_CONFIG, else ./mdo.yaml, else ./config.yaml.
+ * Returns a static string or `explicit`; never NULL (falls back to "mdo.yaml" for the error). */
+const char *cfg_default_path(const char *explicit);
+
+/* Loads and checks path. On failure *out is NULL and err->msg holds every problem found, one per
+ * line, each "FILE:LINE:COL: ..." naming the key and what was expected (code MDO_ECONFIG), or
+ * "cannot read FILE: why". ${VAR} in strings is expanded from the environment (unset = error). */
+int cfg_load(const char *path, struct cfg **out, struct mdo_err *err);
+void cfg_free(struct cfg *cfg);
+
+/* The service named `name`, or NULL. */
+const struct cfg_service *cfg_service(const struct cfg *cfg, const char *name);
+/* Value of label/env `key` in a kv array, or NULL. */
+const char *cfg_kv_get(const struct cfg_kv *kv, unsigned n, const char *key);
+
+#endif

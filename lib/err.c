@@ -1,0 +1,67 @@
+/* err.c - error codes to text, and the one place commands turn an error into an exit code */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include "err.h"
+
+int err_set(struct mdo_err *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err)
+        return -code;
+    err->code = code;
+    err->http_status = 0;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+    return -code;
+}
+
+int err_wrap(struct mdo_err *err, const char *fmt, ...)
+{
+    char head[512], tail[MDO_ERR_MSG];
+    va_list ap;
+
+    if (!err)
+        return -MDO_EFAIL;
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof(head), fmt, ap);
+    va_end(ap);
+    snprintf(tail, sizeof(tail), "%s", err->msg);
+    snprintf(err->msg, sizeof(err->msg), "%s: %s", head, tail);
+    if (!err->code)
+        err->code = MDO_EFAIL;
+    return -err->code;
+}
+
+void err_clear(struct mdo_err *err)
+{
+    err->code = 0;
+    err->http_status = 0;
+    err->msg[0] = '\0';
+}
+
+const char *err_name(int code)
+{
+    static const char *const names[] = {
+        [MDO_OK] = "ok",           [MDO_EFAIL] = "failure",        [MDO_EUSAGE] = "usage",
+        [MDO_ECONFIG] = "config",  [MDO_ENOTFOUND] = "not found",  [MDO_ENET] = "unreachable",
+        [MDO_EHTTP] = "http",      [MDO_ECONFLICT] = "conflict",   [MDO_EPROTO] = "protocol",
+        [MDO_ETOOFEW] = "too few", [MDO_ENOMEM] = "out of memory",
+    };
+    if (code < 0)
+        code = -code;
+    if (code >= (int)(sizeof(names) / sizeof(names[0])) || !names[code])
+        return "unknown";
+    return names[code];
+}
+
+int err_report(const char *prog, const struct mdo_err *err)
+{
+    if (!err->code)
+        return 0;
+    if (err->msg[0])
+        fprintf(stderr, "mdo %s: %s\n", prog, err->msg);
+    return err->code == MDO_EUSAGE ? 2 : 1;
+}

@@ -1,0 +1,24 @@
+/* log.h - the one logger: one key=value line per event on stderr.
+ *
+ *   log_warn("etcd", "put failed", "key=%s err=%s", key, why);
+ *   -> ts=2026-11-25T08:00:00Z level=warn mod=etcd msg="put failed" key=/mdo/x err=timeout
+ *
+ * Level from $MDO_LOG (error|warn|info|debug, default info), read once by log_init() before threads.
+ * Never pass tokens or passwords.
+ */
+#ifndef MDO_LOG_H
+#define MDO_LOG_H
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+void log_init(void);
+int log_enabled(enum log_level lvl);
+void log_msg(enum log_level lvl, const char *mod, const char *msg, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#define log_error(mod, msg, ...) log_msg(LOG_ERROR, mod, msg, __VA_ARGS__)
+#define log_warn(mod, msg, ...)  log_msg(LOG_WARN, mod, msg, __VA_ARGS__)
+#define log_info(mod, msg, ...)  log_msg(LOG_INFO, mod, msg, __VA_ARGS__)
+#define log_debug(mod, msg, ...) log_msg(LOG_DEBUG, mod, msg, __VA_ARGS__)
+
+#endif
