@@ -20,16 +20,19 @@ int err_set(struct mdo_err *err, int code, const char *fmt, ...)
 
 int err_wrap(struct mdo_err *err, const char *fmt, ...)
 {
-    char head[512], tail[MDO_ERR_MSG];
+    char tail[MDO_ERR_MSG];
     va_list ap;
+    int n;
 
     if (!err)
         return -MDO_EFAIL;
+    memcpy(tail, err->msg, sizeof(tail));
     va_start(ap, fmt);
-    vsnprintf(head, sizeof(head), fmt, ap);
+    n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
-    snprintf(tail, sizeof(tail), "%s", err->msg);
-    snprintf(err->msg, sizeof(err->msg), "%s: %s", head, tail);
+    if (n >= 0 && (size_t)n < sizeof(err->msg) - 2)
+        snprintf(err->msg + n, sizeof(err->msg) - (size_t)n, ": %.*s",
+                 (int)(sizeof(err->msg) - (size_t)n - 3), tail);
     if (!err->code)
         err->code = MDO_EFAIL;
     return -err->code;

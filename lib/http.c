@@ -1,0 +1,244 @@
+/* http.c - libcurl wrapper: one reused easy handle per thread, timeouts always set */
+#include <stdio.h>
+#include <string.h>
+#include <curl/curl.h>
+#include "http.h"
+
+static __thread CURL *thread_handle;
+
+static CURL *handle(void)
+{
+    if (!thread_handle)
+        thread_handle = curl_easy_init();
+    else
+        curl_easy_reset(thread_handle);
+    return thread_handle;
+}
+
+void http_thread_cleanup(void)
+{
+    if (thread_handle)
+        curl_easy_cleanup(thread_handle);
+    thread_handle = NULL;
+}
+
+static size_t collect(char *p, size_t size, size_t n, void *ctx)
+{
+    struct buf *b = ctx;
+
+    if (buf_add(b, p, size * n))
+        return 0; /* over the cap: curl fails the transfer with a write error */
+    return size * n;
+}
+
+/* Sets what every request shares; returns the header list the caller frees. */
+static struct curl_slist *setup(CURL *h, const struct http_conn *c, const char *method,
+                                const char *url, const char *body, size_t body_len,
+                                const char *content_type, const char *accept, char *errbuf)
+{
+    struct curl_slist *hdr = NULL;
+    char line[1024];
+
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                     c->connect_timeout_ms ? c->connect_timeout_ms : 3000L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "mdo/" MDO_VERSION);
+    if (c->unix_socket)
+        curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->unix_socket);
+    if (c->user) {
+        curl_easy_setopt(h, CURLOPT_USERNAME, c->user);
+        curl_easy_setopt(h, CURLOPT_PASSWORD, c->password ? c->password : "");
+        curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+    }
+    if (c->ca)
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca);
+    if (c->cert)
+        curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
+    if (c->key)
+        curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
+    if (c->insecure) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (c->token && snprintf(line, sizeof(line), "Authorization: Bearer %s", c->token) <
+                        (int)sizeof(line))
+        hdr = curl_slist_append(hdr, line);
+    if (c->auth_header &&
+        snprintf(line, sizeof(line), "Authorization: %s", c->auth_header) < (int)sizeof(line))
+        hdr = curl_slist_append(hdr, line);
+    if (content_type && snprintf(line, sizeof(line), "Content-Type: %s", content_type) <
+                            (int)sizeof(line))
+        hdr = curl_slist_append(hdr, line);
+    if (accept && snprintf(line, sizeof(line), "Accept: %s", accept) < (int)sizeof(line))
+        hdr = curl_slist_append(hdr, line);
+    hdr = curl_slist_append(hdr, "Expect:"); /* no 100-continue round trip */
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    if (body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    }
+    if (strcmp(method, body ? "POST" : "GET"))
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    return hdr;
+}
+
+static int transport_error(struct mdo_err *err, CURLcode rc, const char *method, const char *url,
+                           const struct http_conn *c, const char *errbuf)
+{
+    const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+
+    if (c->unix_socket)
+        return err_set(err, MDO_ENET, "%s %s (socket %s): %s", method, url, c->unix_socket, why);
+    return err_set(err, MDO_ENET, "%s %s: %s", method, url, why);
+}
+
+int http_request(const struct http_conn *c, const char *method, const char *url, const char *body,
+                 size_t body_len, const char *content_type, struct http_resp *resp,
+                 struct mdo_err *err)
+{
+    char errbuf[CURL_ERROR_SIZE] = "";
+    struct curl_slist *hdr;
+    CURL *h = handle();
+    CURLcode rc;
+
+    if (!h)
+        return err_set(err, MDO_ENOMEM, "cannot start curl");
+    buf_reset(&resp->body);
+    resp->status = 0;
+    hdr = setup(h, c, method, url, body, body_len, content_type, NULL, errbuf);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms ? c->timeout_ms : 10000L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp->body);
+    rc = curl_easy_perform(h);
+    curl_slist_free_all(hdr);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    if (rc != CURLE_OK)
+        return transport_error(err, rc, method, url, c, errbuf);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    return 0;
+}
+
+int http_check(const struct http_resp *resp, long lo, long hi, const char *method, const char *url,
+               struct mdo_err *err)
+{
+    char excerpt[201];
+    size_t n = resp->body.len < 200 ? resp->body.len : 200;
+
+    if (resp->status >= lo && resp->status <= hi)
+        return 0;
+    memcpy(excerpt, buf_str(&resp->body), n);
+    excerpt[n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if (excerpt[i] == '\n' || excerpt[i] == '\r')
+            excerpt[i] = ' ';
+    while (n && excerpt[n - 1] == ' ')
+        excerpt[--n] = '\0';
+    err_set(err, MDO_EHTTP, "%s %s: HTTP %ld%s%s", method, url, resp->status, n ? ": " : "",
+            excerpt);
+    err->http_status = resp->status;
+    return -MDO_EHTTP;
+}
+
+void http_resp_release(struct http_resp *resp)
+{
+    buf_release(&resp->body);
+}
+
+struct stream {
+    CURL *h;
+    http_data_fn fn;
+    void *ctx;
+    const volatile int *stop;
+    long status;
+    int stopped;
+    struct buf errbody; /* body of a non-2xx answer, for the message */
+};
+
+static size_t stream_write(char *p, size_t size, size_t n, void *ctx)
+{
+    struct stream *s = ctx;
+
+    if (!s->status)
+        curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &s->status);
+    if (s->status < 200 || s->status > 299) {
+        buf_add(&s->errbody, p, size * n); /* capped; a failure just truncates */
+        return size * n;
+    }
+    if ((s->stop && *s->stop) || s->fn(s->ctx, p, size * n)) {
+        s->stopped = 1;
+        return 0;
+    }
+    return size * n;
+}
+
+static int stream_progress(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    struct stream *s = ctx;
+
+    (void)a, (void)b, (void)c, (void)d;
+    if (s->stop && *s->stop) {
+        s->stopped = 1;
+        return 1;
+    }
+    return 0;
+}
+
+int http_stream(const struct http_conn *c, const char *method, const char *url, const char *body,
+                const char *accept, http_data_fn on_data, void *ctx, const volatile int *stop,
+                long idle_s, struct mdo_err *err)
+{
+    char errbuf[CURL_ERROR_SIZE] = "";
+    struct stream s = {NULL, on_data, ctx, stop, 0, 0, BUF_INIT(4096)};
+    struct curl_slist *hdr;
+    CURLcode rc;
+    int ret = 0;
+
+    s.h = handle();
+    if (!s.h)
+        return err_set(err, MDO_ENOMEM, "cannot start curl");
+    hdr = setup(s.h, c, method, url, body, body ? strlen(body) : 0,
+                body ? "application/json" : NULL, accept, errbuf);
+    curl_easy_setopt(s.h, CURLOPT_WRITEFUNCTION, stream_write);
+    curl_easy_setopt(s.h, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(s.h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(s.h, CURLOPT_XFERINFOFUNCTION, stream_progress);
+    curl_easy_setopt(s.h, CURLOPT_XFERINFODATA, &s);
+    curl_easy_setopt(s.h, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (idle_s > 0) {
+        curl_easy_setopt(s.h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(s.h, CURLOPT_LOW_SPEED_TIME, idle_s);
+    }
+    rc = curl_easy_perform(s.h);
+    curl_slist_free_all(hdr);
+    curl_easy_setopt(s.h, CURLOPT_HTTPHEADER, NULL);
+    if (!s.status)
+        curl_easy_getinfo(s.h, CURLINFO_RESPONSE_CODE, &s.status);
+    if (s.stopped) {
+        ret = 0;
+    } else if (s.status && (s.status < 200 || s.status > 299)) {
+        struct http_resp r = {s.status, s.errbody};
+        ret = http_check(&r, 200, 299, method, url, err);
+    } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+        ret = err_set(err, MDO_ENET, "%s %s: idle for %lds, reconnecting", method, url, idle_s);
+    } else if (rc != CURLE_OK) {
+        ret = transport_error(err, rc, method, url, c, errbuf);
+    }
+    buf_release(&s.errbody);
+    return ret;
+}
+
+int http_escape(struct buf *b, const char *s)
+{
+    CURL *h = thread_handle ? thread_handle : (thread_handle = curl_easy_init());
+    char *e = h ? curl_easy_escape(h, s, 0) : NULL;
+    int ret;
+
+    if (!e)
+        return -MDO_ENOMEM;
+    ret = buf_adds(b, e);
+    curl_free(e);
+    return ret;
+}

@@ -1,0 +1,348 @@
+/* registry.c - instance records <-> JSON, registry keys, listing and the reconcile diff */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "json.h"
+#include "log.h"
+#include "registry.h"
+
+int reg_prefix(struct buf *b, const char *prefix, const char *env, const char *service)
+{
+    if (service)
+        return buf_addf(b, "%s/%s/services/%s/instances/", prefix, env, service);
+    return buf_addf(b, "%s/%s/services/", prefix, env);
+}
+
+int reg_key(struct buf *b, const char *prefix, const struct reg_record *r)
+{
+    int ret = reg_prefix(b, prefix, r->environment, r->service);
+
+    return ret ? ret : buf_adds(b, r->container);
+}
+
+int reg_spec_key(struct buf *b, const char *prefix, const char *env, const char *service)
+{
+    return buf_addf(b, "%s/%s/specs/%s", prefix, env, service);
+}
+
+static int kv_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct cfg_kv *)a)->key, ((const struct cfg_kv *)b)->key);
+}
+
+static void add_str(cJSON *o, const char *k, const char *v)
+{
+    if (v)
+        cJSON_AddStringToObject(o, k, v);
+}
+
+char *reg_record_json(const struct reg_record *r)
+{
+    cJSON *o = cJSON_CreateObject(), *ports, *labels;
+    struct cfg_kv *sorted = NULL;
+    char *s;
+
+    add_str(o, "service", r->service);
+    add_str(o, "container", r->container);
+    add_str(o, "environment", r->environment);
+    add_str(o, "host", r->host);
+    add_str(o, "address", r->address);
+    ports = cJSON_AddObjectToObject(o, "ports");
+    for (unsigned i = 0; i < r->nports; i++) {
+        cJSON *p = cJSON_AddObjectToObject(ports, r->ports[i].name);
+        cJSON_AddNumberToObject(p, "internal", r->ports[i].internal);
+        cJSON_AddNumberToObject(p, "external", r->ports[i].external);
+        cJSON_AddStringToObject(p, "protocol", r->ports[i].proto[0] ? r->ports[i].proto : "tcp");
+    }
+    labels = cJSON_AddObjectToObject(o, "labels");
+    if (r->nlabels) { /* sorted: the same labels always encode to the same bytes */
+        sorted = malloc(r->nlabels * sizeof(*sorted));
+        if (sorted) {
+            memcpy(sorted, r->labels, r->nlabels * sizeof(*sorted));
+            qsort(sorted, r->nlabels, sizeof(*sorted), kv_cmp);
+            for (unsigned i = 0; i < r->nlabels; i++)
+                cJSON_AddStringToObject(labels, sorted[i].key, sorted[i].value);
+        }
+        free(sorted);
+    }
+    add_str(o, "state", r->state);
+    add_str(o, "started_at", r->started_at);
+    add_str(o, "app_version", r->app_version);
+    add_str(o, "backend", r->backend);
+    s = json_print(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+static char *dup_member(const cJSON *o, const char *k)
+{
+    const char *s = json_str(o, k);
+
+    return s ? strdup(s) : NULL;
+}
+
+int reg_record_parse(const char *json, size_t len, struct reg_record *r, struct mdo_err *err)
+{
+    cJSON *o = cJSON_ParseWithLength(json, len), *ports, *labels, *it;
+    int ret = 0;
+
+    memset(r, 0, sizeof(*r));
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return err_set(err, MDO_EPROTO, "record is not a JSON object");
+    }
+    r->service = dup_member(o, "service");
+    r->container = dup_member(o, "container");
+    r->environment = dup_member(o, "environment");
+    r->host = dup_member(o, "host");
+    r->address = dup_member(o, "address");
+    r->state = dup_member(o, "state");
+    r->started_at = dup_member(o, "started_at");
+    r->app_version = dup_member(o, "app_version");
+    r->backend = dup_member(o, "backend");
+    if (!r->service || !r->container || !r->host)
+        ret = err_set(err, MDO_EPROTO, "record lacks %s",
+                      !r->service ? "service" : !r->container ? "container" : "host");
+    ports = cJSON_GetObjectItemCaseSensitive(o, "ports");
+    if (!ret && cJSON_GetArraySize(ports) > 0) {
+        r->ports = calloc((size_t)cJSON_GetArraySize(ports), sizeof(*r->ports));
+        if (!r->ports)
+            ret = err_set(err, MDO_ENOMEM, "out of memory");
+        cJSON_ArrayForEach(it, ports)
+        {
+            struct reg_port *p;
+            const char *proto = json_str(it, "protocol");
+            if (ret || !it->string || !cJSON_IsObject(it))
+                continue;
+            p = &r->ports[r->nports++];
+            p->name = strdup(it->string);
+            p->internal = (int)json_int(it, "internal", 0);
+            p->external = (int)json_int(it, "external", 0);
+            snprintf(p->proto, sizeof(p->proto), "%s", proto && !strcmp(proto, "udp") ? "udp" : "tcp");
+        }
+    }
+    labels = cJSON_GetObjectItemCaseSensitive(o, "labels");
+    if (!ret && cJSON_GetArraySize(labels) > 0) {
+        r->labels = calloc((size_t)cJSON_GetArraySize(labels), sizeof(*r->labels));
+        if (!r->labels)
+            ret = err_set(err, MDO_ENOMEM, "out of memory");
+        cJSON_ArrayForEach(it, labels)
+        {
+            if (ret || !it->string || !cJSON_IsString(it))
+                continue;
+            r->labels[r->nlabels].key = strdup(it->string);
+            r->labels[r->nlabels++].value = strdup(it->valuestring);
+        }
+    }
+    cJSON_Delete(o);
+    if (ret)
+        reg_record_release(r);
+    return ret;
+}
+
+void reg_record_release(struct reg_record *r)
+{
+    free(r->service);
+    free(r->container);
+    free(r->environment);
+    free(r->host);
+    free(r->address);
+    for (unsigned i = 0; i < r->nports; i++)
+        free(r->ports[i].name);
+    free(r->ports);
+    for (unsigned i = 0; i < r->nlabels; i++) {
+        free(r->labels[i].key);
+        free(r->labels[i].value);
+    }
+    free(r->labels);
+    free(r->state);
+    free(r->started_at);
+    free(r->app_version);
+    free(r->backend);
+    memset(r, 0, sizeof(*r));
+}
+
+void reg_records_free(struct reg_record *r, unsigned n)
+{
+    for (unsigned i = 0; r && i < n; i++)
+        reg_record_release(&r[i]);
+    free(r);
+}
+
+const struct reg_port *reg_record_port(const struct reg_record *r, const char *name)
+{
+    for (unsigned i = 0; i < r->nports; i++)
+        if (!strcmp(r->ports[i].name, name))
+            return &r->ports[i];
+    return NULL;
+}
+
+const char *reg_record_label(const struct reg_record *r, const char *key)
+{
+    for (unsigned i = 0; i < r->nlabels; i++)
+        if (!strcmp(r->labels[i].key, key))
+            return r->labels[i].value;
+    return NULL;
+}
+
+int reg_record_cmp(const void *a, const void *b)
+{
+    const struct reg_record *x = a, *y = b;
+    int c = strcmp(x->service, y->service);
+
+    return c ? c : strcmp(x->container, y->container);
+}
+
+int reg_list(struct etcd *e, const char *prefix, const char *env, const char *service,
+             struct reg_record **out, unsigned *n, int64_t *rev, unsigned *bad,
+             struct mdo_err *err)
+{
+    struct buf p = BUF_INIT(4096);
+    struct etcd_kvs kvs = ETCD_KVS_INIT;
+    struct reg_record *recs = NULL;
+    unsigned m = 0, nbad = 0;
+    int ret = reg_prefix(&p, prefix, env, service);
+
+    *out = NULL;
+    *n = 0;
+    if (!ret)
+        ret = etcd_get_prefix(e, p.ptr, &kvs, err);
+    if (!ret && kvs.n && !(recs = calloc(kvs.n, sizeof(*recs))))
+        ret = err_set(err, MDO_ENOMEM, "out of memory");
+    for (size_t i = 0; !ret && i < kvs.n; i++) {
+        struct mdo_err perr = MDO_ERR_INIT;
+        /* only .../services/<svc>/instances/<container>: other keys may share the prefix */
+        const char *rest = kvs.kv[i].key + p.len, *slash;
+        if (!service && (!(slash = strchr(rest, '/')) || strncmp(slash, "/instances/", 11)))
+            continue;
+        if (reg_record_parse(kvs.kv[i].value, kvs.kv[i].len, &recs[m], &perr)) {
+            log_warn("registry", "bad record skipped", "key=%s err=\"%s\"", kvs.kv[i].key,
+                     perr.msg);
+            nbad++;
+            continue;
+        }
+        recs[m++].mod_revision = kvs.kv[i].mod_revision;
+    }
+    if (!ret) {
+        qsort(recs, m, sizeof(*recs), reg_record_cmp);
+        *out = recs;
+        *n = m;
+        if (rev)
+            *rev = kvs.revision;
+        if (bad)
+            *bad = nbad;
+    } else {
+        reg_records_free(recs, m);
+    }
+    etcd_kvs_release(&kvs);
+    buf_release(&p);
+    return ret;
+}
+
+static int same_record(const struct reg_record *a, const struct reg_record *b)
+{
+    char *x = reg_record_json(a), *y = reg_record_json(b);
+    int same = x && y && !strcmp(x, y);
+
+    free(x);
+    free(y);
+    return same;
+}
+
+int reg_diff(const struct reg_record *want, unsigned nwant, const struct reg_record *have,
+             unsigned nhave, struct reg_change **out, unsigned *n)
+{
+    struct reg_change *c = calloc((size_t)nwant + nhave + 1, sizeof(*c));
+    unsigned i = 0, j = 0, m = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (!c)
+        return -MDO_ENOMEM;
+    while (i < nwant || j < nhave) {
+        int cmp = i >= nwant ? 1 : j >= nhave ? -1 : reg_record_cmp(&want[i], &have[j]);
+        if (cmp < 0) {
+            c[m++] = (struct reg_change){REG_PUT, &want[i++], 0};
+        } else if (cmp > 0) {
+            c[m++] = (struct reg_change){REG_DEL, &have[j], have[j].mod_revision};
+            j++;
+        } else {
+            if (!same_record(&want[i], &have[j]))
+                c[m++] = (struct reg_change){REG_PUT, &want[i], have[j].mod_revision};
+            i++, j++;
+        }
+    }
+    *out = c;
+    *n = m;
+    return 0;
+}
+
+/* Builds the etcd ops of changes [from, to); keys and values owned by the bufs/strs arrays. */
+static int apply_some(struct etcd *e, const char *prefix, const struct reg_change *c, unsigned n,
+                      int *applied, struct mdo_err *err)
+{
+    struct etcd_op ops[ETCD_TXN_MAX];
+    struct buf keys[ETCD_TXN_MAX];
+    char *vals[ETCD_TXN_MAX];
+    int ret = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        keys[i] = (struct buf)BUF_INIT(0);
+        vals[i] = NULL;
+    }
+    for (unsigned i = 0; !ret && i < n; i++) {
+        ret = reg_key(&keys[i], prefix, c[i].rec);
+        ops[i].type = c[i].type == REG_PUT ? ETCD_PUT : ETCD_DEL;
+        ops[i].key = buf_str(&keys[i]);
+        ops[i].mod_revision = c[i].guard;
+        ops[i].lease = 0;
+        ops[i].value = NULL;
+        if (!ret && c[i].type == REG_PUT && !(ops[i].value = vals[i] = reg_record_json(c[i].rec)))
+            ret = -MDO_ENOMEM;
+    }
+    if (ret)
+        err_set(err, MDO_ENOMEM, "out of memory");
+    else
+        ret = etcd_txn(e, ops, n, applied, err);
+    for (unsigned i = 0; i < n; i++) {
+        buf_release(&keys[i]);
+        free(vals[i]);
+    }
+    return ret;
+}
+
+int reg_apply(struct etcd *e, const char *prefix, const struct reg_change *c, unsigned n,
+              unsigned *failed, struct mdo_err *err)
+{
+    int ret = 0;
+
+    *failed = 0;
+    for (unsigned at = 0; at < n; at += ETCD_TXN_MAX) {
+        unsigned k = n - at < ETCD_TXN_MAX ? n - at : ETCD_TXN_MAX;
+        int applied = 0;
+
+        ret = apply_some(e, prefix, c + at, k, &applied, err);
+        if (ret)
+            return ret; /* etcd is unreachable: the caller retries the whole pass later */
+        if (applied || k == 1) {
+            if (!applied) {
+                log_info("registry", "guarded write lost a race, left for the next pass",
+                         "service=%s container=%s", c[at].rec->service, c[at].rec->container);
+                (*failed)++;
+            }
+            continue;
+        }
+        for (unsigned i = 0; i < k; i++) { /* one stale guard must not hold back the rest */
+            ret = apply_some(e, prefix, c + at + i, 1, &applied, err);
+            if (ret)
+                return ret;
+            if (!applied) {
+                log_info("registry", "guarded write lost a race, left for the next pass",
+                         "service=%s container=%s", c[at + i].rec->service,
+                         c[at + i].rec->container);
+                (*failed)++;
+            }
+        }
+    }
+    return 0;
+}

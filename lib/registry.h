@@ -1,0 +1,87 @@
+/* registry.h - the etcd registry of DESIGN §5: keys, instance records, listing, and the diff that
+ * turns "what the scheduler runs" + "what the registry says" into guarded writes.
+ *
+ *   <prefix>/<env>/services/<service>/instances/<container>  -> instance record (JSON)
+ *   <prefix>/<env>/specs/<service>                           -> the service as launched (JSON)
+ *
+ * A struct reg_record owns all its strings and arrays; reg_record_release() frees them and leaves
+ * a zeroed record. Arrays of records are freed with reg_records_free(). Ports keep the order of
+ * the service's config (Marathon's portMappings order).
+ */
+#ifndef MDO_REGISTRY_H
+#define MDO_REGISTRY_H
+
+#include <stdint.h>
+#include "buf.h"
+#include "config.h"
+#include "err.h"
+#include "etcd.h"
+
+struct reg_port {
+    char *name;
+    int internal; /* container port */
+    int external; /* host port, 0 when not published */
+    char proto[4];
+};
+
+struct reg_record {
+    char *service, *container, *environment;
+    char *host;    /* address peers use: the docker bridge gateway / the Mesos agent */
+    char *address; /* the container's own address, or NULL */
+    struct reg_port *ports;
+    unsigned nports;
+    struct cfg_kv *labels;
+    unsigned nlabels;
+    char *state;      /* "running" | "healthy" | "unhealthy" */
+    char *started_at; /* RFC 3339 */
+    char *app_version;
+    char *backend; /* "docker" | "marathon" */
+    int64_t mod_revision; /* when read from etcd, else 0 */
+};
+
+/* "<prefix>/<env>/services/<service>/instances/" (service NULL: ".../services/"). */
+int reg_prefix(struct buf *b, const char *prefix, const char *env, const char *service);
+int reg_key(struct buf *b, const char *prefix, const struct reg_record *r);
+int reg_spec_key(struct buf *b, const char *prefix, const char *env, const char *service);
+
+/* Canonical JSON of DESIGN §5; caller frees. Same record, same bytes (the diff relies on it). */
+char *reg_record_json(const struct reg_record *r);
+/* Fills r (zeroed first) from JSON; -MDO_EPROTO names what is missing. */
+int reg_record_parse(const char *json, size_t len, struct reg_record *r, struct mdo_err *err);
+void reg_record_release(struct reg_record *r);
+void reg_records_free(struct reg_record *r, unsigned n);
+/* The port named name, or NULL. */
+const struct reg_port *reg_record_port(const struct reg_record *r, const char *name);
+/* Label value, or NULL. */
+const char *reg_record_label(const struct reg_record *r, const char *key);
+
+/* Every record of env (service NULL: every service), sorted by service then container.
+ * Records that do not parse are skipped and counted in *bad (may be NULL). *rev is the store
+ * revision of the listing (may be NULL). */
+int reg_list(struct etcd *e, const char *prefix, const char *env, const char *service,
+             struct reg_record **out, unsigned *n, int64_t *rev, unsigned *bad,
+             struct mdo_err *err);
+
+/* One change the diff found. */
+struct reg_change {
+    enum { REG_PUT, REG_DEL } type;
+    const struct reg_record *rec; /* the wanted record (PUT) or the stale one (DEL): borrowed */
+    int64_t guard;                /* mod_revision the key must still have (0 = must not exist) */
+};
+
+/* want: what the scheduler runs; have: what the registry holds (with mod_revisions). Both
+ * sorted as reg_list sorts. Writes the changes into *out (caller frees the array, not the
+ * records): PUT where a record is missing or differs, DEL where the registry has one the
+ * scheduler does not run. */
+int reg_diff(const struct reg_record *want, unsigned nwant, const struct reg_record *have,
+             unsigned nhave, struct reg_change **out, unsigned *n);
+/* Applies changes in guarded transactions of at most ETCD_TXN_MAX; when a transaction's guard
+ * fails (someone wrote in between), its changes are retried one by one so that one stale key
+ * never holds back the others. *failed counts changes not applied. */
+int reg_apply(struct etcd *e, const char *prefix, const struct reg_change *c, unsigned n,
+              unsigned *failed, struct mdo_err *err);
+
+/* Sort order of reg_list: service, then container. */
+int reg_record_cmp(const void *a, const void *b);
+
+#endif

@@ -1,0 +1,126 @@
+# lib.sh - what every integration test sources: counters, real etcd and dockerd, cleanup.
+#
+#   . "$(dirname "$0")/lib.sh"
+#   t_eq "3 records" "$(reg_count web)" 3
+#   t_done            # prints "<name>: N passed, N failed", exits 1 if any failed
+#
+# Each test file gets its own environment name (MDO_TEST_ENV) so its containers and registry keys
+# never meet another test's; everything it starts is removed on exit (trap).
+set -u
+
+TEST_NAME=$(basename "$0" .sh)
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${MDO_BUILD:-$TOP/build}
+MDO=$BUILD/mdo
+export PATH="$BUILD:$PATH"
+TMP=$(mktemp -d /tmp/mdo-test.XXXXXX)
+MDO_TEST_ENV=t$$$RANDOM
+T_PASS=0
+T_FAIL=0
+CLEANUP=()
+
+t_pass() { T_PASS=$((T_PASS + 1)); echo "ok - $1"; }
+t_fail() { T_FAIL=$((T_FAIL + 1)); echo "not ok - $1"; shift; [ $# -gt 0 ] && printf '  %s\n' "$@"; }
+# t_eq DESC GOT WANT
+t_eq() {
+    if [ "$2" == "$3" ]; then t_pass "$1"; else t_fail "$1" "got:      $2" "expected: $3"; fi
+}
+# t_match DESC GOT REGEX
+t_match() {
+    if [[ "$2" =~ $3 ]]; then t_pass "$1"; else t_fail "$1" "got:      $2" "expected: /$3/"; fi
+}
+# t_run DESC WANT_EXIT CMD... : runs CMD, checks its exit status; output in $OUT, $ERR
+t_run() {
+    local desc=$1 want=$2 rc
+    shift 2
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+    OUT=$(cat "$TMP/out")
+    ERR=$(cat "$TMP/err")
+    if [ "$rc" == "$want" ]; then t_pass "$desc"; else
+        t_fail "$desc" "exit $rc, expected $want" "stdout: ${OUT:0:500}" "stderr: ${ERR:0:500}"
+    fi
+}
+# wait_for SECS CMD... : retries CMD every 0.1 s until it succeeds; 1 on timeout
+wait_for() {
+    local end=$((SECONDS + $1))
+    shift
+    while ! "$@" >/dev/null 2>&1; do
+        [ $SECONDS -ge $end ] && return 1
+        sleep 0.1
+    done
+}
+t_done() {
+    echo "$TEST_NAME: $T_PASS passed, $T_FAIL failed"
+    [ "$T_FAIL" == 0 ]
+}
+
+cleanup() {
+    local i
+    for ((i = ${#CLEANUP[@]} - 1; i >= 0; i--)); do eval "${CLEANUP[$i]}" >/dev/null 2>&1; done
+    if docker info >/dev/null 2>&1; then
+        docker ps -aq --filter "label=mdo.environment=$MDO_TEST_ENV" | xargs -r docker rm -f >/dev/null 2>&1
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# ensure_dockerd: a Docker engine answers, started here if none did.
+ensure_dockerd() {
+    docker info >/dev/null 2>&1 && return 0
+    (dockerd >/var/log/mdo-dockerd.log 2>&1 &)
+    wait_for 60 docker info || { echo "dockerd did not start: see /var/log/mdo-dockerd.log" >&2; return 1; }
+}
+
+# bridge_gateway: the docker0 address (containers reach the host there)
+bridge_gateway() {
+    local gw
+    gw=$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}' 2>/dev/null)
+    [ -n "$gw" ] || gw=$(ip -4 -o addr show docker0 2>/dev/null | awk '{print $4}' | cut -d/ -f1)
+    echo "$gw"
+}
+
+# start_etcd: an etcd of this test's own on free ports, on loopback and on the bridge gateway so
+# containers reach it. Sets ETCD (loopback URL), ETCD_GW (gateway URL), ETCD_PID, ETCD_DIR.
+start_etcd() {
+    local cport pport gw
+    cport=$(free_port)
+    pport=$(free_port)
+    gw=$(bridge_gateway)
+    ETCD_DIR=$TMP/etcd
+    ETCD=http://127.0.0.1:$cport
+    ETCD_GW=http://$gw:$cport
+    ETCD_CPORT=$cport ETCD_PPORT=$pport
+    run_etcd
+    CLEANUP+=("kill \$ETCD_PID; wait \$ETCD_PID")
+}
+run_etcd() {
+    etcd --name t --data-dir "$ETCD_DIR" \
+        --listen-client-urls "$ETCD,$ETCD_GW" --advertise-client-urls "$ETCD" \
+        --listen-peer-urls "http://127.0.0.1:$ETCD_PPORT" \
+        --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PPORT" \
+        --initial-cluster "t=http://127.0.0.1:$ETCD_PPORT" >>"$TMP/etcd.log" 2>&1 &
+    ETCD_PID=$!
+    wait_for 20 etcdctl --endpoints "$ETCD" endpoint health || { echo "etcd did not start" >&2; tail "$TMP/etcd.log" >&2; return 1; }
+}
+stop_etcd() { kill "$ETCD_PID"; wait "$ETCD_PID" 2>/dev/null; }
+
+# build_test_image: the offline image with mdo and busybox, once per build
+TEST_IMAGE=mdo-test:latest
+build_test_image() {
+    local stamp=$BUILD/.test-image-stamp
+    if [ -f "$stamp" ] && [ "$stamp" -nt "$MDO" ] && docker image inspect $TEST_IMAGE >/dev/null 2>&1; then
+        return 0
+    fi
+    "$TOP/docker/build-image" --tag $TEST_IMAGE --binary "$MDO" >/dev/null && touch "$stamp"
+}
+
+# etcd helpers
+ectl() { etcdctl --endpoints "$ETCD" "$@"; }
+# reg_count SERVICE: how many instance records the registry holds for it
+reg_count() { ectl get --prefix --keys-only "/mdo/$MDO_TEST_ENV/services/$1/instances/" | grep -c . ; }
