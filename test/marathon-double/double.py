@@ -96,7 +96,7 @@ class Validator:
     def _fmt_num(n):
         return str(int(n)) if isinstance(n, float) and n.is_integer() else str(n)
 
-    def check(self, defn):
+    def check(self, defn, semantic=True):
         """Raise ApiError 400/422 the way Marathon shapes them."""
         if not isinstance(defn, dict):
             raise ApiError(400, {"message": "Invalid JSON", "details": [
@@ -134,7 +134,8 @@ class Validator:
             errs.append((self._path(e), msg))
         if type_errs:
             raise ApiError(400, {"message": "Invalid JSON", "details": _group(type_errs)})
-        errs += self._semantic(defn)
+        if semantic:
+            errs += self._semantic(defn)
         if errs:
             raise ApiError(422, {"message": "Object is not valid", "details": _group(errs)})
 
@@ -229,7 +230,7 @@ ID_SEG = re.compile(r"^(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z
 APP_DEFAULTS = {
     "cmd": None, "args": None, "user": None, "env": {}, "instances": 1, "cpus": 1.0,
     "mem": 128.0, "disk": 0.0, "gpus": 0, "executor": "", "constraints": [], "uris": [],
-    "fetch": [], "storeUrls": [], "backoffSeconds": 1, "backoffFactor": 1.15,
+    "fetch": [], "backoffSeconds": 1, "backoffFactor": 1.15,
     "maxLaunchDelaySeconds": 3600, "container": None, "healthChecks": [],
     "readinessChecks": [], "dependencies": [],
     "upgradeStrategy": {"minimumHealthCapacity": 1, "maximumOverCapacity": 1},
@@ -1071,10 +1072,10 @@ def _diff_health_events(app_id, old, new, version):
 
 
 def create_app(body, client_ip, uri):
+    S.validator.check(body)
     aid = norm_id(body.get("id"))
     body = dict(body)
     body["id"] = aid
-    S.validator.check(body)
     for seg in aid.strip("/").split("/"):
         if not ID_SEG.match(seg):
             raise ApiError(422, {"message": "Object is not valid", "details": [
@@ -1121,7 +1122,7 @@ def update_app(aid, body, force, partial, client_ip, uri, create_ok=True):
             return 201, dep, a
         b = {k: v for k, v in body.items() if k not in RUNTIME_KEYS}
         b["id"] = aid
-        S.validator.check(b)
+        S.validator.check(b, semantic=not partial)
         b.pop("id")
         if partial:
             merged = copy.deepcopy(app.defn)
@@ -1548,8 +1549,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def list_apps(self, q):
         embed = q.get("embed", [])
-        want_tasks = any(e in ("apps.tasks", "apps.failures") for e in embed)
-        want_fail = any(e in ("apps.lastTaskFailure", "apps.failures") for e in embed)
+        # Marathon's embed resolver takes the "apps." and the "app." prefix alike.
+        embed = [e.split(".", 1)[-1] for e in embed if e.startswith(("apps.", "app."))]
+        want_tasks = any(e in ("tasks", "failures") for e in embed)
+        want_fail = any(e in ("lastTaskFailure", "failures") for e in embed)
         idf = q.get("id", [None])[-1]
         cmdf = q.get("cmd", [None])[-1]
         labelf = q.get("label", [None])[-1]
@@ -1794,6 +1797,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if not isinstance(body, dict):
                 raise ApiError(400, {"message": "expected a JSON object"})
             return self.send(200, apply_faults(body))
+        if path == "/_double/emit" and method == "POST":
+            body = self._json_body()   # {"eventType": .., "count": N, "fields": {..}}
+            for _ in range(int(body.get("count", 1))):
+                S.emit(body["eventType"], body.get("fields") or {})
+            return self.send(200, {"emitted": int(body.get("count", 1))})
         if path == "/_double/state" and method == "GET":
             with S.lock:
                 return self.send(200, {
