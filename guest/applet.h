@@ -1,0 +1,99 @@
+/* applet.h - what the guest applets share (private to guest/; guest.h is the public face).
+ *
+ * Every applet is `int guest_<name>(int argc, char **argv)` with argv[0] the applet name, and a
+ * `guest_usage_<name>[]` --help text kept at the top of its file. It returns an exit code of
+ * enum guest_exit; it prints results on stdout (one value per line) and "NAME: message" on
+ * stderr, nothing else.
+ */
+#ifndef MDO_GUEST_APPLET_H
+#define MDO_GUEST_APPLET_H
+
+#include "buf.h"
+#include "err.h"
+#include "etcd.h"
+#include "registry.h"
+
+/* DESIGN §7's exit codes (contract). */
+enum guest_exit {
+    GUEST_FOUND = 0,
+    GUEST_NOT_FOUND = 1,
+    GUEST_USAGE = 2,
+    GUEST_UNREACHABLE = 3,
+    GUEST_TOO_FEW = 4,
+};
+
+/* Sorted by name: guest_find() binary-searches the table built from this list. */
+#define GUEST_APPLETS(X)                                                                           \
+    X(get_container_host_address)                                                                  \
+    X(get_container_internal_address)                                                              \
+    X(get_container_name)                                                                          \
+    X(get_environment_name)                                                                        \
+    X(get_node_list)                                                                               \
+    X(get_port)                                                                                    \
+    X(get_service_name)                                                                            \
+    X(get_specific_exposed_port)                                                                   \
+    X(get_specific_host)                                                                           \
+    X(get_specific_port)
+
+#define X(n)                                                                                       \
+    int guest_##n(int argc, char **argv);                                                          \
+    extern const char guest_usage_##n[];
+GUEST_APPLETS(X)
+#undef X
+
+/* True when argv (before a "--") has -h or --help: prints usage on stdout. */
+int guest_wants_help(int argc, char **argv, const char *usage);
+/* Prints "NAME: msg" and usage's first line on stderr; returns GUEST_USAGE. */
+int guest_usage_error(const char *name, const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prints "NAME: msg" on stderr when err is set; returns the exit code for err->code:
+ * MDO_ENOTFOUND 1, MDO_EUSAGE 2, registry trouble (unreachable, HTTP error, unreadable answer,
+ * no endpoint) 3, MDO_ETOOFEW 4, anything else 1. */
+int guest_report(const char *name, const struct mdo_err *err);
+/* getenv(name) if set and not empty, else getenv(fallback) likewise (fallback may be NULL),
+ * else NULL. The seed's images set the fallbacks (SERVICE_NAME, ...). */
+const char *guest_env(const char *name, const char *fallback);
+/* Prints s and a newline on stdout; the caller's exit code becomes GUEST_FOUND. */
+int guest_print(const char *s);
+
+/* Parses a decimal count in [0, max] (no sign, no junk). Returns 0 or -1. */
+int guest_parse_uint(const char *s, unsigned max, unsigned *out);
+
+/* A service or container name becomes one path segment of an etcd key: no '/', not empty. */
+int guest_check_name(const char *what, const char *s, struct mdo_err *err);
+
+/* The registry as the container sees it, from the environment mdo injects (DESIGN §4):
+ * MDO_ETCD (else the seed's ETCD_HOST_ADDRESS "host:port"), MDO_ETCD_PREFIX (default /mdo),
+ * MDO_ENVIRONMENT (default "local", as the config's default). Owns its etcd client. */
+struct guest_reg {
+    struct etcd etcd;
+    const char *prefix; /* from the environment or a literal: not owned */
+    const char *env;
+    int open;
+};
+
+#define GUEST_REG_INIT                                                                             \
+    {                                                                                              \
+        .open = 0                                                                                  \
+    }
+
+int guest_reg_open(struct guest_reg *g, struct mdo_err *err);
+void guest_reg_close(struct guest_reg *g);
+
+/* One instance as read from the registry: the parsed record and its JSON as stored. */
+struct guest_inst {
+    struct reg_record rec;
+    char *json; /* owned */
+};
+
+/* Every instance of service, sorted by container. Keys whose value is not a record are skipped
+ * with a line on stderr (prog names the applet). Caller frees *out with guest_insts_free(). */
+int guest_list(struct guest_reg *g, const char *prog, const char *service, struct guest_inst **out,
+               unsigned *n, struct mdo_err *err);
+void guest_insts_free(struct guest_inst *v, unsigned n);
+/* The record of service/container; -MDO_ENOTFOUND when there is none. Caller releases *out
+ * with reg_record_release(). */
+int guest_get(struct guest_reg *g, const char *service, const char *container,
+              struct reg_record *out, struct mdo_err *err);
+
+#endif

@@ -1,0 +1,307 @@
+/* node_list.c - get_node_list: the instances of a service, as "host:port:port" lines
+ *
+ * usage: get_node_list SERVICE [PORT...] [--minimum N] [--wait SECS] [--label K=V]... [--json]
+ *                      [--sep S]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cjson/cJSON.h>
+#include "applet.h"
+#include "json.h"
+
+const char guest_usage_get_node_list[] =
+    "usage: get_node_list SERVICE [PORT...] [--minimum N] [--wait SECS] [--label K=V]...\n"
+    "                     [--json] [--sep S]\n"
+    "\n"
+    "Prints one line per instance of SERVICE in this environment, sorted by container name:\n"
+    "its host address, then the external (published) port of each named PORT in the order\n"
+    "given, joined with ':' (\"10.0.0.5:31005:31006\"; just the host without PORT).\n"
+    "\n"
+    "  --minimum N   exit 4, printing nothing, when fewer than N instances match (default 0:\n"
+    "                an empty list is an answer; 1 with --wait)\n"
+    "  --wait SECS   re-read the registry until --minimum instances match or SECS pass\n"
+    "  --label K=V   only instances whose label K is V (repeat: all must match)\n"
+    "  --json        print the matching records as stored, as one JSON array\n"
+    "  --sep S       join the entries with S on one line instead of one per line\n"
+    "\n"
+    "An instance without a named PORT is an error (exit 1), as in maestro-ng: a typo in a port\n"
+    "name must not silently shrink the list.\n";
+
+#define POLL_MS 250
+
+struct node_opts {
+    const char *service;
+    char **ports; /* borrowed from argv; the array is ours */
+    unsigned nports;
+    char **labels; /* "K=V", borrowed from argv; the array is ours */
+    unsigned nlabels;
+    unsigned minimum;
+    int has_minimum;
+    unsigned wait_s;
+    int has_wait;
+    int json;
+    const char *sep; /* NULL: one entry per line */
+};
+
+/* --opt VALUE or --opt=VALUE. Returns the value and advances *i, or NULL (not this option). */
+static const char *opt_value(int argc, char **argv, int *i, const char *opt, int *missing)
+{
+    size_t n = strlen(opt);
+
+    if (strncmp(argv[*i], opt, n))
+        return NULL;
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n])
+        return NULL; /* --minimumx: some other word */
+    if (*i + 1 >= argc) {
+        *missing = 1;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int parse(int argc, char **argv, struct node_opts *o)
+{
+    const char *name = argv[0], *usage = guest_usage_get_node_list, *v;
+    int dashdash = 0, missing = 0;
+
+    memset(o, 0, sizeof(*o));
+    o->ports = calloc((size_t)argc, sizeof(*o->ports));
+    o->labels = calloc((size_t)argc, sizeof(*o->labels));
+    if (!o->ports || !o->labels) {
+        fprintf(stderr, "%s: out of memory\n", name);
+        return GUEST_NOT_FOUND;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+
+        if (dashdash || a[0] != '-' || !a[1]) {
+            if (!o->service)
+                o->service = a;
+            else
+                o->ports[o->nports++] = argv[i];
+        } else if (!strcmp(a, "--")) {
+            dashdash = 1;
+        } else if (!strcmp(a, "--json")) {
+            o->json = 1;
+        } else if ((v = opt_value(argc, argv, &i, "--minimum", &missing))) {
+            if (guest_parse_uint(v, 100000, &o->minimum))
+                return guest_usage_error(name, usage, "--minimum wants a count, not '%s'", v);
+            o->has_minimum = 1;
+        } else if (!missing && (v = opt_value(argc, argv, &i, "--wait", &missing))) {
+            if (guest_parse_uint(v, 86400, &o->wait_s))
+                return guest_usage_error(name, usage, "--wait wants seconds, not '%s'", v);
+            o->has_wait = 1;
+        } else if (!missing && (v = opt_value(argc, argv, &i, "--label", &missing))) {
+            if (!strchr(v, '=') || v[0] == '=')
+                return guest_usage_error(name, usage, "--label wants K=V, not '%s'", v);
+            o->labels[o->nlabels++] = (char *)v; /* argv's own string */
+        } else if (!missing && (v = opt_value(argc, argv, &i, "--sep", &missing))) {
+            o->sep = v;
+        } else if (missing) {
+            return guest_usage_error(name, usage, "%s wants a value", a);
+        } else {
+            return guest_usage_error(name, usage, "unknown option '%s'", a);
+        }
+    }
+    if (!o->service)
+        return guest_usage_error(name, usage, "which service?");
+    for (unsigned i = 0; i < o->nports; i++)
+        if (!o->ports[i][0])
+            return guest_usage_error(name, usage, "port name is empty");
+    if (o->has_wait && !o->has_minimum)
+        o->minimum = 1; /* waiting for "at least none" would return at once */
+    return 0;
+}
+
+static int labels_match(const struct reg_record *r, const struct node_opts *o)
+{
+    for (unsigned i = 0; i < o->nlabels; i++) {
+        const char *eq = strchr(o->labels[i], '='), *v;
+        size_t klen = (size_t)(eq - o->labels[i]);
+        int found = 0;
+
+        for (unsigned j = 0; j < r->nlabels && !found; j++) {
+            v = r->labels[j].key;
+            found = strlen(v) == klen && !memcmp(v, o->labels[i], klen) &&
+                    !strcmp(r->labels[j].value, eq + 1);
+        }
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long long ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts))
+        ; /* EINTR: sleep the rest */
+}
+
+/* Keeps the instances that match the labels at the front of v; returns how many. */
+static unsigned filter(struct guest_inst *v, unsigned n, const struct node_opts *o)
+{
+    unsigned m = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        if (!labels_match(&v[i].rec, o)) {
+            reg_record_release(&v[i].rec);
+            free(v[i].json);
+            continue;
+        }
+        if (m != i)
+            v[m] = v[i];
+        m++;
+    }
+    return m;
+}
+
+/* Reads the registry until the minimum is met or the wait is over. On success *out holds the
+ * matching instances (at least o->minimum of them). */
+static int collect(struct guest_reg *g, const char *name, const struct node_opts *o,
+                   struct guest_inst **out, unsigned *n, struct mdo_err *err)
+{
+    long long deadline = now_ms() + (long long)o->wait_s * 1000;
+    int ret;
+
+    /* Polling, not an etcd watch: simple and good enough for a start script's one wait. A later
+     * issue switches this to /v3/watch from the listing's revision, so no change is missed
+     * between two reads and none costs a round trip every POLL_MS. */
+    for (;;) {
+        long long left;
+
+        err_clear(err);
+        ret = guest_list(g, name, o->service, out, n, err);
+        if (!ret)
+            *n = filter(*out, *n, o);
+        if (!ret && *n >= o->minimum)
+            return 0;
+        /* a registry that is down may come up within the wait (etcd starting with the app) */
+        if (ret && ret != -MDO_ENET && ret != -MDO_EHTTP && ret != -MDO_EPROTO)
+            return ret;
+        left = deadline - now_ms();
+        if (left <= 0)
+            break;
+        if (!ret) {
+            guest_insts_free(*out, *n);
+            *out = NULL;
+            *n = 0;
+        }
+        sleep_ms(left < POLL_MS ? left : POLL_MS);
+    }
+    if (ret)
+        return ret;
+    return err_set(err, MDO_ETOOFEW,
+                   "service '%s' has %u matching instance%s in environment '%s', fewer than the "
+                   "%u asked for%s",
+                   o->service, *n, *n == 1 ? "" : "s", g->env, o->minimum,
+                   o->has_wait ? " (waited for them)" : "");
+}
+
+/* Before any output, in both formats: --json with a PORT must fail the same way as without.
+ * An error, not a skipped instance: maestro-ng's get_specific_port raises too, and a typo in a
+ * port name must not silently shrink the list. */
+static int check_ports(const struct guest_inst *v, unsigned n, const struct node_opts *o,
+                       struct mdo_err *err)
+{
+    for (unsigned i = 0; i < n; i++) {
+        for (unsigned j = 0; j < o->nports; j++) {
+            if (!reg_record_port(&v[i].rec, o->ports[j]))
+                return err_set(err, MDO_ENOTFOUND, "service '%s' has no port '%s' (instance '%s')",
+                               o->service, o->ports[j], v[i].rec.container);
+        }
+    }
+    return 0;
+}
+
+static int format_lines(const struct guest_inst *v, unsigned n, const struct node_opts *o,
+                        struct buf *out, struct mdo_err *err)
+{
+    int ret = 0;
+
+    for (unsigned i = 0; !ret && i < n; i++) {
+        if (i)
+            ret = buf_adds(out, o->sep ? o->sep : "\n");
+        if (!ret)
+            ret = buf_adds(out, v[i].rec.host);
+        for (unsigned j = 0; !ret && j < o->nports; j++) {
+            const struct reg_port *p = reg_record_port(&v[i].rec, o->ports[j]);
+            ret = p ? buf_addf(out, ":%d", p->external) : -MDO_ENOTFOUND; /* checked before */
+        }
+    }
+    if (!ret && n)
+        ret = buf_addc(out, '\n');
+    return ret ? err_set(err, MDO_ENOMEM, "out of memory") : 0;
+}
+
+static int format_json(const struct guest_inst *v, unsigned n, struct buf *out, struct mdo_err *err)
+{
+    cJSON *arr = cJSON_CreateArray();
+    char *s = NULL;
+    int ret = arr ? 0 : -MDO_ENOMEM;
+
+    for (unsigned i = 0; !ret && i < n; i++) {
+        cJSON *o = cJSON_Parse(v[i].json); /* parsed once already: it is an object */
+        if (!o || !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            ret = -MDO_ENOMEM;
+        }
+    }
+    if (!ret && !(s = json_print(arr)))
+        ret = -MDO_ENOMEM;
+    if (!ret)
+        ret = buf_adds(out, s);
+    if (!ret)
+        ret = buf_addc(out, '\n');
+    free(s);
+    cJSON_Delete(arr);
+    return ret ? err_set(err, MDO_ENOMEM, "out of memory") : 0;
+}
+
+int guest_get_node_list(int argc, char **argv)
+{
+    struct guest_reg g = GUEST_REG_INIT;
+    struct mdo_err err = MDO_ERR_INIT;
+    struct guest_inst *v = NULL;
+    struct buf out = BUF_INIT(0); /* printed whole, or not at all */
+    struct node_opts o;
+    unsigned n = 0;
+    int ret;
+
+    if (guest_wants_help(argc, argv, guest_usage_get_node_list))
+        return GUEST_FOUND;
+    ret = parse(argc, argv, &o);
+    if (ret)
+        goto out;
+    if (guest_check_name("service", o.service, &err) || guest_reg_open(&g, &err) ||
+        collect(&g, argv[0], &o, &v, &n, &err) || check_ports(v, n, &o, &err))
+        goto report;
+    if (o.json)
+        format_json(v, n, &out, &err);
+    else
+        format_lines(v, n, &o, &out, &err);
+    if (!err.code)
+        fwrite(out.ptr ? out.ptr : "", 1, out.len, stdout);
+report:
+    ret = guest_report(argv[0], &err);
+out:
+    guest_insts_free(v, n);
+    guest_reg_close(&g);
+    buf_release(&out);
+    free(o.ports);
+    free(o.labels);
+    return ret;
+}
