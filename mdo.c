@@ -57,7 +57,7 @@ static int run(const struct cmd *c, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    char *self = argc > 0 ? basename(argv[0]) : "mdo";
+    const char *self = argc > 0 ? basename(argv[0]) : "mdo";
     const struct cmd *c;
     int ret;
 

@@ -346,3 +346,49 @@ int reg_apply(struct etcd *e, const char *prefix, const struct reg_change *c, un
     }
     return 0;
 }
+
+static int line_listed(const char *list, const char *service, const char *container)
+{
+    size_t ls = strlen(service), lc = strlen(container);
+
+    for (const char *p = list; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (len == ls + 1 + lc && !strncmp(p, service, ls) && p[ls] == '/' &&
+            !strncmp(p + ls + 1, container, lc))
+            return 1;
+        p = nl ? nl + 1 : NULL;
+    }
+    return 0;
+}
+
+unsigned reg_hold_mass_removals(struct reg_change *c, unsigned *n, const struct reg_record *have,
+                                unsigned nhave, const char *prev, struct buf *held)
+{
+    unsigned kept = 0, nheld = 0;
+
+    buf_reset(held);
+    for (unsigned i = 0; i < *n; i++) {
+        const char *svc = c[i].rec->service;
+        unsigned registered = 0, dels = 0, confirmed = 1;
+        if (c[i].type != REG_DEL) {
+            c[kept++] = c[i];
+            continue;
+        }
+        for (unsigned j = 0; j < nhave; j++)
+            registered += !strcmp(have[j].service, svc);
+        for (unsigned j = 0; j < *n; j++)
+            if (c[j].type == REG_DEL && !strcmp(c[j].rec->service, svc)) {
+                dels++;
+                confirmed &= line_listed(prev, svc, c[j].rec->container);
+            }
+        if (dels >= 2 && 2 * dels > registered && !confirmed) {
+            buf_addf(held, "%s/%s\n", svc, c[i].rec->container);
+            nheld++;
+            continue;
+        }
+        c[kept++] = c[i];
+    }
+    *n = kept;
+    return nheld;
+}

@@ -1,0 +1,191 @@
+/* status.c - `mdo status`: what the scheduler runs and what the registry says, side by side */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cmd.h"
+#include "json.h"
+#include "registry.h"
+
+const char usage_status[] =
+    "usage: mdo status [SERVICE] [--json] [-c FILE]\n"
+    "\n"
+    "Shows, for each service, the instances the config wants, those the scheduler runs and\n"
+    "those the registry lists, then one line per instance with its host:ports and its state\n"
+    "on both sides. Lines where the two sides differ are marked with '!'. Differences last\n"
+    "only until the subscriber's next event or resync; if they persist, is it running?\n"
+    "Exit status 0 whatever the differences; 1 when the scheduler or etcd cannot be read.\n"
+    "\n"
+    "  --json    one JSON document instead of the table\n"
+    "  -c FILE   config file (default: $MDO_CONFIG, ./mdo.yaml, ./config.yaml)\n";
+
+static const struct reg_record *find(const struct reg_record *r, unsigned n, const char *svc,
+                                     const char *ctr)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (!strcmp(r[i].service, svc) && !strcmp(r[i].container, ctr))
+            return &r[i];
+    return NULL;
+}
+
+static void ports_text(struct buf *b, const struct reg_record *r)
+{
+    buf_adds(b, r->host);
+    for (unsigned i = 0; i < r->nports; i++)
+        buf_addf(b, "%s%s=%d", i ? "," : ":", r->ports[i].name, r->ports[i].external);
+}
+
+static int same(const struct reg_record *a, const struct reg_record *b)
+{
+    char *x = reg_record_json(a), *y = reg_record_json(b);
+    int eq = x && y && !strcmp(x, y);
+
+    free(x);
+    free(y);
+    return eq;
+}
+
+static cJSON *record_obj(const struct reg_record *r)
+{
+    char *s = r ? reg_record_json(r) : NULL;
+    cJSON *o = s ? cJSON_Parse(s) : cJSON_CreateNull();
+
+    free(s);
+    return o;
+}
+
+/* Every service to show: the config's, then any other the scheduler or registry has. */
+static unsigned service_names(const struct cfg *cfg, const char *only, const struct reg_record *a,
+                              unsigned na, const struct reg_record *b, unsigned nb,
+                              const char **out)
+{
+    unsigned n = 0;
+
+    if (only) {
+        out[n++] = only;
+        return n;
+    }
+    for (unsigned i = 0; i < cfg->nservices; i++)
+        out[n++] = cfg->services[i].name;
+    for (unsigned pass = 0; pass < 2; pass++) {
+        const struct reg_record *r = pass ? b : a;
+        for (unsigned i = 0; i < (pass ? nb : na); i++) {
+            int seen = 0;
+            for (unsigned j = 0; j < n && !seen; j++)
+                seen = !strcmp(out[j], r[i].service);
+            if (!seen)
+                out[n++] = r[i].service;
+        }
+    }
+    return n;
+}
+
+int cmd_status(int argc, char **argv)
+{
+    struct mdo_err err = MDO_ERR_INIT;
+    struct cmd_args a;
+    struct cmd_env ce = {0};
+    struct reg_record *run = NULL, *reg = NULL;
+    unsigned nrun = 0, nreg = 0, nsvc = 0;
+    const char **svcs = NULL;
+    cJSON *doc = NULL;
+    int ret;
+
+    if (cmd_wants_help(argc, argv, usage_status))
+        return 0;
+    if (cmd_parse("status", usage_status, argc, argv, ARG_JSON, &a))
+        return 2;
+    if (a.npos > 1) {
+        free(a.pos);
+        return cmd_usage_error("status", usage_status, "takes at most one SERVICE");
+    }
+    ret = cmd_env_open(&ce, a.config, NEED_ETCD | NEED_SCHED, &err);
+    if (!ret && a.npos)
+        ret = cmd_check_services(ce.cfg, a.pos, 1, &err);
+    if (!ret)
+        ret = ce.ops->list(ce.sched, a.npos ? a.pos[0] : NULL, &run, &nrun, &err);
+    if (!ret)
+        ret = reg_list(&ce.etcd, ce.cfg->etcd.prefix, ce.cfg->environment,
+                       a.npos ? a.pos[0] : NULL, &reg, &nreg, NULL, NULL, &err);
+    if (!ret && !(svcs = calloc((size_t)ce.cfg->nservices + nrun + nreg + 1, sizeof(*svcs))))
+        ret = err_set(&err, MDO_ENOMEM, "out of memory");
+    if (!ret)
+        nsvc = service_names(ce.cfg, a.npos ? a.pos[0] : NULL, run, nrun, reg, nreg, svcs);
+    if (!ret && a.json)
+        doc = cJSON_CreateObject();
+    if (doc) {
+        cJSON_AddStringToObject(doc, "environment", ce.cfg->environment);
+        cJSON_AddStringToObject(doc, "scheduler", ce.ops->name);
+        cJSON_AddArrayToObject(doc, "services");
+    } else if (!ret) {
+        printf("environment %s, scheduler %s\n", ce.cfg->environment, ce.ops->name);
+    }
+    for (unsigned s = 0; !ret && s < nsvc; s++) {
+        const struct cfg_service *cs = cfg_service(ce.cfg, svcs[s]);
+        unsigned nr = 0, ng = 0, in_sync = 1;
+        cJSON *so = NULL, *insts = NULL;
+        for (unsigned i = 0; i < nrun; i++)
+            nr += !strcmp(run[i].service, svcs[s]);
+        for (unsigned i = 0; i < nreg; i++)
+            ng += !strcmp(reg[i].service, svcs[s]);
+        if (doc) {
+            so = cJSON_CreateObject();
+            cJSON_AddStringToObject(so, "service", svcs[s]);
+            if (cs)
+                cJSON_AddNumberToObject(so, "wanted", cs->instances);
+            else
+                cJSON_AddNullToObject(so, "wanted");
+            cJSON_AddNumberToObject(so, "running", nr);
+            cJSON_AddNumberToObject(so, "registered", ng);
+            insts = cJSON_AddArrayToObject(so, "instances");
+            cJSON_AddItemToArray(cJSON_GetObjectItem(doc, "services"), so);
+        } else {
+            printf("\n%s: %s%u wanted, %u running, %u registered\n", svcs[s], cs ? "" : "(not in "
+                   "config) ", cs ? cs->instances : 0, nr, ng);
+        }
+        /* one row per container seen on either side; both lists are sorted by container */
+        for (unsigned pass = 0; pass < 2; pass++) {
+            const struct reg_record *list = pass ? reg : run;
+            for (unsigned i = 0; i < (pass ? nreg : nrun); i++) {
+                const struct reg_record *r = &list[i], *sr, *gr;
+                struct buf line = BUF_INIT(0);
+                int ok;
+                if (strcmp(r->service, svcs[s]) || (pass && find(run, nrun, r->service, r->container)))
+                    continue;
+                sr = find(run, nrun, r->service, r->container);
+                gr = find(reg, nreg, r->service, r->container);
+                ok = sr && gr && same(sr, gr);
+                in_sync &= ok;
+                if (doc) {
+                    cJSON *io = cJSON_CreateObject();
+                    cJSON_AddStringToObject(io, "container", r->container);
+                    cJSON_AddItemToObject(io, "scheduler", record_obj(sr));
+                    cJSON_AddItemToObject(io, "registry", record_obj(gr));
+                    cJSON_AddBoolToObject(io, "in_sync", ok);
+                    cJSON_AddItemToArray(insts, io);
+                } else {
+                    ports_text(&line, r);
+                    printf("%s %-28s %-40s scheduler:%-9s registry:%s\n", ok ? " " : "!",
+                           r->container, buf_str(&line), sr ? sr->state : "-",
+                           !gr ? "missing" : ok ? gr->state : "differs");
+                }
+                buf_release(&line);
+            }
+        }
+        if (so)
+            cJSON_AddBoolToObject(so, "in_sync", in_sync && (!cs || cs->instances == nr));
+    }
+    if (doc) {
+        char *s = cJSON_Print(doc);
+        if (s)
+            puts(s);
+        free(s);
+        cJSON_Delete(doc);
+    }
+    free(svcs);
+    reg_records_free(run, nrun);
+    reg_records_free(reg, nreg);
+    if (ce.cfg)
+        cmd_env_close(&ce);
+    free(a.pos);
+    return err_report("status", &err);
+}

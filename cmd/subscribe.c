@@ -1,0 +1,396 @@
+/* subscribe.c - `mdo subscribe`: the registry keeper daemon (events + periodic reconcile + HTTP) */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "cmd.h"
+#include "http.h"
+#include "json.h"
+#include "keeper.h"
+#include "log.h"
+#include "server.h"
+
+const char usage_subscribe[] =
+    "usage: mdo subscribe [--listen ADDR:PORT] [-c FILE]\n"
+    "\n"
+    "Keeps the etcd registry equal to what the scheduler runs: follows the scheduler's events\n"
+    "(Docker's /events) and registers or deregisters one instance per event, and reconciles\n"
+    "the whole registry at start, after every reconnect and every subscriber.resync seconds.\n"
+    "It never exits on bad input; it reconnects with backoff when Docker or etcd go away.\n"
+    "SIGTERM or SIGINT: finish the current write, exit 0.\n"
+    "\n"
+    "HTTP (default subscriber.listen, 127.0.0.1:5000):\n"
+    "  GET /health          200 or 503, with the reasons as JSON\n"
+    "  GET /info            the registry as a page\n"
+    "  GET /v1/services[/S] the registry as JSON\n"
+    "\n"
+    "  --listen ADDR:PORT  where to serve HTTP (overrides subscriber.listen)\n"
+    "  -c FILE             config file (default: $MDO_CONFIG, ./mdo.yaml, ./config.yaml)\n";
+
+static volatile sig_atomic_t got_signal;
+static volatile int stopping; /* read by curl's progress callback in the events thread */
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+    stopping = 1;
+}
+
+struct sub {
+    struct cmd_env ce;
+    struct keeper k;
+    pthread_mutex_t lock; /* guards want_reconcile */
+    int want_reconcile;
+};
+
+static void on_connected(void *ctx)
+{
+    struct sub *s = ctx;
+
+    pthread_mutex_lock(&s->lock);
+    s->want_reconcile = 1;
+    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_lock(&s->k.lock);
+    s->k.st.stream_connected = 1;
+    pthread_mutex_unlock(&s->k.lock);
+}
+
+/* Sleeps up to ms, waking early when stopping. */
+static void nap(long ms)
+{
+    while (ms > 0 && !stopping) {
+        long step = ms < 100 ? ms : 100;
+        struct timespec ts = {0, step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+/* Capped exponential backoff with jitter: 0.5 s, 1 s, 2 s ... 30 s, each +-25%. */
+static long backoff_ms(unsigned attempt)
+{
+    long ms = 500L << (attempt < 6 ? attempt : 6);
+
+    if (ms > 30000)
+        ms = 30000;
+    return ms * 3 / 4 + (long)(random() % (ms / 2 + 1));
+}
+
+static void sink_up(void *ctx, struct reg_record *rec)
+{
+    keeper_up(&((struct sub *)ctx)->k, rec);
+}
+
+static void sink_down(void *ctx, const char *service, const char *container)
+{
+    keeper_down(&((struct sub *)ctx)->k, service, container);
+}
+
+static void *events_main(void *arg)
+{
+    struct sub *s = arg;
+    struct sched_sink sink = {s, on_connected, sink_up, sink_down};
+    unsigned attempt = 0;
+
+    while (!stopping) {
+        struct mdo_err err = MDO_ERR_INIT;
+        time_t t0 = time(NULL);
+        int ret = s->ce.ops->events(s->ce.sched, &sink, &stopping, &err);
+
+        pthread_mutex_lock(&s->k.lock);
+        s->k.st.stream_connected = 0;
+        if (ret)
+            snprintf(s->k.st.last_error, sizeof(s->k.st.last_error), "%.255s", err.msg);
+        pthread_mutex_unlock(&s->k.lock);
+        if (stopping)
+            break;
+        if (time(NULL) - t0 > 30)
+            attempt = 0;
+        log_warn("subscribe", "event stream ended, reconnecting", "err=\"%s\" attempt=%u",
+                 ret ? err.msg : "closed by peer", attempt + 1);
+        nap(backoff_ms(attempt++));
+    }
+    http_thread_cleanup();
+    return NULL;
+}
+
+/* ---- HTTP ---- */
+
+static void route_health(void *ctx, const struct server_req *req, struct server_resp *resp)
+{
+    struct sub *s = ctx;
+    struct keeper_stats st;
+    struct buf held = BUF_INIT(0);
+    cJSON *o = cJSON_CreateObject(), *reasons = cJSON_AddArrayToObject(o, "reasons");
+    time_t now = time(NULL);
+    char *out;
+
+    (void)req;
+    keeper_snapshot(&s->k, &st, &held);
+    if (!st.etcd_ok)
+        cJSON_AddItemToArray(reasons, cJSON_CreateString("etcd unreachable"));
+    if (!st.stream_connected)
+        cJSON_AddItemToArray(reasons, cJSON_CreateString("scheduler event stream disconnected"));
+    if (!st.last_reconcile_ok)
+        cJSON_AddItemToArray(reasons, cJSON_CreateString("no reconcile has succeeded yet"));
+    if (held.len)
+        cJSON_AddItemToArray(reasons, cJSON_CreateString(
+                                          "mass removal held back until a second listing agrees"));
+    cJSON_AddStringToObject(o, "status", cJSON_GetArraySize(reasons) ? "unhealthy" : "ok");
+    cJSON_AddStringToObject(o, "environment", s->ce.cfg->environment);
+    cJSON_AddStringToObject(o, "scheduler", s->ce.ops->name);
+    cJSON_AddNumberToObject(o, "uptime_s", (double)(now - st.started));
+    cJSON_AddNumberToObject(o, "last_reconcile_age_s",
+                            st.last_reconcile_ok ? (double)(now - st.last_reconcile_ok) : -1);
+    if (held.len) {
+        cJSON *h = cJSON_AddArrayToObject(o, "held");
+        for (char *p = held.ptr, *nl; (nl = strchr(p, '\n')); p = nl + 1) {
+            *nl = '\0';
+            cJSON_AddItemToArray(h, cJSON_CreateString(p));
+        }
+    }
+    if (st.last_error[0])
+        cJSON_AddStringToObject(o, "last_error", st.last_error);
+    resp->status = cJSON_GetArraySize(reasons) ? 503 : 200;
+    out = json_print(o);
+    buf_adds(&resp->body, out ? out : "{}");
+    buf_addc(&resp->body, '\n');
+    free(out);
+    cJSON_Delete(o);
+    buf_release(&held);
+}
+
+/* Reads the registry for a request; on failure answers 503 and returns nonzero. */
+static int read_registry(struct sub *s, const char *service, struct reg_record **recs,
+                         unsigned *n, struct server_resp *resp)
+{
+    struct mdo_err err = MDO_ERR_INIT;
+    const struct cfg *cfg = s->ce.cfg;
+
+    if (!reg_list(&s->ce.etcd, cfg->etcd.prefix, cfg->environment, service, recs, n, NULL, NULL,
+                  &err))
+        return 0;
+    resp->status = 503;
+    buf_adds(&resp->body, "{\"error\":\"");
+    buf_add_json_escaped(&resp->body, err.msg);
+    buf_adds(&resp->body, "\"}\n");
+    return -1;
+}
+
+static void route_services(void *ctx, const struct server_req *req, struct server_resp *resp)
+{
+    struct sub *s = ctx;
+    const char *svc = NULL;
+    struct reg_record *recs = NULL;
+    unsigned n = 0;
+
+    if (strcmp(req->method, "GET")) {
+        resp->status = 405;
+        buf_adds(&resp->body, "{\"error\":\"method not allowed\"}\n");
+        return;
+    }
+    if (!strncmp(req->path, "/v1/services/", 13) && req->path[13])
+        svc = req->path + 13;
+    if ((svc && strchr(svc, '/')) || (!svc && strcmp(req->path, "/v1/services") &&
+                                      strcmp(req->path, "/v1/services/"))) {
+        resp->status = 404;
+        buf_adds(&resp->body, "{\"error\":\"no such resource\"}\n");
+        return;
+    }
+    if (read_registry(s, svc, &recs, &n, resp))
+        return;
+    buf_adds(&resp->body, "{\"environment\":\"");
+    buf_add_json_escaped(&resp->body, s->ce.cfg->environment);
+    buf_adds(&resp->body, "\",\"services\":{");
+    for (unsigned i = 0; i < n; i++) {
+        char *j = reg_record_json(&recs[i]);
+        if (!i || strcmp(recs[i].service, recs[i - 1].service)) {
+            buf_adds(&resp->body, i ? "]," : "");
+            buf_addc(&resp->body, '"');
+            buf_add_json_escaped(&resp->body, recs[i].service);
+            buf_adds(&resp->body, "\":[");
+        } else {
+            buf_addc(&resp->body, ',');
+        }
+        buf_adds(&resp->body, j ? j : "null");
+        free(j);
+    }
+    buf_adds(&resp->body, n ? "]}}\n" : "}}\n");
+    if (svc && !n)
+        resp->status = 404;
+    reg_records_free(recs, n);
+}
+
+static void html(struct buf *b, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '<': buf_adds(b, "&lt;"); break;
+        case '>': buf_adds(b, "&gt;"); break;
+        case '&': buf_adds(b, "&amp;"); break;
+        case '"': buf_adds(b, "&quot;"); break;
+        default: buf_addc(b, *s);
+        }
+    }
+}
+
+static void route_info(void *ctx, const struct server_req *req, struct server_resp *resp)
+{
+    struct sub *s = ctx;
+    struct reg_record *recs = NULL;
+    unsigned n = 0;
+    struct buf *b = &resp->body;
+    time_t now = time(NULL);
+
+    (void)req;
+    resp->content_type = "text/html; charset=utf-8";
+    buf_adds(b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>mdo: ");
+    html(b, s->ce.cfg->environment);
+    buf_adds(b, "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:"
+                "collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
+                "</style></head><body><h1>mdo registry: ");
+    html(b, s->ce.cfg->environment);
+    buf_adds(b, "</h1>");
+    if (read_registry(s, NULL, &recs, &n, resp)) {
+        buf_reset(b);
+        resp->content_type = "text/html; charset=utf-8";
+        buf_adds(b, "<!doctype html><p>registry unreachable</p>\n");
+        return;
+    }
+    buf_addf(b, "<p>%u instance%s</p><table><tr><th>service</th><th>container</th><th>host"
+                "</th><th>ports</th><th>state</th><th>age</th></tr>",
+             n, n == 1 ? "" : "s");
+    for (unsigned i = 0; i < n; i++) {
+        struct tm tm = {0};
+        long age = -1;
+        buf_adds(b, "<tr><td>");
+        html(b, recs[i].service);
+        buf_adds(b, "</td><td>");
+        html(b, recs[i].container);
+        buf_adds(b, "</td><td>");
+        html(b, recs[i].host);
+        buf_adds(b, "</td><td>");
+        for (unsigned p = 0; p < recs[i].nports; p++) {
+            buf_adds(b, p ? ", " : "");
+            html(b, recs[i].ports[p].name);
+            buf_addf(b, " %d&rarr;", recs[i].ports[p].internal);
+            html(b, recs[i].host);
+            buf_addf(b, ":%d", recs[i].ports[p].external);
+        }
+        buf_adds(b, "</td><td>");
+        html(b, recs[i].state);
+        if (recs[i].started_at && strptime(recs[i].started_at, "%Y-%m-%dT%H:%M:%S", &tm))
+            age = (long)(now - timegm(&tm));
+        if (age >= 0)
+            buf_addf(b, "</td><td>%ldm%02lds</td></tr>", age / 60, age % 60);
+        else
+            buf_adds(b, "</td><td>?</td></tr>");
+    }
+    buf_adds(b, "</table></body></html>\n");
+    reg_records_free(recs, n);
+}
+
+static void route_404(void *ctx, const struct server_req *req, struct server_resp *resp)
+{
+    (void)ctx, (void)req;
+    resp->status = 404;
+    buf_adds(&resp->body, "{\"error\":\"no such resource\"}\n");
+}
+
+int cmd_subscribe(int argc, char **argv)
+{
+    struct mdo_err err = MDO_ERR_INIT;
+    struct cmd_args a;
+    struct sub s;
+    struct server *srv = NULL;
+    pthread_t events;
+    struct sigaction sa;
+    int ret, have_thread = 0;
+    unsigned attempt = 0;
+    time_t next_pass = 0;
+
+    if (cmd_wants_help(argc, argv, usage_subscribe))
+        return 0;
+    if (cmd_parse("subscribe", usage_subscribe, argc, argv, ARG_LISTEN, &a))
+        return 2;
+    if (a.npos) {
+        free(a.pos);
+        return cmd_usage_error("subscribe", usage_subscribe, "takes no arguments");
+    }
+    memset(&s, 0, sizeof(s));
+    pthread_mutex_init(&s.lock, NULL);
+    ret = cmd_env_open(&s.ce, a.config, NEED_ETCD | NEED_SCHED, &err);
+    if (ret)
+        goto out;
+    keeper_init(&s.k, s.ce.cfg, &s.ce.etcd, s.ce.ops, s.ce.sched);
+    ret = server_start(&srv, a.listen ? a.listen : s.ce.cfg->subscriber.listen, &err);
+    if (ret)
+        goto out_keeper;
+    server_route(srv, "/", route_404, &s);
+    server_route(srv, "/health", route_health, &s);
+    server_route(srv, "/info", route_info, &s);
+    server_route(srv, "/v1/services", route_services, &s);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+    log_info("subscribe", "started", "environment=%s scheduler=%s listen=%s port=%d resync=%u",
+             s.ce.cfg->environment, s.ce.ops->name,
+             a.listen ? a.listen : s.ce.cfg->subscriber.listen, server_port(srv),
+             s.ce.cfg->subscriber.resync);
+    if (pthread_create(&events, NULL, events_main, &s) == 0)
+        have_thread = 1;
+    else
+        log_error("subscribe", "cannot start the events thread", "err=%s", strerror(errno));
+    s.want_reconcile = 1;
+    while (!stopping) {
+        time_t now = time(NULL);
+        int due;
+
+        pthread_mutex_lock(&s.lock);
+        due = s.want_reconcile || now >= next_pass;
+        s.want_reconcile = 0;
+        pthread_mutex_unlock(&s.lock);
+        if (!due) {
+            struct keeper_stats st;
+            keeper_snapshot(&s.k, &st, NULL);
+            if (st.dirty && now >= next_pass - (time_t)s.ce.cfg->subscriber.resync + 1)
+                due = 1; /* a write failed: heal soon, not at the next resync */
+        }
+        if (due) {
+            struct mdo_err rerr = MDO_ERR_INIT;
+            struct keeper_stats st;
+            struct buf held = BUF_INIT(0);
+            if (keeper_reconcile(&s.k, &rerr)) {
+                log_warn("subscribe", "reconcile failed, retrying", "err=\"%s\" attempt=%u",
+                         rerr.msg, attempt + 1);
+                next_pass = time(NULL) + backoff_ms(attempt++) / 1000 + 1;
+            } else {
+                attempt = 0;
+                keeper_snapshot(&s.k, &st, &held);
+                /* removals held back are re-checked soon, by a second listing */
+                next_pass = time(NULL) + (held.len ? 3 : (time_t)s.ce.cfg->subscriber.resync);
+            }
+            buf_release(&held);
+        }
+        nap(200);
+    }
+    log_info("subscribe", "stopping", "signal=%d", (int)got_signal);
+    if (have_thread)
+        pthread_join(events, NULL);
+    server_stop(srv);
+out_keeper:
+    keeper_release(&s.k);
+    cmd_env_close(&s.ce);
+out:
+    pthread_mutex_destroy(&s.lock);
+    http_thread_cleanup();
+    free(a.pos);
+    return err_report("subscribe", &err);
+}

@@ -1,0 +1,189 @@
+/* keeper.c - keeps the etcd registry equal to what the scheduler runs: events + reconcile */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "keeper.h"
+#include "log.h"
+
+void keeper_init(struct keeper *k, const struct cfg *cfg, struct etcd *etcd,
+                 const struct sched_ops *ops, struct sched *sched)
+{
+    memset(k, 0, sizeof(*k));
+    k->cfg = cfg;
+    k->etcd = etcd;
+    k->ops = ops;
+    k->sched = sched;
+    pthread_mutex_init(&k->lock, NULL);
+    k->held = (struct buf)BUF_INIT(1u << 20);
+    k->st.started = time(NULL);
+    k->st.etcd_ok = 1;
+}
+
+void keeper_release(struct keeper *k)
+{
+    buf_release(&k->held);
+    pthread_mutex_destroy(&k->lock);
+}
+
+/* Called with k->lock held. */
+static void note_error(struct keeper *k, const struct mdo_err *err)
+{
+    snprintf(k->st.last_error, sizeof(k->st.last_error), "%.255s", err->msg);
+    if (err->code == MDO_ENET || strstr(err->msg, "etcd")) {
+        k->st.etcd_ok = 0;
+        k->st.etcd_errors++;
+    }
+}
+
+int keeper_reconcile(struct keeper *k, struct mdo_err *err)
+{
+    const struct cfg *cfg = k->cfg;
+    struct reg_record *have = NULL, *want = NULL;
+    struct reg_change *c = NULL;
+    unsigned nhave = 0, nwant = 0, n = 0, failed = 0, bad = 0, held, puts = 0, dels = 0;
+    struct buf newheld = BUF_INIT(1u << 20);
+    int ret;
+
+    pthread_mutex_lock(&k->lock);
+    /* registry first, scheduler second: whatever starts after the scheduler's listing is not in
+     * this registry listing either, so the pass cannot remove it */
+    ret = reg_list(k->etcd, cfg->etcd.prefix, cfg->environment, NULL, &have, &nhave, NULL, &bad,
+                   err);
+    if (!ret) {
+        k->st.etcd_ok = 1;
+        ret = k->ops->list(k->sched, NULL, &want, &nwant, err);
+    }
+    if (!ret && reg_diff(want, nwant, have, nhave, &c, &n))
+        ret = err_set(err, MDO_ENOMEM, "out of memory");
+    if (!ret) {
+        held = reg_hold_mass_removals(c, &n, have, nhave, buf_str(&k->held), &newheld);
+        if (held) {
+            log_warn("keeper", "mass removal held back until a second listing agrees",
+                     "instances=%u", held);
+            k->st.held_back += held;
+        }
+        buf_reset(&k->held);
+        buf_add(&k->held, newheld.ptr ? newheld.ptr : "", newheld.len);
+        for (unsigned i = 0; i < n; i++) {
+            puts += c[i].type == REG_PUT;
+            dels += c[i].type == REG_DEL;
+            log_info("keeper", c[i].type == REG_PUT ? "reconcile: register" : "reconcile: deregister",
+                     "service=%s container=%s", c[i].rec->service, c[i].rec->container);
+        }
+        ret = reg_apply(k->etcd, cfg->etcd.prefix, c, n, &failed, err);
+    }
+    k->st.reconciles++;
+    k->st.bad_records = bad;
+    if (ret) {
+        k->st.reconcile_errors++;
+        note_error(k, err);
+    } else {
+        k->st.reconcile_puts += puts;
+        k->st.reconcile_dels += dels;
+        k->st.last_reconcile_ok = time(NULL);
+        k->st.dirty = failed > 0;
+        k->st.etcd_ok = 1;
+        log_debug("keeper", "reconciled", "scheduler=%u registry=%u puts=%u dels=%u failed=%u",
+                  nwant, nhave, puts, dels, failed);
+    }
+    pthread_mutex_unlock(&k->lock);
+    free(c);
+    reg_records_free(have, nhave);
+    reg_records_free(want, nwant);
+    buf_release(&newheld);
+    return ret;
+}
+
+/* Writes rec unless the registry already holds exactly it; guarded so a concurrent writer (a
+ * second subscriber) is not silently overwritten: on a lost race it reads and tries once more. */
+static int put_record(struct keeper *k, const struct reg_record *rec, struct mdo_err *err)
+{
+    struct buf key = BUF_INIT(0);
+    char *val = reg_record_json(rec);
+    int ret = val ? reg_key(&key, k->cfg->etcd.prefix, rec) : -MDO_ENOMEM;
+
+    for (int tries = 0; !ret && tries < 2; tries++) {
+        struct etcd_kvs cur = ETCD_KVS_INIT;
+        struct etcd_op op = {ETCD_PUT, key.ptr, val, 0, 0};
+        int applied = 0;
+        ret = etcd_get(k->etcd, key.ptr, &cur, err);
+        if (!ret && cur.n && !strcmp(cur.kv[0].value, val)) {
+            etcd_kvs_release(&cur);
+            break; /* already so */
+        }
+        op.mod_revision = cur.n ? cur.kv[0].mod_revision : 0;
+        etcd_kvs_release(&cur);
+        if (!ret)
+            ret = etcd_txn(k->etcd, &op, 1, &applied, err);
+        if (!ret && applied)
+            break;
+    }
+    if (ret == -MDO_ENOMEM)
+        err_set(err, MDO_ENOMEM, "out of memory");
+    free(val);
+    buf_release(&key);
+    return ret;
+}
+
+void keeper_up(void *ctx, struct reg_record *rec)
+{
+    struct keeper *k = ctx;
+    struct mdo_err err = MDO_ERR_INIT;
+    int ret;
+
+    pthread_mutex_lock(&k->lock);
+    ret = put_record(k, rec, &err);
+    k->st.events_up++;
+    k->st.last_event = time(NULL);
+    if (ret) {
+        k->st.event_errors++;
+        k->st.dirty = 1; /* the next reconcile (retried until etcd answers) heals it */
+        note_error(k, &err);
+        log_warn("keeper", "register failed", "service=%s container=%s err=\"%s\"", rec->service,
+                 rec->container, err.msg);
+    } else {
+        k->st.etcd_ok = 1;
+        log_info("keeper", "registered", "service=%s container=%s state=%s", rec->service,
+                 rec->container, rec->state ? rec->state : "");
+    }
+    pthread_mutex_unlock(&k->lock);
+    reg_record_release(rec);
+}
+
+void keeper_down(void *ctx, const char *service, const char *container)
+{
+    struct keeper *k = ctx;
+    struct mdo_err err = MDO_ERR_INIT;
+    struct buf key = BUF_INIT(0);
+    int ret;
+
+    pthread_mutex_lock(&k->lock);
+    ret = reg_prefix(&key, k->cfg->etcd.prefix, k->cfg->environment, service);
+    if (!ret)
+        ret = buf_adds(&key, container);
+    if (!ret)
+        ret = etcd_delete(k->etcd, key.ptr, &err);
+    k->st.events_down++;
+    k->st.last_event = time(NULL);
+    if (ret) {
+        k->st.event_errors++;
+        k->st.dirty = 1;
+        note_error(k, &err);
+        log_warn("keeper", "deregister failed", "service=%s container=%s err=\"%s\"", service,
+                 container, err.msg);
+    } else {
+        k->st.etcd_ok = 1;
+        log_info("keeper", "deregistered", "service=%s container=%s", service, container);
+    }
+    pthread_mutex_unlock(&k->lock);
+    buf_release(&key);
+}
+
+void keeper_snapshot(struct keeper *k, struct keeper_stats *st, struct buf *held)
+{
+    pthread_mutex_lock(&k->lock);
+    *st = k->st;
+    if (held)
+        buf_add(held, buf_str(&k->held), k->held.len);
+    pthread_mutex_unlock(&k->lock);
+}

@@ -1,0 +1,53 @@
+/* keeper.h - the registry keeper behind `mdo subscribe`: applies scheduler events to etcd one
+ * key at a time, and reconciles the whole registry against the scheduler's listing.
+ *
+ * All registry writes go through one mutex, so an event never interleaves with a reconcile pass
+ * (a pass reads the registry, then the scheduler, then writes guarded by mod_revision: an
+ * instance that starts after the listing is not removed, a key rewritten meanwhile is not
+ * overwritten). The counters and health fields are read under the same mutex by the HTTP side.
+ * The keeper borrows cfg, etcd and the backend; it owns only its held-keys buffer.
+ */
+#ifndef MDO_KEEPER_H
+#define MDO_KEEPER_H
+
+#include <pthread.h>
+#include <time.h>
+#include "buf.h"
+#include "config.h"
+#include "etcd.h"
+#include "registry.h"
+#include "scheduler.h"
+
+struct keeper_stats {
+    unsigned long events_up, events_down, event_errors;
+    unsigned long reconciles, reconcile_errors, reconcile_puts, reconcile_dels, held_back;
+    unsigned long etcd_errors, bad_records;
+    time_t started, last_event, last_reconcile_ok;
+    int stream_connected; /* the scheduler's event stream is up */
+    int etcd_ok;          /* the last etcd request succeeded */
+    int dirty;            /* an event could not be applied: a reconcile must follow */
+    char last_error[256];
+};
+
+struct keeper {
+    const struct cfg *cfg;
+    struct etcd *etcd;
+    const struct sched_ops *ops;
+    struct sched *sched;
+    pthread_mutex_t lock;
+    struct keeper_stats st;
+    struct buf held; /* keys held back by the last pass ("service/container\n") */
+};
+
+void keeper_init(struct keeper *k, const struct cfg *cfg, struct etcd *etcd,
+                 const struct sched_ops *ops, struct sched *sched);
+void keeper_release(struct keeper *k);
+/* One full pass. Returns 0, or the error that stopped it (etcd or scheduler unreachable). */
+int keeper_reconcile(struct keeper *k, struct mdo_err *err);
+/* Event sink for the backend (sched_sink callbacks; ctx is the keeper). */
+void keeper_up(void *k, struct reg_record *rec);
+void keeper_down(void *k, const char *service, const char *container);
+/* Copy of the stats and held keys (caller releases held). */
+void keeper_snapshot(struct keeper *k, struct keeper_stats *st, struct buf *held);
+
+#endif

@@ -1,0 +1,148 @@
+/* server.c - civetweb wrapped: routes to handlers that fill a struct server_resp */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <civetweb.h>
+#include "log.h"
+#include "server.h"
+
+struct route {
+    server_fn fn;
+    void *ctx;
+    struct route *next;
+};
+
+struct server {
+    struct mg_context *mg;
+    int port;
+    struct route *routes; /* owned; freed by server_stop */
+};
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Status";
+    }
+}
+
+static void send_resp(struct mg_connection *c, int status, const char *type, const char *body,
+                      size_t len)
+{
+    mg_printf(c,
+              "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+              "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\r\n",
+              status, reason(status), type, len);
+    if (len)
+        mg_write(c, body, len);
+}
+
+static int dispatch(struct mg_connection *c, void *cbdata)
+{
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    const struct route *r = cbdata;
+    struct server_req req = {0};
+    struct server_resp resp = {200, "application/json", BUF_INIT(64u << 20)};
+    struct buf body = BUF_INIT(SERVER_BODY_CAP + 1);
+    char chunk[8192];
+    int n;
+
+    if (ri->content_length > (long long)SERVER_BODY_CAP) {
+        send_resp(c, 413, "application/json", "{\"error\":\"body too large\"}\n", 27);
+        return 413;
+    }
+    while ((n = mg_read(c, chunk, sizeof(chunk))) > 0) {
+        if (buf_add(&body, chunk, (size_t)n)) {
+            buf_release(&body);
+            send_resp(c, 413, "application/json", "{\"error\":\"body too large\"}\n", 27);
+            return 413;
+        }
+    }
+    req.method = ri->request_method;
+    req.path = ri->local_uri;
+    req.query = ri->query_string;
+    req.authorization = mg_get_header(c, "Authorization");
+    req.body = buf_str(&body);
+    req.body_len = body.len;
+    r->fn(r->ctx, &req, &resp);
+    send_resp(c, resp.status, resp.content_type, buf_str(&resp.body), resp.body.len);
+    log_debug("server", "request", "method=%s path=%s status=%d", req.method, req.path,
+              resp.status);
+    buf_release(&resp.body);
+    buf_release(&body);
+    return resp.status;
+}
+
+static int log_cb(const struct mg_connection *c, const char *msg)
+{
+    (void)c;
+    log_warn("server", "civetweb", "detail=\"%.300s\"", msg);
+    return 1;
+}
+
+int server_start(struct server **out, const char *listen, struct mdo_err *err)
+{
+    struct server *s = calloc(1, sizeof(*s));
+    struct mg_callbacks cb = {0};
+    struct mg_server_port ports[4];
+    const char *opts[] = {"listening_ports", listen, "num_threads", "8",
+                          "request_timeout_ms", "10000", "enable_keep_alive", "yes",
+                          "keep_alive_timeout_ms", "5000", NULL};
+    int n;
+
+    *out = NULL;
+    if (!s)
+        return err_set(err, MDO_ENOMEM, "out of memory");
+    cb.log_message = log_cb;
+    s->mg = mg_start(&cb, s, opts);
+    if (!s->mg) {
+        free(s);
+        return err_set(err, MDO_EFAIL, "cannot listen on '%s' (in use, or not ADDR:PORT?): "
+                       "choose another with --listen or subscriber.listen", listen);
+    }
+    n = mg_get_server_ports(s->mg, 4, ports);
+    s->port = n > 0 ? ports[0].port : 0;
+    *out = s;
+    return 0;
+}
+
+void server_route(struct server *s, const char *uri, server_fn fn, void *ctx)
+{
+    struct route *r = calloc(1, sizeof(*r));
+
+    if (!r)
+        return;
+    r->fn = fn;
+    r->ctx = ctx;
+    r->next = s->routes;
+    s->routes = r;
+    mg_set_request_handler(s->mg, uri, dispatch, r);
+}
+
+int server_port(const struct server *s)
+{
+    return s->port;
+}
+
+void server_stop(struct server *s)
+{
+    if (!s)
+        return;
+    mg_stop(s->mg);
+    while (s->routes) {
+        struct route *r = s->routes;
+        s->routes = r->next;
+        free(r);
+    }
+    free(s);
+}

@@ -1,0 +1,41 @@
+/* server.h - the one inbound HTTP server (the sole civetweb user).
+ *
+ * Handlers never see civetweb: they get a parsed request and fill a response whose body the
+ * server owns and frees after sending. Handlers run on civetweb's worker threads: whatever they
+ * share must be locked by its owner. A request body over SERVER_BODY_CAP is answered 413 before
+ * any handler runs.
+ */
+#ifndef MDO_SERVER_H
+#define MDO_SERVER_H
+
+#include <stddef.h>
+#include "buf.h"
+#include "err.h"
+
+#define SERVER_BODY_CAP (1u << 20)
+
+struct server;
+
+struct server_req {
+    const char *method, *path, *query; /* query may be NULL */
+    const char *authorization;         /* the header, or NULL */
+    const char *body;                  /* NUL-terminated, may be "" */
+    size_t body_len;
+};
+
+struct server_resp {
+    int status;               /* default 200 */
+    const char *content_type; /* default "application/json" */
+    struct buf body;
+};
+
+typedef void (*server_fn)(void *ctx, const struct server_req *req, struct server_resp *resp);
+
+/* listen: "ADDR:PORT" (PORT 0 = any free port: see server_port()). */
+int server_start(struct server **s, const char *listen, struct mdo_err *err);
+/* uri as civetweb matches it: "/health" exactly, "/v1/services" also matches "/v1/services/x". */
+void server_route(struct server *s, const char *uri, server_fn fn, void *ctx);
+int server_port(const struct server *s);
+void server_stop(struct server *s);
+
+#endif
