@@ -34,7 +34,7 @@ class Docker:
     def __init__(self, sock="/var/run/docker.sock"):
         self.sock = sock
 
-    def request(self, method, path, body=None, query=None, timeout=60):
+    def request(self, method, path, body=None, query=None, timeout=60, want_raw=False):
         if query:
             path = path + "?" + urllib.parse.urlencode(query)
         conn = _UnixConnection(self.sock, timeout)
@@ -56,6 +56,8 @@ class Docker:
             except Exception:
                 msg = raw.decode(errors="replace")
             raise DockerError(status, msg)
+        if want_raw:
+            return raw
         if not raw:
             return None
         try:
@@ -116,10 +118,15 @@ class Docker:
         r = self.request("POST", "/containers/%s/exec" % cid,
                          body={"Cmd": cmd, "AttachStdout": True, "AttachStderr": True})
         eid = r["Id"]
-        out = self.request("POST", "/exec/%s/start" % eid, body={"Detach": False, "Tty": False},
-                           timeout=timeout)
+        raw = self.request("POST", "/exec/%s/start" % eid, body={"Detach": False, "Tty": False},
+                           timeout=timeout, want_raw=True) or b""
+        out = b""
+        while len(raw) >= 8:   # demultiplex docker's stdout/stderr frames
+            n = struct.unpack(">I", raw[4:8])[0]
+            out += raw[8:8 + n]
+            raw = raw[8 + n:]
         info = self.request("GET", "/exec/%s/json" % eid)
-        return info.get("ExitCode"), out if isinstance(out, str) else ""
+        return info.get("ExitCode"), out.decode(errors="replace")
 
     def bridge_gateway(self):
         try:

@@ -348,7 +348,8 @@ def test_image():
         shutil.copy("/bin/busybox", os.path.join(tmp, "busybox"))
         with open(os.path.join(tmp, "Dockerfile"), "w") as f:
             f.write('FROM scratch\nCOPY busybox /bin/busybox\n'
-                    'RUN ["/bin/busybox","--install","-s","/bin"]\n')
+                    'RUN ["/bin/busybox","--install","-s","/bin"]\n'
+                    'RUN mkdir -m 1777 /tmp\n')
         env = dict(os.environ, DOCKER_BUILDKIT="0")
         subprocess.run(["docker", "build", "-q", "--rm", "--force-rm", "-t", IMAGE, tmp],
                        check=True, env=env, capture_output=True)
