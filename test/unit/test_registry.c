@@ -1,0 +1,164 @@
+/* test_registry.c - record encoding, keys, the reconcile diff and the mass-removal hold */
+#include <stdlib.h>
+#include <string.h>
+#include "check.h"
+#include "registry.h"
+
+static struct reg_port web_ports[] = {{"http", 8080, 32768, "tcp"}, {"admin", 9090, 32769, "udp"}};
+static struct cfg_kv web_labels[] = {{"zone", "a"}, {"tier", "front"}};
+
+static struct reg_record rec(const char *svc, const char *ctr, int ext)
+{
+    struct reg_record r = {0};
+
+    r.service = (char *)svc;
+    r.container = (char *)ctr;
+    r.environment = "prod";
+    r.host = "172.17.0.1";
+    r.address = "172.17.0.5";
+    r.ports = web_ports;
+    r.nports = 2;
+    r.labels = web_labels;
+    r.nlabels = 2;
+    r.state = "running";
+    r.started_at = "2026-11-25T08:00:00Z";
+    r.app_version = "abc";
+    r.backend = "docker";
+    (void)ext;
+    return r;
+}
+
+static void test_json(void)
+{
+    struct reg_record r = rec("web", "prod-web-1", 0), back;
+    struct mdo_err err = MDO_ERR_INIT;
+    char *s = reg_record_json(&r), *s2;
+
+    /* the contract of DESIGN §5, labels sorted, ports in config order */
+    CHECK_STR(s, "{\"service\":\"web\",\"container\":\"prod-web-1\",\"environment\":\"prod\","
+                 "\"host\":\"172.17.0.1\",\"address\":\"172.17.0.5\",\"ports\":{\"http\":"
+                 "{\"internal\":8080,\"external\":32768,\"protocol\":\"tcp\"},\"admin\":"
+                 "{\"internal\":9090,\"external\":32769,\"protocol\":\"udp\"}},\"labels\":"
+                 "{\"tier\":\"front\",\"zone\":\"a\"},\"state\":\"running\",\"started_at\":"
+                 "\"2026-11-25T08:00:00Z\",\"app_version\":\"abc\",\"backend\":\"docker\"}");
+    CHECK_INT(reg_record_parse(s, strlen(s), &back, &err), 0);
+    s2 = reg_record_json(&back);
+    CHECK_STR(s2, s); /* round trip: same bytes */
+    CHECK_INT(reg_record_port(&back, "admin")->external, 32769);
+    CHECK(reg_record_port(&back, "nope") == NULL);
+    CHECK_STR(reg_record_label(&back, "tier"), "front");
+    reg_record_release(&back);
+    free(s);
+    free(s2);
+}
+
+static void test_parse_bad(void)
+{
+    static const char *const bad[] = {"", "[]", "null", "{", "{\"service\":\"web\"}",
+                                      "{\"service\":1,\"container\":\"c\",\"host\":\"h\"}",
+                                      "{\"service\":\"s\",\"container\":\"c\",\"host\":\"h\","
+                                      "\"ports\":{\"x\":5,\"y\":{\"internal\":\"z\"}},"
+                                      "\"labels\":{\"a\":[1]}}"};
+    struct mdo_err err = MDO_ERR_INIT;
+    struct reg_record r;
+
+    for (size_t i = 0; i < 6; i++)
+        CHECK(reg_record_parse(bad[i], strlen(bad[i]), &r, &err) == -MDO_EPROTO);
+    /* odd members are skipped, the record stays usable */
+    CHECK_INT(reg_record_parse(bad[6], strlen(bad[6]), &r, &err), 0);
+    CHECK_INT(r.nports, 1);
+    CHECK_INT(r.ports[0].internal, 0);
+    CHECK_INT(r.nlabels, 0);
+    reg_record_release(&r);
+}
+
+static void test_keys(void)
+{
+    struct buf b = BUF_INIT(0);
+    struct reg_record r = rec("web", "prod-web-1", 0);
+
+    reg_key(&b, "/mdo", &r);
+    CHECK_STR(b.ptr, "/mdo/prod/services/web/instances/prod-web-1");
+    buf_reset(&b);
+    reg_prefix(&b, "/mdo", "prod", NULL);
+    CHECK_STR(b.ptr, "/mdo/prod/services/");
+    buf_reset(&b);
+    reg_spec_key(&b, "/x", "prod", "web");
+    CHECK_STR(b.ptr, "/x/prod/specs/web");
+    buf_release(&b);
+}
+
+static void test_diff(void)
+{
+    struct reg_record want[3], have[3];
+    struct reg_change *c;
+    unsigned n;
+
+    want[0] = rec("db", "d-1", 0);
+    want[1] = rec("web", "w-1", 0);
+    want[2] = rec("web", "w-3", 0);
+    have[0] = rec("web", "w-1", 0);
+    have[1] = rec("web", "w-2", 0);
+    have[2] = rec("web", "w-3", 0);
+    have[0].mod_revision = 7;
+    have[1].mod_revision = 8;
+    have[2].mod_revision = 9;
+    have[2].state = "healthy"; /* differs: rewritten, guarded by its revision */
+    CHECK_INT(reg_diff(want, 3, have, 3, &c, &n), 0);
+    CHECK_INT(n, 3);
+    CHECK(c[0].type == REG_PUT && !strcmp(c[0].rec->container, "d-1") && c[0].guard == 0);
+    CHECK(c[1].type == REG_DEL && !strcmp(c[1].rec->container, "w-2") && c[1].guard == 8);
+    CHECK(c[2].type == REG_PUT && !strcmp(c[2].rec->container, "w-3") && c[2].guard == 9);
+    free(c);
+    CHECK_INT(reg_diff(want, 0, have, 0, &c, &n), 0);
+    CHECK_INT(n, 0);
+    free(c);
+}
+
+static void test_hold(void)
+{
+    struct reg_record have[4];
+    struct reg_change c[4];
+    struct buf held = BUF_INIT(0);
+    unsigned n;
+
+    have[0] = rec("db", "d-1", 0);
+    have[1] = rec("web", "w-1", 0);
+    have[2] = rec("web", "w-2", 0);
+    have[3] = rec("web", "w-3", 0);
+    /* an empty listing: every instance would go */
+    for (int i = 0; i < 4; i++)
+        c[i] = (struct reg_change){REG_DEL, &have[i], 1};
+    n = 4;
+    CHECK_INT(reg_hold_mass_removals(c, &n, have, 4, "", &held), 3);
+    CHECK_INT(n, 1); /* db's single instance: one removal is not "most of a service at once" */
+    CHECK_STR(c[0].rec->container, "d-1");
+    CHECK_STR(held.ptr, "web/w-1\nweb/w-2\nweb/w-3\n");
+    /* the second listing agrees: applied */
+    for (int i = 0; i < 4; i++)
+        c[i] = (struct reg_change){REG_DEL, &have[i], 1};
+    n = 4;
+    {
+        char *prev = strdup(held.ptr);
+        CHECK_INT(reg_hold_mass_removals(c, &n, have, 4, prev, &held), 0);
+        free(prev);
+    }
+    CHECK_INT(n, 4);
+    CHECK_INT(held.len, 0);
+    /* one removal out of three is normal churn */
+    c[0] = (struct reg_change){REG_DEL, &have[2], 1};
+    n = 1;
+    CHECK_INT(reg_hold_mass_removals(c, &n, have, 4, "", &held), 0);
+    CHECK_INT(n, 1);
+    buf_release(&held);
+}
+
+int main(void)
+{
+    test_json();
+    test_parse_bad();
+    test_keys();
+    test_diff();
+    test_hold();
+    return check_done("test_registry");
+}
