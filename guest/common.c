@@ -186,6 +186,8 @@ int guest_list(struct guest_reg *g, const char *prog, const char *service, struc
         ret = err_set(err, MDO_EUSAGE, "service name '%.100s...' is too long", service);
     if (!ret)
         ret = etcd_get_prefix(&g->etcd, p.ptr, &kvs, err);
+    if (!ret)
+        err_clear(err); /* etcd.c leaves a failed endpoint's error in err after failing over */
     if (!ret && kvs.n && !(v = calloc(kvs.n, sizeof(*v))))
         ret = err_set(err, MDO_ENOMEM, "out of memory");
     for (size_t i = 0; !ret && i < kvs.n; i++) {
@@ -206,7 +208,8 @@ int guest_list(struct guest_reg *g, const char *prog, const char *service, struc
         m++;
     }
     if (!ret) {
-        qsort(v, m, sizeof(*v), inst_cmp);
+        if (m) /* qsort's base must not be NULL, even for no element */
+            qsort(v, m, sizeof(*v), inst_cmp);
         *out = v;
         *n = m;
     } else {
@@ -231,6 +234,8 @@ int guest_get(struct guest_reg *g, const char *service, const char *container,
         ret = err_set(err, MDO_EUSAGE, "service or container name is too long");
     if (!ret)
         ret = etcd_get(&g->etcd, key.ptr, &kvs, err);
+    if (!ret)
+        err_clear(err); /* as in guest_list: a failover leaves the first endpoint's error */
     if (!ret && !kvs.n)
         ret = err_set(err, MDO_ENOTFOUND, "service '%s' has no instance '%s' in environment '%s'",
                       service, container, g->env);
