@@ -5,6 +5,7 @@
 #   MDO_BUILD=/work/main/build bash test/integration/guest.sh
 . "$(dirname "$0")/lib.sh"
 
+[ -x "$MDO" ] || { echo "guest: no mdo binary at $MDO: build it first (or set MDO_BUILD)" >&2; exit 1; }
 ensure_dockerd || exit 1
 start_etcd || exit 1
 
