@@ -339,19 +339,29 @@ class Deployment:
 
 
 class SseStream:
-    def __init__(self, types, maxq, remote):
+    def __init__(self, types, maxq, remote, sock):
         self.types = set(types)
         self.q = queue.Queue()
         self.maxq = maxq
         self.closed = threading.Event()
         self.remote = remote
+        self.sock = sock
+
+    def close(self):
+        """Close now, even if the writer is blocked on a full socket."""
+        self.closed.set()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def offer(self, etype, data):
-        if self.types and etype not in self.types:
+        if self.closed.is_set() or (self.types and etype not in self.types):
             return
         if self.q.qsize() >= self.maxq:
             # Marathon closes slow consumers instead of dropping single events.
-            self.closed.set()
+            log("closing slow SSE consumer %s (%d events outstanding)" % (self.remote, self.maxq))
+            self.close()
             return
         self.q.put((etype, data))
 
@@ -1747,7 +1757,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if "text/event-stream" not in accepts:
             return self.send(405, JETTY_405, ctype="text/html;charset=ISO-8859-1")
         types = [t for t in q.get("event_type", []) if t]
-        stream = SseStream(types, S.args.sse_max_outstanding, self._client_ip())
+        stream = SseStream(types, S.args.sse_max_outstanding, self._client_ip(), self.connection)
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream;charset=utf-8")
         self.send_header("Connection", "close")
@@ -1831,7 +1841,7 @@ def apply_faults(body):
         if body.get("drop_streams") or body.get("restart"):
             streams = list(S.streams)
             for s in streams:
-                s.closed.set()
+                s.close()
         r = body.get("restart")
         if r:
             r = r if isinstance(r, dict) else {}
@@ -1858,7 +1868,7 @@ def cleanup():
     with S.lock:
         S.stopping = True
         for s in S.streams:
-            s.closed.set()
+            s.close()
         for cb in S.callbacks.values():
             cb.stop.set()
     deadline = time.time() + 30
