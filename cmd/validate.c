@@ -37,7 +37,10 @@ int cmd_validate(int argc, char **argv)
         return 0;
     opterr = 0; // our own message, in our own words
     optind = 0; // GNU getopt: start afresh, whoever parsed before us
-    while ((c = getopt_long(argc, argv, "+c:", opts, NULL)) != -1) {
+    for (;;) {
+        c = getopt_long(argc, argv, "+c:", opts, NULL);
+        if (c == -1)
+            break;
         if (c == 'c')
             file = optarg;
         else if (optopt == 'c')

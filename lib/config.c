@@ -1784,7 +1784,9 @@ int cfg_load(const char *path, struct cfg **out, struct mdo_err *err)
     if (ret)
         return ret;
     ld.cfg = calloc(1, sizeof(*ld.cfg));
-    if (!ld.cfg || !(ld.cfg->path = strdup(path))) {
+    if (ld.cfg)
+        ld.cfg->path = strdup(path);
+    if (!ld.cfg || !ld.cfg->path) {
         ret = err_set(err, MDO_ENOMEM, "out of memory loading %s", path);
         goto out;
     }

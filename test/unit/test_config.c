@@ -385,6 +385,35 @@ static void test_layout(void)
     cfg_free(c);
 }
 
+/* More problems than err->msg holds: whole lines only, then a count of the rest. */
+static void test_many_problems(void)
+{
+    struct buf text = BUF_INIT(0), want = BUF_INIT(0);
+    struct mdo_err err = MDO_ERR_INIT;
+    struct cfg *c = NULL;
+    const char *last;
+    size_t lines = 0;
+
+    buf_adds(&text, "services:\n");
+    for (int i = 0; i < 400; i++)
+        buf_addf(&text, "  s%d:\n    image: x\n    instances: -1\n", i);
+    CHECK_INT(load_text(text.ptr, text.len, &c, &err), -MDO_ECONFIG);
+    CHECK(c == NULL);
+    CHECK(strlen(err.msg) < sizeof(err.msg) - 1);
+    buf_addf(&want,
+             "%s/t.yaml:4:16: services.s0.instances: expected an integer 0..1000, got '-1'\n",
+             tmpdir);
+    CHECK(!strncmp(err.msg, want.ptr, want.len));
+    for (const char *p = err.msg; *p; p++)
+        lines += *p == '\n';
+    last = strrchr(err.msg, '\n');
+    buf_reset(&want);
+    buf_addf(&want, "\n%s/t.yaml: %zu more problems not shown", tmpdir, 400 - lines);
+    CHECK_STR(last, want.ptr);
+    buf_release(&text);
+    buf_release(&want);
+}
+
 struct bad {
     const char *file;
     const char *want;
@@ -601,7 +630,8 @@ static char *slurp(const char *path, size_t *len)
 
     if (!f)
         return NULL;
-    if (!fseek(f, 0, SEEK_END) && (n = ftell(f)) >= 0 && !fseek(f, 0, SEEK_SET)) {
+    n = fseek(f, 0, SEEK_END) ? -1 : ftell(f);
+    if (n >= 0 && !fseek(f, 0, SEEK_SET)) {
         p = malloc((size_t)n + 1);
         if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
             free(p);
@@ -674,6 +704,7 @@ int main(void)
     test_seed();
     test_expand();
     test_layout();
+    test_many_problems();
     test_bad();
     test_unreadable();
     test_default_path();
