@@ -151,6 +151,8 @@ class Validator:
         if len(names) != len(set(names)):
             errs.append(("/", "Port names must be unique."))
         nports = len(maps)
+        if mode == "HOST" and "portDefinitions" not in d and "ports" not in d:
+            nports = 1   # Marathon's default: one portDefinition {port: 0}
         for i, hc in enumerate(d.get("healthChecks") or []):
             proto = hc.get("protocol", "HTTP")
             if proto != "COMMAND" and "port" not in hc and hc.get("portIndex", 0) >= max(nports, 0) \
