@@ -941,6 +941,9 @@ def _tick(app):
             _complete(dep)
             S.emit("app_terminated_event", {"appId": app.id})
         return
+    if dep.steps[0] == "StartApplication" and dep.current_step == 1:
+        _step_done(dep, 0)          # the app is "started" (stored); scaling is step 2
+        dep.current_step = 2
     cur = app.version_info["lastConfigChangeAt"]
     old = [t for t in alive if t.config_version != cur]
     new = [t for t in alive if t.config_version == cur]
@@ -1000,11 +1003,16 @@ def _complete(dep, failed=False, reason=None):
             ev["reason"] = reason
         S.emit("deployment_failed", ev)
         return
-    for i, a in enumerate(dep.steps):
-        dep.current_step = i + 1
-        S.emit("deployment_step_success", {"plan": dep.plan(), "currentStep": {
-            "actions": [{"action": a, "type": a, "app": dep.app_id}]}})
+    for i in range(dep.current_step - 1, len(dep.steps)):
+        _step_done(dep, i)
     S.emit("deployment_success", {"id": dep.id, "plan": dep.plan()})
+
+
+def _step_done(dep, i):
+    a = dep.steps[i]
+    dep.current_step = i + 1
+    S.emit("deployment_step_success", {"plan": dep.plan(), "currentStep": {
+        "actions": [{"action": a, "type": a, "app": dep.app_id}]}})
 
 
 def start_deployment(app, action, original, steps):
@@ -1328,6 +1336,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # -- plumbing --------------------------------------------------------
     def _body(self):
+        self._consumed = True
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             data = b""
             while True:
@@ -1359,6 +1368,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         else:
             data = json.dumps(body).encode()
         self.send_response(status)
+        if not getattr(self, "_consumed", True) and (
+                self.headers.get("Content-Length", "0") not in ("", "0")
+                or self.headers.get("Transfer-Encoding")):
+            # an unread request body would corrupt the next request on this connection
+            self.send_header("Connection", "close")
+            self.close_connection = True
         if data or status not in (204, 202):
             self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
@@ -1386,6 +1401,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return False
 
     def dispatch(self, method):
+        self._consumed = False
         u = urllib.parse.urlsplit(self.path)
         path = urllib.parse.unquote(u.path)
         q = urllib.parse.parse_qs(u.query, keep_blank_values=True)

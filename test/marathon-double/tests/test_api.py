@@ -125,6 +125,9 @@ def test_404s(double):
     assert r.status == 404 and r.json == {"message": "DeploymentPlan nope does not exist"}
     r = double.req("DELETE", "/ping")
     assert r.status == 405
+    # an unread request body: the double closes the connection instead of misparsing it
+    r = double.req("POST", "/v2/nothing-here", {"a": 1})
+    assert r.status == 404 and r.header("Connection") == "close"
 
 
 def test_unknown_task_404(double, apps):
@@ -254,6 +257,8 @@ def test_deployments_listing_and_cancel(double, apps):
     assert d["steps"][0]["actions"][0] == {"action": "StartApplication", "app": aid}
     assert d["currentActions"][0]["app"] == aid
     assert double.req("GET", "/v2/deployments/" + dep).json["id"] == dep
+    # step 1 (StartApplication) is done at once; step 2 (ScaleApplication) never finishes here
+    wait_for(lambda: double.req("GET", "/v2/deployments/" + dep).json["currentStep"] == 2, 5)
     lst = double.client().list_deployments()
     assert any(x.id == dep and x.affected_apps == [aid] for x in lst)
     sse.wait("deployment_info", lambda e: e["plan"]["id"] == dep)
