@@ -1134,7 +1134,8 @@ def update_app(aid, body, force, partial, client_ip, uri, create_ok=True):
             if not force:
                 raise _lock_error(app)
             # forced: give up the running delete and create the app anew
-            _complete(app.deployment, failed=True, reason="canceled by a forced change")
+            if app.deployment is not None:
+                _complete(app.deployment, failed=True, reason="canceled by a forced change")
             S.apps.pop(aid, None)
             b = dict(body)
             b["id"] = aid
