@@ -354,7 +354,8 @@ static int dk_list(struct sched *d, const char *service, struct reg_record **out
         reg_records_free(recs, m);
         return ret;
     }
-    qsort(recs, m, sizeof(*recs), reg_record_cmp);
+    if (m)
+        qsort(recs, m, sizeof(*recs), reg_record_cmp);
     *out = recs;
     *n = m;
     return 0;
@@ -398,7 +399,7 @@ static cJSON *create_body(struct sched *d, const struct cfg_service *svc, const 
     bind = cJSON_AddObjectToObject(hc, "PortBindings");
     for (unsigned i = 0; i < svc->nports; i++) {
         cJSON *one = cJSON_CreateObject(), *list = cJSON_CreateArray();
-        char hp[8] = "";
+        char hp[12] = "";
         buf_reset(&b);
         buf_addf(&b, "%u/%s", svc->ports[i].port, svc->ports[i].proto);
         cJSON_AddItemToObject(exposed, b.ptr, cJSON_CreateObject());

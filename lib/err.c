@@ -40,6 +40,8 @@ int err_wrap(struct mdo_err *err, const char *fmt, ...)
 
 void err_clear(struct mdo_err *err)
 {
+    if (!err)
+        return;
     err->code = 0;
     err->http_status = 0;
     err->msg[0] = '\0';

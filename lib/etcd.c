@@ -171,6 +171,7 @@ static int call(struct etcd *e, const char *path, const char *body, cJSON **out,
         break;
     }
     if (!ret) {
+        err_clear(err); /* an earlier endpoint's failure is not this call's */
         *out = cJSON_ParseWithLength(resp.body.ptr ? resp.body.ptr : "", resp.body.len);
         if (!*out)
             ret = err_set(err, MDO_EPROTO, "POST %s: answer is not JSON", url);

@@ -196,7 +196,9 @@ int http_stream(const struct http_conn *c, const char *method, const char *url, 
     CURLcode rc;
     int ret = 0;
 
-    s.h = handle();
+    /* A stream gets a handle of its own: its callback may make requests on this thread,
+     * which use (and reset) the thread's shared handle. */
+    s.h = curl_easy_init();
     if (!s.h)
         return err_set(err, MDO_ENOMEM, "cannot start curl");
     hdr = setup(s.h, c, method, url, body, body ? strlen(body) : 0,
@@ -213,7 +215,6 @@ int http_stream(const struct http_conn *c, const char *method, const char *url, 
     }
     rc = curl_easy_perform(s.h);
     curl_slist_free_all(hdr);
-    curl_easy_setopt(s.h, CURLOPT_HTTPHEADER, NULL);
     if (!s.status)
         curl_easy_getinfo(s.h, CURLINFO_RESPONSE_CODE, &s.status);
     if (s.stopped) {
@@ -227,6 +228,7 @@ int http_stream(const struct http_conn *c, const char *method, const char *url, 
         ret = transport_error(err, rc, method, url, c, errbuf);
     }
     buf_release(&s.errbody);
+    curl_easy_cleanup(s.h);
     return ret;
 }
 

@@ -3,8 +3,9 @@
  *
  * A struct http_conn describes a peer (socket, credentials, TLS, timeouts); it holds borrowed
  * pointers only. A struct http_resp owns its body; http_resp_release() frees it.
- * Each thread reuses one curl handle (connection reuse): call http_thread_cleanup() before a
- * thread exits.
+ * Each thread reuses one curl handle for requests (connection reuse): call
+ * http_thread_cleanup() before a thread exits. A stream has a handle of its own, so its data
+ * callback may make requests.
  */
 #ifndef MDO_HTTP_H
 #define MDO_HTTP_H

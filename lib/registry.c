@@ -224,7 +224,8 @@ int reg_list(struct etcd *e, const char *prefix, const char *env, const char *se
         recs[m++].mod_revision = kvs.kv[i].mod_revision;
     }
     if (!ret) {
-        qsort(recs, m, sizeof(*recs), reg_record_cmp);
+        if (m)
+            qsort(recs, m, sizeof(*recs), reg_record_cmp);
         *out = recs;
         *n = m;
         if (rev)

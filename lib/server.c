@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <civetweb.h>
+#include "http.h"
 #include "log.h"
 #include "server.h"
 
@@ -90,6 +91,13 @@ static int log_cb(const struct mg_connection *c, const char *msg)
     return 1;
 }
 
+/* Handlers may make outbound requests: free the worker thread's curl handle as it ends. */
+static void exit_thread(const struct mg_context *ctx, int type, void *ptr)
+{
+    (void)ctx, (void)type, (void)ptr;
+    http_thread_cleanup();
+}
+
 int server_start(struct server **out, const char *listen, struct mdo_err *err)
 {
     struct server *s = calloc(1, sizeof(*s));
@@ -104,6 +112,7 @@ int server_start(struct server **out, const char *listen, struct mdo_err *err)
     if (!s)
         return err_set(err, MDO_ENOMEM, "out of memory");
     cb.log_message = log_cb;
+    cb.exit_thread = exit_thread;
     s->mg = mg_start(&cb, s, opts);
     if (!s->mg) {
         free(s);

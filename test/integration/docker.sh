@@ -27,7 +27,7 @@ services:
     instances: 3
     cpus: 0.2
     mem: 64
-    args: [httpd, -f, -p, "8080", -h, /tmp]
+    args: [sh, -c, 'echo "hello from \$MDO_CONTAINER_NAME" >/tmp/index.html; exec httpd -f -p 8080 -h /tmp']
     labels:
       tier: front
     environment:
@@ -74,7 +74,8 @@ done
 want=$(for i in 1 2 3; do docker port "$MDO_TEST_ENV-web-$i" 8080/tcp | head -1; done)
 t_run "get_node_list inside a container" 0 docker exec "$MDO_TEST_ENV-web-1" get_node_list web http
 t_eq "get_node_list prints the 3 peers" "$OUT" "$want"
-t_run "peers reach each other at the registered address" 0 docker exec "$MDO_TEST_ENV-web-1" wget -q -O /dev/null -T 3 "http://$(echo "$want" | sed -n 3p)/"
+t_run "a peer reaches another at its registered address" 0 docker exec "$MDO_TEST_ENV-web-1" timeout 5 wget -O - "http://$(echo "$want" | sed -n 3p)/"
+t_eq "the instance that answers is the one registered" "$OUT" "hello from $MDO_TEST_ENV-web-3"
 t_run "get_port inside" 0 docker exec "$MDO_TEST_ENV-web-2" get_port http
 t_eq "get_port http" "$OUT" 8080
 t_run "env injected" 0 docker exec "$MDO_TEST_ENV-web-2" sh -c 'echo $MDO_SERVICE $MDO_CONTAINER_NAME $MDO_HOST_ADDRESS $GREETING $SERVICE_NAME'
@@ -188,4 +189,5 @@ t_run "stop again is fine" 0 mdo stop web
 echo "# figure: subscriber RSS after the suite: $(grep -h VmRSS /proc/$SUB_PID/status | tr -s ' \t' ' '), peak $(grep -h VmHWM /proc/$SUB_PID/status | tr -s ' \t' ' ')"
 stop_subscriber
 t_eq "no error lines in the subscriber log" "$(grep -c 'level=error' "$TMP/sub.log")" 0
+[ -n "${KEEP_TMP:-}" ] && cp -r "$TMP" /tmp/keep-$TEST_NAME
 t_done
