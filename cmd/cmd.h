@@ -18,6 +18,7 @@ struct cmd {
 #define MDO_COMMANDS(X)                                                                            \
     X(guest, "run a guest applet (lookups inside containers)")                                   \
     X(launch, "create or update services (idempotent)")                                          \
+    X(restart, "rolling restart, one instance at a time")                                      \
     X(scale, "set a service's instance count")                                                   \
     X(status, "scheduler and registry, side by side")                                            \
     X(stop, "remove services and their instances")                                               \
@@ -38,6 +39,7 @@ enum {
     ARG_JSON = 1 << 3,    /* --json */
     ARG_FORCE = 1 << 4,   /* --force */
     ARG_LISTEN = 1 << 5,  /* --listen ADDR:PORT */
+    ARG_PAUSE = 1 << 6,   /* --pause SECS */
 };
 
 struct cmd_args {
@@ -45,6 +47,8 @@ struct cmd_args {
     int all, wait, dry_run, json, force;
     unsigned wait_s; /* 0 = the default */
     const char *listen;
+    unsigned pause_s; /* --pause, when pause_set */
+    int pause_set;
     char **pos; /* positional arguments (points into argv) */
     int npos;
 };

@@ -99,6 +99,16 @@ int cmd_parse(const char *name, const char *usage, int argc, char **argv, unsign
             if (r < 0)
                 goto missing;
             a->listen = val;
+        } else if ((allowed & ARG_PAUSE) && (r = opt_value(argc, argv, &i, "--pause", &val))) {
+            if (r < 0)
+                goto missing;
+            if (cmd_parse_uint(val, 86400, &a->pause_s)) {
+                free(a->pos);
+                a->pos = NULL;
+                return cmd_usage_error(name, usage, "--pause takes seconds 0..86400, got '%s'",
+                                       val);
+            }
+            a->pause_set = 1;
         } else if ((allowed & ARG_ALL) && !strcmp(arg, "--all")) {
             a->all = 1;
         } else if ((allowed & ARG_DRY_RUN) && !strcmp(arg, "--dry-run")) {

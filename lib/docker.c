@@ -633,9 +633,11 @@ static int replace_instance(struct sched *d, const struct cfg_service *svc, cons
 
     for (unsigned i = 0; i < svc->nports; i++)
         fixed |= svc->ports[i].host_port != 0;
-    if (o->progress)
+    if (o->progress && strcmp(old->version, version))
         fprintf(o->progress, "%s: replacing %s (version %s -> %s)\n", svc->name, old->name,
                 old->version, version);
+    else if (o->progress)
+        fprintf(o->progress, "%s: restarting %s\n", svc->name, old->name);
     if (fixed) {
         ret = remove_container(d, old->id, err);
         if (!ret)
@@ -685,6 +687,20 @@ static int converge(struct sched *d, const struct cfg_service *svc, unsigned n,
     ret = spec_version(d->cfg, svc, version);
     if (ret)
         return err_set(err, MDO_ENOMEM, "out of memory");
+    for (unsigned i = 0; n > 1 && i < svc->nports; i++) {
+        if (!svc->ports[i].host_port)
+            continue;
+        /* one engine is one host: a fixed host port fits one instance (Marathon spreads them) */
+        if (o->dry_run) {
+            fprintf(stderr, "warning: %s: fixed host ports (%s: %u): one Docker host runs only "
+                    "one instance, not %u\n", svc->name, svc->ports[i].name,
+                    svc->ports[i].host_port, n);
+            break;
+        }
+        return err_set(err, MDO_ECONFIG, "%s: fixed host ports (%s: %u) and %u instances: one "
+                       "Docker host runs only one instance; use instances: 1, or drop host_ports",
+                       svc->name, svc->ports[i].name, svc->ports[i].host_port, n);
+    }
     if (!o->dry_run)
         ret = ensure_image(d, svc->image, err);
     if (!ret)
@@ -745,6 +761,35 @@ static int dk_scale(struct sched *d, const struct cfg_service *svc, unsigned n,
                     const struct sched_opts *o, struct mdo_err *err)
 {
     return converge(d, svc, n, o, err);
+}
+
+/* Replaces every instance with a fresh container, one at a time, in instance order. */
+static int dk_restart(struct sched *d, const struct cfg_service *svc, unsigned pause_s,
+                      const struct sched_opts *o, struct mdo_err *err)
+{
+    struct ctr *c = NULL;
+    unsigned nc = 0, done = 0;
+    char version[13];
+    int ret = spec_version(d->cfg, svc, version);
+
+    if (ret)
+        return err_set(err, MDO_ENOMEM, "out of memory");
+    ret = ctrs_list(d, svc->name, 0, &c, &nc, err);
+    for (unsigned i = 1; !ret && i <= CFG_MAX_INSTANCES && done < nc; i++) {
+        for (unsigned j = 0; !ret && j < nc; j++) {
+            if (c[j].index != i)
+                continue;
+            if (done && pause_s)
+                sleep(pause_s);
+            ret = replace_instance(d, svc, &c[j], version, o, err); /* with the config as it is */
+            done++;
+        }
+    }
+    if (!ret && !done)
+        ret = err_set(err, MDO_ENOTFOUND, "%s: no running instance to restart (launch it first)",
+                      svc->name);
+    ctrs_free(c, nc);
+    return ret;
 }
 
 static int dk_stop(struct sched *d, const char *service, const struct sched_opts *o,
@@ -867,6 +912,7 @@ const struct sched_ops sched_docker = {
     .close = dk_close,
     .launch = dk_launch,
     .scale = dk_scale,
+    .restart = dk_restart,
     .stop = dk_stop,
     .list = dk_list,
     .events = dk_events,

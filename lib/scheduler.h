@@ -43,6 +43,9 @@ struct sched_ops {
                   struct mdo_err *err);
     int (*scale)(struct sched *s, const struct cfg_service *svc, unsigned n,
                  const struct sched_opts *o, struct mdo_err *err);
+    /* Rolling restart: each instance replaced by a fresh one, one at a time, pause_s between. */
+    int (*restart)(struct sched *s, const struct cfg_service *svc, unsigned pause_s,
+                   const struct sched_opts *o, struct mdo_err *err);
     /* Remove the service and all its instances; a service that is not there is not an error. */
     int (*stop)(struct sched *s, const char *service, const struct sched_opts *o,
                 struct mdo_err *err);
@@ -56,6 +59,7 @@ struct sched_ops {
 };
 
 extern const struct sched_ops sched_docker;
+extern const struct sched_ops sched_marathon;
 
 /* The backend the config names; -MDO_ECONFIG when it is not built yet. */
 int sched_for(const struct cfg *cfg, const struct sched_ops **ops, struct mdo_err *err);

@@ -118,6 +118,15 @@ wait_for 15 in_sync
 t_eq "after the rolling update registry = docker" "$(reg_names)" "$(docker_names)"
 t_eq "no -old- container left" "$(docker ps -a --filter "label=mdo.environment=$MDO_TEST_ENV" --format '{{.Names}}' | grep -c old)" 0
 
+# --- rolling restart ---
+ids=$(docker ps -q --filter "label=mdo.environment=$MDO_TEST_ENV" | sort)
+t_run "restart web" 0 mdo restart web
+t_eq "restart: one line per instance" "$(echo "$ERR" | grep -c restarting)" 3
+t_eq "restart: every container is new" "$(comm -12 <(echo "$ids") <(docker ps -q --filter "label=mdo.environment=$MDO_TEST_ENV" | sort) | wc -l)" 0
+wait_for 15 in_sync
+t_eq "after restart registry = docker" "$(reg_names)" "$(docker_names)"
+t_run "restart of an unknown service" 1 mdo restart nosuch
+
 # --- reconcile after a subscriber restart ---
 stop_subscriber
 t_eq "subscriber exits 0 on SIGTERM" "$?" 0

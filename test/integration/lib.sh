@@ -111,7 +111,7 @@ run_etcd() {
 stop_etcd() { kill "$ETCD_PID"; wait "$ETCD_PID" 2>/dev/null; }
 
 # build_test_image: the offline image with mdo and busybox, once per build
-TEST_IMAGE=mdo-test:latest
+TEST_IMAGE=mdo-test:${BUILD##*/}  # one per build: plain and ASan binaries differ
 build_test_image() {
     local stamp=$BUILD/.test-image-stamp
     if [ -f "$stamp" ] && [ "$stamp" -nt "$MDO" ] && docker image inspect $TEST_IMAGE >/dev/null 2>&1; then
