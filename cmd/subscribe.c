@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "callback.h"
 #include "cmd.h"
 #include "http.h"
 #include "json.h"
@@ -27,6 +28,9 @@ const char usage_subscribe[] =
     "  GET /health          200 or 503, with the reasons as JSON\n"
     "  GET /info            the registry as a page\n"
     "  GET /v1/services[/S] the registry as JSON\n"
+    "  GET /metrics         Prometheus text: events, lag, reconcile diffs, etcd errors,\n"
+    "                       callbacks sent and failed\n"
+    "  POST /v1/callbacks, DELETE /v1/callbacks/ID   register/remove a membership callback\n"
     "\n"
     "  --listen ADDR:PORT  where to serve HTTP (overrides subscriber.listen)\n"
     "  -c FILE             config file (default: $MDO_CONFIG, ./mdo.yaml, ./config.yaml)\n";
@@ -43,6 +47,7 @@ static void on_signal(int sig)
 struct sub {
     struct cmd_env ce;
     struct keeper k;
+    struct callbacks *cb;
     pthread_mutex_t lock; /* guards want_reconcile */
     int want_reconcile;
 };
@@ -294,6 +299,48 @@ static void route_info(void *ctx, const struct server_req *req, struct server_re
     reg_records_free(recs, n);
 }
 
+static void metric(struct buf *b, const char *name, const char *type, const char *help,
+                   double v)
+{
+    buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+}
+
+static void route_metrics(void *ctx, const struct server_req *req, struct server_resp *resp)
+{
+    struct sub *s = ctx;
+    struct keeper_stats st;
+    struct buf *b = &resp->body;
+    time_t now = time(NULL);
+
+    (void)req;
+    keeper_snapshot(&s->k, &st, NULL);
+    resp->content_type = "text/plain; version=0.0.4";
+    metric(b, "mdo_events_total", "counter", "Scheduler events applied (up and down).",
+           (double)(st.events_up + st.events_down));
+    metric(b, "mdo_event_errors_total", "counter", "Events that could not be applied.",
+           (double)st.event_errors);
+    metric(b, "mdo_reconciles_total", "counter", "Reconcile passes.", (double)st.reconciles);
+    metric(b, "mdo_reconcile_errors_total", "counter", "Reconcile passes that failed.",
+           (double)st.reconcile_errors);
+    metric(b, "mdo_reconcile_puts_total", "counter", "Records a reconcile wrote.",
+           (double)st.reconcile_puts);
+    metric(b, "mdo_reconcile_deletes_total", "counter", "Records a reconcile removed.",
+           (double)st.reconcile_dels);
+    metric(b, "mdo_reconcile_held_back_total", "counter",
+           "Removals held back until a second listing agreed.", (double)st.held_back);
+    metric(b, "mdo_etcd_errors_total", "counter", "Failed etcd requests.",
+           (double)st.etcd_errors);
+    metric(b, "mdo_registry_bad_records", "gauge", "Registry values that do not parse.",
+           (double)st.bad_records);
+    metric(b, "mdo_event_stream_up", "gauge", "1 when the scheduler's event stream is connected.",
+           st.stream_connected);
+    metric(b, "mdo_last_event_age_seconds", "gauge", "Seconds since the last event (lag).",
+           st.last_event ? (double)(now - st.last_event) : -1);
+    metric(b, "mdo_last_reconcile_age_seconds", "gauge", "Seconds since the last good pass.",
+           st.last_reconcile_ok ? (double)(now - st.last_reconcile_ok) : -1);
+    callbacks_metrics(s->cb, b);
+}
+
 static void route_404(void *ctx, const struct server_req *req, struct server_resp *resp)
 {
     (void)ctx, (void)req;
@@ -334,6 +381,13 @@ int cmd_subscribe(int argc, char **argv)
     server_route(srv, "/health", route_health, &s);
     server_route(srv, "/info", route_info, &s);
     server_route(srv, "/v1/services", route_services, &s);
+    server_route(srv, "/metrics", route_metrics, &s);
+    ret = callbacks_start(&s.cb, s.ce.cfg, &s.ce.etcd, &err);
+    if (ret)
+        goto out_server;
+    callbacks_routes(s.cb, srv);
+    s.k.changed = callbacks_changed;
+    s.k.changed_ctx = s.cb;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
@@ -384,6 +438,10 @@ int cmd_subscribe(int argc, char **argv)
     log_info("subscribe", "stopping", "signal=%d", (int)got_signal);
     if (have_thread)
         pthread_join(events, NULL);
+    server_stop(srv); /* no handler runs past here: the callbacks can go */
+    srv = NULL;
+    callbacks_stop(s.cb);
+out_server:
     server_stop(srv);
 out_keeper:
     keeper_release(&s.k);

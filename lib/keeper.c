@@ -87,6 +87,13 @@ int keeper_reconcile(struct keeper *k, struct mdo_err *err)
                   nwant, nhave, puts, dels, failed);
     }
     pthread_mutex_unlock(&k->lock);
+    for (unsigned i = 0; !ret && k->changed && i < n; i++) {
+        int seen = 0; /* once per service: c is sorted by service */
+        for (unsigned j = 0; j < i && !seen; j++)
+            seen = !strcmp(c[j].rec->service, c[i].rec->service);
+        if (!seen)
+            k->changed(k->changed_ctx, c[i].rec->service);
+    }
     free(c);
     reg_records_free(have, nhave);
     reg_records_free(want, nwant);
@@ -96,12 +103,14 @@ int keeper_reconcile(struct keeper *k, struct mdo_err *err)
 
 /* Writes rec unless the registry already holds exactly it; guarded so a concurrent writer (a
  * second subscriber) is not silently overwritten: on a lost race it reads and tries once more. */
-static int put_record(struct keeper *k, const struct reg_record *rec, struct mdo_err *err)
+static int put_record(struct keeper *k, const struct reg_record *rec, int *wrote,
+                      struct mdo_err *err)
 {
     struct buf key = BUF_INIT(0);
     char *val = reg_record_json(rec);
     int ret = val ? reg_key(&key, k->cfg->etcd.prefix, rec) : -MDO_ENOMEM;
 
+    *wrote = 0;
     for (int tries = 0; !ret && tries < 2; tries++) {
         struct etcd_kvs cur = ETCD_KVS_INIT;
         struct etcd_op op = {ETCD_PUT, key.ptr, val, 0, 0};
@@ -115,8 +124,10 @@ static int put_record(struct keeper *k, const struct reg_record *rec, struct mdo
         etcd_kvs_release(&cur);
         if (!ret)
             ret = etcd_txn(k->etcd, &op, 1, &applied, err);
-        if (!ret && applied)
+        if (!ret && applied) {
+            *wrote = 1;
             break;
+        }
     }
     if (ret == -MDO_ENOMEM)
         err_set(err, MDO_ENOMEM, "out of memory");
@@ -129,10 +140,10 @@ void keeper_up(void *ctx, struct reg_record *rec)
 {
     struct keeper *k = ctx;
     struct mdo_err err = MDO_ERR_INIT;
-    int ret;
+    int ret, wrote = 0;
 
     pthread_mutex_lock(&k->lock);
-    ret = put_record(k, rec, &err);
+    ret = put_record(k, rec, &wrote, &err);
     k->st.events_up++;
     k->st.last_event = time(NULL);
     if (ret) {
@@ -147,6 +158,8 @@ void keeper_up(void *ctx, struct reg_record *rec)
                  rec->container, rec->state ? rec->state : "");
     }
     pthread_mutex_unlock(&k->lock);
+    if (wrote && k->changed)
+        k->changed(k->changed_ctx, rec->service);
     reg_record_release(rec);
 }
 
@@ -176,6 +189,8 @@ void keeper_down(void *ctx, const char *service, const char *container)
         log_info("keeper", "deregistered", "service=%s container=%s", service, container);
     }
     pthread_mutex_unlock(&k->lock);
+    if (!ret && k->changed)
+        k->changed(k->changed_ctx, service);
     buf_release(&key);
 }
 

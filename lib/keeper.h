@@ -37,6 +37,11 @@ struct keeper {
     pthread_mutex_t lock;
     struct keeper_stats st;
     struct buf held; /* keys held back by the last pass ("service/container\n") */
+    /* Called after a write changed a service's instances (an event, or a reconcile pass), outside
+     * the lock, from the thread that wrote; may be called when nothing visible changed. Set
+     * before the threads start; NULL = nobody listens. */
+    void (*changed)(void *ctx, const char *service);
+    void *changed_ctx;
 };
 
 void keeper_init(struct keeper *k, const struct cfg *cfg, struct etcd *etcd,
