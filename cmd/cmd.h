@@ -40,6 +40,7 @@ enum {
     ARG_FORCE = 1 << 4,   /* --force */
     ARG_LISTEN = 1 << 5,  /* --listen ADDR:PORT */
     ARG_PAUSE = 1 << 6,   /* --pause SECS */
+    ARG_LEASE = 1 << 7,   /* --lease SECS */
 };
 
 struct cmd_args {
@@ -49,6 +50,7 @@ struct cmd_args {
     const char *listen;
     unsigned pause_s; /* --pause, when pause_set */
     int pause_set;
+    unsigned lease_s; /* --lease, 0 = the default */
     char **pos; /* positional arguments (points into argv) */
     int npos;
 };

@@ -109,6 +109,15 @@ int cmd_parse(const char *name, const char *usage, int argc, char **argv, unsign
                                        val);
             }
             a->pause_set = 1;
+        } else if ((allowed & ARG_LEASE) && (r = opt_value(argc, argv, &i, "--lease", &val))) {
+            if (r < 0)
+                goto missing;
+            if (cmd_parse_uint(val, 3600, &a->lease_s) || a->lease_s < 2) {
+                free(a->pos);
+                a->pos = NULL;
+                return cmd_usage_error(name, usage, "--lease takes seconds 2..3600, got '%s'",
+                                       val);
+            }
         } else if ((allowed & ARG_ALL) && !strcmp(arg, "--all")) {
             a->all = 1;
         } else if ((allowed & ARG_DRY_RUN) && !strcmp(arg, "--dry-run")) {

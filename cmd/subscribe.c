@@ -12,17 +12,21 @@
 #include "http.h"
 #include "json.h"
 #include "keeper.h"
+#include "leader.h"
 #include "log.h"
 #include "server.h"
 
 const char usage_subscribe[] =
-    "usage: mdo subscribe [--listen ADDR:PORT] [-c FILE]\n"
+    "usage: mdo subscribe [--listen ADDR:PORT] [--lease SECS] [-c FILE]\n"
     "\n"
     "Keeps the etcd registry equal to what the scheduler runs: follows the scheduler's events\n"
     "(Docker's /events) and registers or deregisters one instance per event, and reconciles\n"
     "the whole registry at start, after every reconnect and every subscriber.resync seconds.\n"
     "It never exits on bad input; it reconnects with backoff when Docker or etcd go away.\n"
-    "SIGTERM or SIGINT: finish the current write, exit 0.\n"
+    "SIGTERM or SIGINT: finish the current write, give up leadership, exit 0.\n"
+    "\n"
+    "Several subscribers may run: one leads (an etcd lease on /mdo/<env>/leader) and writes;\n"
+    "the others serve reads and take over within the lease time when the leader goes.\n"
     "\n"
     "HTTP (default subscriber.listen, 127.0.0.1:5000):\n"
     "  GET /health          200 or 503, with the reasons as JSON\n"
@@ -33,6 +37,7 @@ const char usage_subscribe[] =
     "  POST /v1/callbacks, DELETE /v1/callbacks/ID   register/remove a membership callback\n"
     "\n"
     "  --listen ADDR:PORT  where to serve HTTP (overrides subscriber.listen)\n"
+    "  --lease SECS        leader lease time, 2..3600 (default 10)\n"
     "  -c FILE             config file (default: $MDO_CONFIG, ./mdo.yaml, ./config.yaml)\n";
 
 static volatile sig_atomic_t got_signal;
@@ -48,6 +53,7 @@ struct sub {
     struct cmd_env ce;
     struct keeper k;
     struct callbacks *cb;
+    struct leader lead;
     pthread_mutex_t lock; /* guards want_reconcile */
     int want_reconcile;
 };
@@ -140,7 +146,7 @@ static void route_health(void *ctx, const struct server_req *req, struct server_
         cJSON_AddItemToArray(reasons, cJSON_CreateString("etcd unreachable"));
     if (!st.stream_connected)
         cJSON_AddItemToArray(reasons, cJSON_CreateString("scheduler event stream disconnected"));
-    if (!st.last_reconcile_ok)
+    if (st.writer && !st.last_reconcile_ok)
         cJSON_AddItemToArray(reasons, cJSON_CreateString("no reconcile has succeeded yet"));
     if (held.len)
         cJSON_AddItemToArray(reasons, cJSON_CreateString(
@@ -148,6 +154,7 @@ static void route_health(void *ctx, const struct server_req *req, struct server_
     cJSON_AddStringToObject(o, "status", cJSON_GetArraySize(reasons) ? "unhealthy" : "ok");
     cJSON_AddStringToObject(o, "environment", s->ce.cfg->environment);
     cJSON_AddStringToObject(o, "scheduler", s->ce.ops->name);
+    cJSON_AddStringToObject(o, "role", st.writer ? "leader" : "follower");
     cJSON_AddNumberToObject(o, "uptime_s", (double)(now - st.started));
     cJSON_AddNumberToObject(o, "last_reconcile_age_s",
                             st.last_reconcile_ok ? (double)(now - st.last_reconcile_ok) : -1);
@@ -358,11 +365,11 @@ int cmd_subscribe(int argc, char **argv)
     struct sigaction sa;
     int ret, have_thread = 0;
     unsigned attempt = 0;
-    time_t next_pass = 0;
+    time_t next_pass = 0, next_tick = 0;
 
     if (cmd_wants_help(argc, argv, usage_subscribe))
         return 0;
-    if (cmd_parse("subscribe", usage_subscribe, argc, argv, ARG_LISTEN, &a))
+    if (cmd_parse("subscribe", usage_subscribe, argc, argv, ARG_LISTEN | ARG_LEASE, &a))
         return 2;
     if (a.npos) {
         free(a.pos);
@@ -374,6 +381,18 @@ int cmd_subscribe(int argc, char **argv)
     if (ret)
         goto out;
     keeper_init(&s.k, s.ce.cfg, &s.ce.etcd, s.ce.ops, s.ce.sched);
+    keeper_set_writer(&s.k, 0); /* until the lease is ours */
+    {
+        char host[128] = "?", val[512];
+        gethostname(host, sizeof(host) - 1);
+        snprintf(val, sizeof(val), "{\"id\":\"%s:%d\",\"listen\":\"%s\"}", host, (int)getpid(),
+                 a.listen ? a.listen : s.ce.cfg->subscriber.listen);
+        if (leader_init(&s.lead, &s.ce.etcd, s.ce.cfg->etcd.prefix, s.ce.cfg->environment, val,
+                        a.lease_s ? (long)a.lease_s : 10)) {
+            ret = err_set(&err, MDO_ENOMEM, "out of memory");
+            goto out_keeper;
+        }
+    }
     ret = server_start(&srv, a.listen ? a.listen : s.ce.cfg->subscriber.listen, &err);
     if (ret)
         goto out_keeper;
@@ -407,6 +426,22 @@ int cmd_subscribe(int argc, char **argv)
         time_t now = time(NULL);
         int due;
 
+        if (now >= next_tick) {
+            struct mdo_err lerr = MDO_ERR_INIT;
+            int was = s.lead.is_leader;
+            if (leader_tick(&s.lead, &lerr))
+                log_warn("subscribe", "leader lease not renewed", "err=\"%s\"", lerr.msg);
+            if (was != s.lead.is_leader) {
+                keeper_set_writer(&s.k, s.lead.is_leader);
+                if (s.lead.is_leader) { /* take over: make the registry true first */
+                    pthread_mutex_lock(&s.lock);
+                    s.want_reconcile = 1;
+                    pthread_mutex_unlock(&s.lock);
+                }
+            }
+            next_tick = now + (s.lead.ttl / 3 ? s.lead.ttl / 3 : 1);
+        }
+
         pthread_mutex_lock(&s.lock);
         due = s.want_reconcile || now >= next_pass;
         s.want_reconcile = 0;
@@ -438,12 +473,15 @@ int cmd_subscribe(int argc, char **argv)
     log_info("subscribe", "stopping", "signal=%d", (int)got_signal);
     if (have_thread)
         pthread_join(events, NULL);
+    keeper_set_writer(&s.k, 0);
+    leader_resign(&s.lead); /* a follower takes over now, not after the lease runs out */
     server_stop(srv); /* no handler runs past here: the callbacks can go */
     srv = NULL;
     callbacks_stop(s.cb);
 out_server:
     server_stop(srv);
 out_keeper:
+    leader_release(&s.lead);
     keeper_release(&s.k);
     cmd_env_close(&s.ce);
 out:

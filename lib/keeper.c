@@ -17,6 +17,14 @@ void keeper_init(struct keeper *k, const struct cfg *cfg, struct etcd *etcd,
     k->held = (struct buf)BUF_INIT(1u << 20);
     k->st.started = time(NULL);
     k->st.etcd_ok = 1;
+    k->st.writer = 1;
+}
+
+void keeper_set_writer(struct keeper *k, int writer)
+{
+    pthread_mutex_lock(&k->lock);
+    k->st.writer = writer;
+    pthread_mutex_unlock(&k->lock);
 }
 
 void keeper_release(struct keeper *k)
@@ -45,6 +53,10 @@ int keeper_reconcile(struct keeper *k, struct mdo_err *err)
     int ret;
 
     pthread_mutex_lock(&k->lock);
+    if (!k->st.writer) {
+        pthread_mutex_unlock(&k->lock);
+        return 0;
+    }
     /* registry first, scheduler second: whatever starts after the scheduler's listing is not in
      * this registry listing either, so the pass cannot remove it */
     ret = reg_list(k->etcd, cfg->etcd.prefix, cfg->environment, NULL, &have, &nhave, NULL, &bad,
@@ -143,6 +155,11 @@ void keeper_up(void *ctx, struct reg_record *rec)
     int ret, wrote = 0;
 
     pthread_mutex_lock(&k->lock);
+    if (!k->st.writer) {
+        pthread_mutex_unlock(&k->lock);
+        reg_record_release(rec);
+        return;
+    }
     ret = put_record(k, rec, &wrote, &err);
     k->st.events_up++;
     k->st.last_event = time(NULL);
@@ -171,6 +188,10 @@ void keeper_down(void *ctx, const char *service, const char *container)
     int ret;
 
     pthread_mutex_lock(&k->lock);
+    if (!k->st.writer) {
+        pthread_mutex_unlock(&k->lock);
+        return;
+    }
     ret = reg_prefix(&key, k->cfg->etcd.prefix, k->cfg->environment, service);
     if (!ret)
         ret = buf_adds(&key, container);

@@ -26,6 +26,7 @@ struct keeper_stats {
     int stream_connected; /* the scheduler's event stream is up */
     int etcd_ok;          /* the last etcd request succeeded */
     int dirty;            /* an event could not be applied: a reconcile must follow */
+    int writer;           /* this subscriber leads: it writes; a follower only serves reads */
     char last_error[256];
 };
 
@@ -52,6 +53,8 @@ int keeper_reconcile(struct keeper *k, struct mdo_err *err);
 /* Event sink for the backend (sched_sink callbacks; ctx is the keeper). */
 void keeper_up(void *k, struct reg_record *rec);
 void keeper_down(void *k, const char *service, const char *container);
+/* Leader or follower (keeper_init: writer). A follower's events and passes write nothing. */
+void keeper_set_writer(struct keeper *k, int writer);
 /* Copy of the stats and held keys (caller releases held). */
 void keeper_snapshot(struct keeper *k, struct keeper_stats *st, struct buf *held);
 
