@@ -361,6 +361,29 @@ static int dk_list(struct sched *d, const char *service, struct reg_record **out
     return 0;
 }
 
+static int dk_alive(struct sched *d, const struct reg_record *rec, struct mdo_err *err)
+{
+    struct reg_record now;
+    cJSON *in = NULL;
+    int ret = inspect(d, rec->container, &in, err);
+
+    if (ret == -MDO_ENOTFOUND) {
+        err_clear(err);
+        return 0;
+    }
+    if (!ret) {
+        ret = record_from_inspect(d, in, &now, err);
+        if (!ret) {
+            ret = !strcmp(now.service, rec->service); /* same name, still the same service */
+            reg_record_release(&now);
+        } else if (ret == 1) {
+            ret = 0; /* not running */
+        }
+    }
+    cJSON_Delete(in);
+    return ret;
+}
+
 /* ---- creating and removing ---- */
 
 static cJSON *create_body(struct sched *d, const struct cfg_service *svc, const char *name,
@@ -915,5 +938,6 @@ const struct sched_ops sched_docker = {
     .restart = dk_restart,
     .stop = dk_stop,
     .list = dk_list,
+    .alive = dk_alive,
     .events = dk_events,
 };

@@ -43,6 +43,28 @@ static void note_error(struct keeper *k, const struct mdo_err *err)
     }
 }
 
+/* Asks the scheduler once more about each instance a pass would remove: one that runs now
+ * (it started after the listing, or the listing missed it) is kept. Returns the new count. */
+static unsigned recheck(struct keeper *k, struct reg_change *c, unsigned n)
+{
+    unsigned kept = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        struct mdo_err err = MDO_ERR_INIT;
+        int alive = 0;
+        if (c[i].type == REG_DEL && c[i].rec->host && k->ops->alive)
+            alive = k->ops->alive(k->sched, c[i].rec, &err);
+        if (alive != 0) {
+            log_info("keeper", alive > 0 ? "recheck: still running, kept"
+                                         : "recheck failed, removal left for the next pass",
+                     "service=%s container=%s", c[i].rec->service, c[i].rec->container);
+            continue;
+        }
+        c[kept++] = c[i];
+    }
+    return kept;
+}
+
 int keeper_reconcile(struct keeper *k, struct mdo_err *err)
 {
     const struct cfg *cfg = k->cfg;
@@ -59,8 +81,7 @@ int keeper_reconcile(struct keeper *k, struct mdo_err *err)
     }
     /* registry first, scheduler second: whatever starts after the scheduler's listing is not in
      * this registry listing either, so the pass cannot remove it */
-    ret = reg_list(k->etcd, cfg->etcd.prefix, cfg->environment, NULL, &have, &nhave, NULL, &bad,
-                   err);
+    ret = reg_list_all(k->etcd, cfg->etcd.prefix, cfg->environment, &have, &nhave, &bad, err);
     if (!ret) {
         k->st.etcd_ok = 1;
         ret = k->ops->list(k->sched, NULL, &want, &nwant, err);
@@ -76,6 +97,7 @@ int keeper_reconcile(struct keeper *k, struct mdo_err *err)
         }
         buf_reset(&k->held);
         buf_add(&k->held, newheld.ptr ? newheld.ptr : "", newheld.len);
+        n = recheck(k, c, n);
         for (unsigned i = 0; i < n; i++) {
             puts += c[i].type == REG_PUT;
             dels += c[i].type == REG_DEL;

@@ -193,9 +193,37 @@ int reg_record_cmp(const void *a, const void *b)
     return c ? c : strcmp(x->container, y->container);
 }
 
-int reg_list(struct etcd *e, const char *prefix, const char *env, const char *service,
-             struct reg_record **out, unsigned *n, int64_t *rev, unsigned *bad,
-             struct mdo_err *err)
+/* The stand-in for a value that does not parse: only what its key says. It differs from any
+ * real record, so a reconcile rewrites it (the instance runs) or removes it (it does not). */
+static int record_from_key(const char *env, const char *rest, struct reg_record *r)
+{
+    const char *slash = strchr(rest, '/');
+
+    memset(r, 0, sizeof(*r));
+    if (!slash || strncmp(slash, "/instances/", 11) || !slash[11])
+        return -1;
+    r->service = strndup(rest, (size_t)(slash - rest));
+    r->container = strdup(slash + 11);
+    r->environment = strdup(env);
+    if (!r->service || !r->container || !r->environment) {
+        reg_record_release(r);
+        return -1;
+    }
+    return 0;
+}
+
+/* rest is "<service>/instances/<container>" */
+static int key_matches(const char *rest, const struct reg_record *r)
+{
+    size_t ls = strlen(r->service);
+
+    return !strncmp(rest, r->service, ls) && !strncmp(rest + ls, "/instances/", 11) &&
+           !strcmp(rest + ls + 11, r->container);
+}
+
+static int list(struct etcd *e, const char *prefix, const char *env, const char *service,
+                int keep_bad, struct reg_record **out, unsigned *n, int64_t *rev, unsigned *bad,
+                struct mdo_err *err)
 {
     struct buf p = BUF_INIT(4096);
     struct etcd_kvs kvs = ETCD_KVS_INIT;
@@ -216,10 +244,21 @@ int reg_list(struct etcd *e, const char *prefix, const char *env, const char *se
         if (!service && (!(slash = strchr(rest, '/')) || strncmp(slash, "/instances/", 11)))
             continue;
         if (reg_record_parse(kvs.kv[i].value, kvs.kv[i].len, &recs[m], &perr)) {
-            log_warn("registry", "bad record skipped", "key=%s err=\"%s\"", kvs.kv[i].key,
-                     perr.msg);
+            log_warn("registry", keep_bad ? "bad record, to be rewritten or removed"
+                                          : "bad record skipped",
+                     "key=%s err=\"%s\"", kvs.kv[i].key, perr.msg);
             nbad++;
-            continue;
+            if (!keep_bad || service || record_from_key(env, rest, &recs[m]))
+                continue;
+        }
+        else if (keep_bad && !service && !key_matches(rest, &recs[m])) {
+            /* a record filed under another instance's key: the key is what the diff acts on */
+            log_warn("registry", "record under a foreign key, to be rewritten or removed",
+                     "key=%s", kvs.kv[i].key);
+            reg_record_release(&recs[m]);
+            nbad++;
+            if (record_from_key(env, rest, &recs[m]))
+                continue;
         }
         recs[m++].mod_revision = kvs.kv[i].mod_revision;
     }
@@ -238,6 +277,19 @@ int reg_list(struct etcd *e, const char *prefix, const char *env, const char *se
     etcd_kvs_release(&kvs);
     buf_release(&p);
     return ret;
+}
+
+int reg_list(struct etcd *e, const char *prefix, const char *env, const char *service,
+             struct reg_record **out, unsigned *n, int64_t *rev, unsigned *bad,
+             struct mdo_err *err)
+{
+    return list(e, prefix, env, service, 0, out, n, rev, bad, err);
+}
+
+int reg_list_all(struct etcd *e, const char *prefix, const char *env, struct reg_record **out,
+                 unsigned *n, unsigned *bad, struct mdo_err *err)
+{
+    return list(e, prefix, env, NULL, 1, out, n, NULL, bad, err);
 }
 
 static int same_record(const struct reg_record *a, const struct reg_record *b)

@@ -62,6 +62,12 @@ int reg_list(struct etcd *e, const char *prefix, const char *env, const char *se
              struct reg_record **out, unsigned *n, int64_t *rev, unsigned *bad,
              struct mdo_err *err);
 
+/* Like reg_list over every service, for a reconcile: a value that does not parse is kept as a
+ * record holding only its service and container (and mod_revision), so the diff rewrites or
+ * removes it instead of leaving it there forever. */
+int reg_list_all(struct etcd *e, const char *prefix, const char *env, struct reg_record **out,
+                 unsigned *n, unsigned *bad, struct mdo_err *err);
+
 /* One change the diff found. */
 struct reg_change {
     enum { REG_PUT, REG_DEL } type;

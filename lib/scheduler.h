@@ -53,6 +53,9 @@ struct sched_ops {
      * by reg_record_cmp. */
     int (*list)(struct sched *s, const char *service, struct reg_record **out, unsigned *n,
                 struct mdo_err *err);
+    /* Is this registered instance still running? 1 yes, 0 no, <0 cannot tell. A reconcile asks
+     * before removing one, so an instance that started after the listing is not removed. */
+    int (*alive)(struct sched *s, const struct reg_record *rec, struct mdo_err *err);
     /* Follows the backend's event stream until it ends, fails or *stop is set. */
     int (*events)(struct sched *s, const struct sched_sink *sink, const volatile int *stop,
                   struct mdo_err *err);

@@ -139,6 +139,16 @@ wait_for 15 in_sync
 t_eq "reconcile: registry = docker after restart" "$(reg_names)" "$MDO_TEST_ENV-web-1 $MDO_TEST_ENV-web-2 $MDO_TEST_ENV-web-9 "
 t_eq "hand-made instance has its port" "$(ectl get --print-value-only "$P/$MDO_TEST_ENV-web-9" | jq -r .ports.http.external)" "$(docker port "$MDO_TEST_ENV-web-9" 8080/tcp | head -1 | cut -d: -f2)"
 
+# --- hostile registry content is healed by the periodic resync (resync: 5) ---
+good=$(ectl get --print-value-only "$P/$MDO_TEST_ENV-web-2")
+ectl put "$P/$MDO_TEST_ENV-web-2" '{not json' >/dev/null
+ectl put "$P/$MDO_TEST_ENV-ghost-1" '{"service":"web","container":"x","host":"h"}' >/dev/null
+ectl put "$P/$MDO_TEST_ENV-web-77" '[]' >/dev/null
+healed() { [ "$(ectl get --print-value-only "$P/$MDO_TEST_ENV-web-2")" == "$good" ] && [ "$(reg_names)" == "$(docker_names)" ]; }
+wait_for 15 healed
+t_eq "a garbage value of a running instance is rewritten" "$(ectl get --print-value-only "$P/$MDO_TEST_ENV-web-2")" "$good"
+t_eq "garbage and foreign keys of no instance are removed, the rest untouched" "$(reg_names)" "$(docker_names)"
+
 # --- etcd goes away under a running subscriber, and comes back ---
 stop_etcd
 docker rm -f "$MDO_TEST_ENV-web-9" >/dev/null
