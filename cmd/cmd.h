@@ -16,13 +16,13 @@ struct cmd {
 
 /* One row per command; each cmd/<name>.c defines its cmd_<name>() and usage_<name>[]. */
 #define MDO_COMMANDS(X)                                                                            \
-    X(guest, "run a guest applet (lookups inside containers)")                                   \
-    X(launch, "create or update services (idempotent)")                                          \
-    X(restart, "rolling restart, one instance at a time")                                      \
-    X(scale, "set a service's instance count")                                                   \
-    X(status, "scheduler and registry, side by side")                                            \
-    X(stop, "remove services and their instances")                                               \
-    X(subscribe, "run the registry keeper (daemon)")                                              \
+    X(guest, "run a guest applet (lookups inside containers)")                                     \
+    X(launch, "create or update services (idempotent)")                                            \
+    X(restart, "rolling restart, one instance at a time")                                          \
+    X(scale, "set a service's instance count")                                                     \
+    X(status, "scheduler and registry, side by side")                                              \
+    X(stop, "remove services and their instances")                                                 \
+    X(subscribe, "run the registry keeper (daemon)")                                               \
     X(validate, "check the config file and print what is wrong")
 
 #define X(n, s)                                                                                    \
@@ -51,7 +51,7 @@ struct cmd_args {
     unsigned pause_s; /* --pause, when pause_set */
     int pause_set;
     unsigned lease_s; /* --lease, 0 = the default */
-    char **pos; /* positional arguments (points into argv) */
+    char **pos;       /* positional arguments (points into argv) */
     int npos;
 };
 

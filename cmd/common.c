@@ -115,8 +115,7 @@ int cmd_parse(const char *name, const char *usage, int argc, char **argv, unsign
             if (cmd_parse_uint(val, 3600, &a->lease_s) || a->lease_s < 2) {
                 free(a->pos);
                 a->pos = NULL;
-                return cmd_usage_error(name, usage, "--lease takes seconds 2..3600, got '%s'",
-                                       val);
+                return cmd_usage_error(name, usage, "--lease takes seconds 2..3600, got '%s'", val);
             }
         } else if ((allowed & ARG_ALL) && !strcmp(arg, "--all")) {
             a->all = 1;
@@ -142,7 +141,7 @@ int cmd_parse(const char *name, const char *usage, int argc, char **argv, unsign
             return cmd_usage_error(name, usage, "unknown option '%s'", arg);
         }
         continue;
-missing:
+    missing:
         free(a->pos);
         a->pos = NULL;
         return cmd_usage_error(name, usage, "option '%s' needs a value", arg);

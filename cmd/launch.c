@@ -64,7 +64,8 @@ int cmd_launch(int argc, char **argv)
     o.dry_run = a.dry_run;
     o.progress = stderr;
     for (unsigned i = 0; !ret && i < (a.all ? ce.cfg->nservices : (unsigned)a.npos); i++) {
-        const struct cfg_service *svc = a.all ? &ce.cfg->services[i] : cfg_service(ce.cfg, a.pos[i]);
+        const struct cfg_service *svc =
+            a.all ? &ce.cfg->services[i] : cfg_service(ce.cfg, a.pos[i]);
         if (!a.dry_run)
             ret = put_spec(&ce, svc, &err);
         if (!ret)

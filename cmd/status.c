@@ -104,8 +104,8 @@ int cmd_status(int argc, char **argv)
     if (!ret)
         ret = ce.ops->list(ce.sched, a.npos ? a.pos[0] : NULL, &run, &nrun, &err);
     if (!ret)
-        ret = reg_list(&ce.etcd, ce.cfg->etcd.prefix, ce.cfg->environment,
-                       a.npos ? a.pos[0] : NULL, &reg, &nreg, NULL, NULL, &err);
+        ret = reg_list(&ce.etcd, ce.cfg->etcd.prefix, ce.cfg->environment, a.npos ? a.pos[0] : NULL,
+                       &reg, &nreg, NULL, NULL, &err);
     if (!ret && !(svcs = calloc((size_t)ce.cfg->nservices + nrun + nreg + 1, sizeof(*svcs))))
         ret = err_set(&err, MDO_ENOMEM, "out of memory");
     if (!ret)
@@ -139,8 +139,11 @@ int cmd_status(int argc, char **argv)
             insts = cJSON_AddArrayToObject(so, "instances");
             cJSON_AddItemToArray(cJSON_GetObjectItem(doc, "services"), so);
         } else {
-            printf("\n%s: %s%u wanted, %u running, %u registered\n", svcs[s], cs ? "" : "(not in "
-                   "config) ", cs ? cs->instances : 0, nr, ng);
+            printf("\n%s: %s%u wanted, %u running, %u registered\n", svcs[s],
+                   cs ? ""
+                      : "(not in "
+                        "config) ",
+                   cs ? cs->instances : 0, nr, ng);
         }
         /* one row per container seen on either side; both lists are sorted by container */
         for (unsigned pass = 0; pass < 2; pass++) {
@@ -149,7 +152,8 @@ int cmd_status(int argc, char **argv)
                 const struct reg_record *r = &list[i], *sr, *gr;
                 struct buf line = BUF_INIT(0);
                 int ok;
-                if (strcmp(r->service, svcs[s]) || (pass && find(run, nrun, r->service, r->container)))
+                if (strcmp(r->service, svcs[s]) ||
+                    (pass && find(run, nrun, r->service, r->container)))
                     continue;
                 sr = find(run, nrun, r->service, r->container);
                 gr = find(reg, nreg, r->service, r->container);
@@ -166,7 +170,9 @@ int cmd_status(int argc, char **argv)
                     ports_text(&line, r);
                     printf("%s %-28s %-40s scheduler:%-9s registry:%s\n", ok ? " " : "!",
                            r->container, buf_str(&line), sr ? sr->state : "-",
-                           !gr ? "missing" : ok ? gr->state : "differs");
+                           !gr  ? "missing"
+                           : ok ? gr->state
+                                : "differs");
                 }
                 buf_release(&line);
             }

@@ -73,8 +73,10 @@ int cmd_stop(int argc, char **argv)
         /* a service gone from the config may still run: stop it too, but say so */
         for (int i = 0; i < a.npos; i++)
             if (!cfg_service(ce.cfg, a.pos[i]))
-                fprintf(stderr, "mdo stop: '%s' is not in %s; stopping what runs under that "
-                        "name\n", a.pos[i], ce.cfg->path);
+                fprintf(stderr,
+                        "mdo stop: '%s' is not in %s; stopping what runs under that "
+                        "name\n",
+                        a.pos[i], ce.cfg->path);
     }
     for (unsigned i = 0; !ret && i < (a.all ? n : (unsigned)a.npos); i++) {
         const char *svc = a.all ? names[i] : a.pos[i];

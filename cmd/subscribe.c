@@ -149,8 +149,8 @@ static void route_health(void *ctx, const struct server_req *req, struct server_
     if (st.writer && !st.last_reconcile_ok)
         cJSON_AddItemToArray(reasons, cJSON_CreateString("no reconcile has succeeded yet"));
     if (held.len)
-        cJSON_AddItemToArray(reasons, cJSON_CreateString(
-                                          "mass removal held back until a second listing agrees"));
+        cJSON_AddItemToArray(
+            reasons, cJSON_CreateString("mass removal held back until a second listing agrees"));
     cJSON_AddStringToObject(o, "status", cJSON_GetArraySize(reasons) ? "unhealthy" : "ok");
     cJSON_AddStringToObject(o, "environment", s->ce.cfg->environment);
     cJSON_AddStringToObject(o, "scheduler", s->ce.ops->name);
@@ -177,8 +177,8 @@ static void route_health(void *ctx, const struct server_req *req, struct server_
 }
 
 /* Reads the registry for a request; on failure answers 503 and returns nonzero. */
-static int read_registry(struct sub *s, const char *service, struct reg_record **recs,
-                         unsigned *n, struct server_resp *resp)
+static int read_registry(struct sub *s, const char *service, struct reg_record **recs, unsigned *n,
+                         struct server_resp *resp)
 {
     struct mdo_err err = MDO_ERR_INIT;
     const struct cfg *cfg = s->ce.cfg;
@@ -207,8 +207,8 @@ static void route_services(void *ctx, const struct server_req *req, struct serve
     }
     if (!strncmp(req->path, "/v1/services/", 13) && req->path[13])
         svc = req->path + 13;
-    if ((svc && strchr(svc, '/')) || (!svc && strcmp(req->path, "/v1/services") &&
-                                      strcmp(req->path, "/v1/services/"))) {
+    if ((svc && strchr(svc, '/')) ||
+        (!svc && strcmp(req->path, "/v1/services") && strcmp(req->path, "/v1/services/"))) {
         resp->status = 404;
         buf_adds(&resp->body, "{\"error\":\"no such resource\"}\n");
         return;
@@ -241,11 +241,20 @@ static void html(struct buf *b, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
-        case '<': buf_adds(b, "&lt;"); break;
-        case '>': buf_adds(b, "&gt;"); break;
-        case '&': buf_adds(b, "&amp;"); break;
-        case '"': buf_adds(b, "&quot;"); break;
-        default: buf_addc(b, *s);
+        case '<':
+            buf_adds(b, "&lt;");
+            break;
+        case '>':
+            buf_adds(b, "&gt;");
+            break;
+        case '&':
+            buf_adds(b, "&amp;");
+            break;
+        case '"':
+            buf_adds(b, "&quot;");
+            break;
+        default:
+            buf_addc(b, *s);
         }
     }
 }
@@ -273,8 +282,9 @@ static void route_info(void *ctx, const struct server_req *req, struct server_re
         buf_adds(b, "<!doctype html><p>registry unreachable</p>\n");
         return;
     }
-    buf_addf(b, "<p>%u instance%s</p><table><tr><th>service</th><th>container</th><th>host"
-                "</th><th>ports</th><th>state</th><th>age</th></tr>",
+    buf_addf(b,
+             "<p>%u instance%s</p><table><tr><th>service</th><th>container</th><th>host"
+             "</th><th>ports</th><th>state</th><th>age</th></tr>",
              n, n == 1 ? "" : "s");
     for (unsigned i = 0; i < n; i++) {
         struct tm tm = {0};
@@ -306,8 +316,7 @@ static void route_info(void *ctx, const struct server_req *req, struct server_re
     reg_records_free(recs, n);
 }
 
-static void metric(struct buf *b, const char *name, const char *type, const char *help,
-                   double v)
+static void metric(struct buf *b, const char *name, const char *type, const char *help, double v)
 {
     buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
 }
@@ -335,8 +344,7 @@ static void route_metrics(void *ctx, const struct server_req *req, struct server
            (double)st.reconcile_dels);
     metric(b, "mdo_reconcile_held_back_total", "counter",
            "Removals held back until a second listing agreed.", (double)st.held_back);
-    metric(b, "mdo_etcd_errors_total", "counter", "Failed etcd requests.",
-           (double)st.etcd_errors);
+    metric(b, "mdo_etcd_errors_total", "counter", "Failed etcd requests.", (double)st.etcd_errors);
     metric(b, "mdo_registry_bad_records", "gauge", "Registry values that do not parse.",
            (double)st.bad_records);
     metric(b, "mdo_event_stream_up", "gauge", "1 when the scheduler's event stream is connected.",
@@ -475,7 +483,7 @@ int cmd_subscribe(int argc, char **argv)
         pthread_join(events, NULL);
     keeper_set_writer(&s.k, 0);
     leader_resign(&s.lead); /* a follower takes over now, not after the lease runs out */
-    server_stop(srv); /* no handler runs past here: the callbacks can go */
+    server_stop(srv);       /* no handler runs past here: the callbacks can go */
     srv = NULL;
     callbacks_stop(s.cb);
 out_server:

@@ -16,7 +16,10 @@ struct buf {
     size_t cap;
 };
 
-#define BUF_INIT(c) {NULL, 0, 0, (c)}
+#define BUF_INIT(c)                                                                                \
+    {                                                                                              \
+        NULL, 0, 0, (c)                                                                            \
+    }
 
 int buf_add(struct buf *b, const void *p, size_t n);
 int buf_adds(struct buf *b, const char *s);
@@ -26,7 +29,8 @@ int buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 
 int buf_add_json_escaped(struct buf *b, const char *s);
 void buf_reset(struct buf *b); /* len = 0, keeps memory */
 void buf_release(struct buf *b);
-/* Returns ptr (caller frees; "" strdup'ed when empty) and leaves the buffer empty. NULL on ENOMEM. */
+/* Returns ptr (caller frees; "" strdup'ed when empty) and leaves the buffer empty. NULL on ENOMEM.
+ */
 char *buf_detach(struct buf *b);
 /* Drops the first n bytes. */
 void buf_consume(struct buf *b, size_t n);

@@ -1,9 +1,9 @@
 /* config.h - the config file of DESIGN §3, loaded into plain C structs.
  *
  * cfg_load() owns everything it returns: every string and array below is heap memory owned by the
- * struct cfg and freed by cfg_free() (which takes NULL). Callers never keep pointers past cfg_free().
- * After a successful load the defaults are applied and every field is valid: strings that have a
- * default are never NULL; optional ones (marked "or NULL") may be.
+ * struct cfg and freed by cfg_free() (which takes NULL). Callers never keep pointers past
+ * cfg_free(). After a successful load the defaults are applied and every field is valid: strings
+ * that have a default are never NULL; optional ones (marked "or NULL") may be.
  */
 #ifndef MDO_CONFIG_H
 #define MDO_CONFIG_H
@@ -33,9 +33,9 @@ struct cfg_constraint {
 };
 
 struct cfg_health {
-    char *cmd;  /* or NULL */
-    char *http; /* path, or NULL; at most one of cmd/http is set */
-    char *port; /* port name for http, or NULL = first port */
+    char *cmd;                         /* or NULL */
+    char *http;                        /* path, or NULL; at most one of cmd/http is set */
+    char *port;                        /* port name for http, or NULL = first port */
     unsigned interval, timeout, grace; /* seconds; defaults 10, 5, 60 */
 };
 
@@ -63,13 +63,13 @@ struct cfg_service {
 struct cfg_etcd {
     char **endpoints; /* at least one, "http://host:port" (seed host/port becomes one of these) */
     unsigned nendpoints;
-    char *prefix;     /* default "/mdo" */
+    char *prefix;                                /* default "/mdo" */
     char *username, *password, *ca, *cert, *key; /* or NULL */
 };
 
 struct cfg_marathon {
-    char *url;   /* "http://host:port" from the seed form, or url; NULL when absent */
-    char *api;   /* "v2" (default) or "legacy" */
+    char *url; /* "http://host:port" from the seed form, or url; NULL when absent */
+    char *api; /* "v2" (default) or "legacy" */
     char *username, *password, *token, *ca; /* or NULL */
     bool insecure;
 };

@@ -21,7 +21,7 @@
 #include "scheduler.h"
 #include "spec.h"
 
-#define API "http://docker/v1.41"
+#define API            "http://docker/v1.41"
 #define STOP_TIMEOUT_S 10
 
 struct sched {
@@ -31,8 +31,8 @@ struct sched {
 };
 
 /* One call to the engine; on success *out is the parsed JSON answer (or NULL for an empty one). */
-static int dk(struct sched *d, const char *method, const char *path, const char *body,
-              long lo, long hi, cJSON **out, struct mdo_err *err)
+static int dk(struct sched *d, const char *method, const char *path, const char *body, long lo,
+              long hi, cJSON **out, struct mdo_err *err)
 {
     struct http_resp resp = HTTP_RESP_INIT;
     char url[2048];
@@ -44,16 +44,22 @@ static int dk(struct sched *d, const char *method, const char *path, const char 
     ret = http_request(&d->conn, method, url, body, body ? strlen(body) : 0,
                        body ? "application/json" : NULL, &resp, err);
     if (ret == -MDO_ENET) {
-        err_set(err, MDO_ENET, "cannot reach Docker at %s: %s (is dockerd running? start it, or "
-                "set docker.socket)", d->conn.unix_socket, strstr(err->msg, ": ") ?
-                strstr(err->msg, ": ") + 2 : err->msg);
+        err_set(err, MDO_ENET,
+                "cannot reach Docker at %s: %s (is dockerd running? start it, or "
+                "set docker.socket)",
+                d->conn.unix_socket,
+                strstr(err->msg, ": ") ? strstr(err->msg, ": ") + 2 : err->msg);
     } else if (!ret && (resp.status < lo || resp.status > hi)) {
         cJSON *e = cJSON_ParseWithLength(buf_str(&resp.body), resp.body.len);
         const char *m = json_str(e, "message");
-        ret = err_set(err, resp.status == 404 ? MDO_ENOTFOUND
-                           : resp.status == 409 ? MDO_ECONFLICT : MDO_EHTTP,
+        ret = err_set(err,
+                      resp.status == 404   ? MDO_ENOTFOUND
+                      : resp.status == 409 ? MDO_ECONFLICT
+                                           : MDO_EHTTP,
                       "docker: %s %s: %s", method, path,
-                      m ? m : resp.body.len ? buf_str(&resp.body) : "error");
+                      m               ? m
+                      : resp.body.len ? buf_str(&resp.body)
+                                      : "error");
         err->http_status = resp.status;
         cJSON_Delete(e);
     } else if (!ret && out && resp.body.len) {
@@ -97,14 +103,14 @@ static int resolve_host_address(struct sched *d, struct mdo_err *err)
     ret = dk(d, "GET", "/networks/bridge", NULL, 200, 200, &net, err);
     if (ret)
         return ret;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItem(cJSON_GetObjectItem(net, "IPAM"), "Config"))
-        if (!gw)
-            gw = json_str(c, "Gateway");
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(cJSON_GetObjectItem(net, "IPAM"), "Config")) if (!gw)
+        gw = json_str(c, "Gateway");
     ifname = json_str(cJSON_GetObjectItem(net, "Options"), "com.docker.network.bridge.name");
     if (gw && *gw)
         snprintf(d->host_address, sizeof(d->host_address), "%s", gw);
     else if (iface_addr(ifname ? ifname : "docker0", d->host_address, sizeof(d->host_address)))
-        ret = err_set(err, MDO_EFAIL, "cannot find the Docker bridge address (no gateway on "
+        ret = err_set(err, MDO_EFAIL,
+                      "cannot find the Docker bridge address (no gateway on "
                       "network 'bridge', no IPv4 on '%s'): set docker.host_address",
                       ifname ? ifname : "docker0");
     cJSON_Delete(net);
@@ -213,9 +219,10 @@ static int ctrs_list(struct sched *d, const char *service, int all, struct ctr *
     cJSON_ArrayForEach(it, arr)
     {
         const cJSON *labels = cJSON_GetObjectItem(it, "Labels");
-        const char *name = cJSON_GetArrayItem(cJSON_GetObjectItem(it, "Names"), 0)
-                               ? cJSON_GetArrayItem(cJSON_GetObjectItem(it, "Names"), 0)->valuestring
-                               : NULL;
+        const char *name =
+            cJSON_GetArrayItem(cJSON_GetObjectItem(it, "Names"), 0)
+                ? cJSON_GetArrayItem(cJSON_GetObjectItem(it, "Names"), 0)->valuestring
+                : NULL;
         const char *ver = json_str(labels, "mdo.app_version"), *st = json_str(it, "State");
         if (!name || !json_str(it, "Id"))
             continue;
@@ -265,10 +272,11 @@ static int record_from_inspect(struct sched *d, const cJSON *in, struct reg_reco
     }
     health = json_str(cJSON_GetObjectItem(state, "Health"), "Status");
     rec->state = strdup(!health || !strcmp(health, "starting") ? "running"
-                        : !strcmp(health, "healthy")          ? "healthy"
-                                                              : "unhealthy");
+                        : !strcmp(health, "healthy")           ? "healthy"
+                                                               : "unhealthy");
     rec->started_at = json_str(state, "StartedAt") ? strdup(json_str(state, "StartedAt")) : NULL;
-    rec->app_version = strdup(json_str(labels, "mdo.app_version") ? json_str(labels, "mdo.app_version") : "");
+    rec->app_version =
+        strdup(json_str(labels, "mdo.app_version") ? json_str(labels, "mdo.app_version") : "");
     rec->backend = strdup("docker");
     bindings = cJSON_GetObjectItem(cJSON_GetObjectItem(in, "NetworkSettings"), "Ports");
     ports = json_str(labels, "mdo.ports");
@@ -285,11 +293,15 @@ static int record_from_inspect(struct sched *d, const cJSON *in, struct reg_reco
                 const cJSON *b;
                 rp->name = strndup(p, (size_t)(colon - p));
                 rp->internal = (int)strtol(colon + 1, NULL, 10);
-                snprintf(rp->proto, sizeof(rp->proto), "%.*s", (int)(p + len - slash - 1), slash + 1);
+                snprintf(rp->proto, sizeof(rp->proto), "%.*s", (int)(p + len - slash - 1),
+                         slash + 1);
                 buf_reset(&key);
                 buf_add(&key, colon + 1, (size_t)(p + len - colon - 1));
                 b = cJSON_GetArrayItem(cJSON_GetObjectItem(bindings, key.ptr), 0);
-                rp->external = b ? (int)strtol(json_str(b, "HostPort") ? json_str(b, "HostPort") : "0", NULL, 10) : 0;
+                rp->external =
+                    b ? (int)strtol(json_str(b, "HostPort") ? json_str(b, "HostPort") : "0", NULL,
+                                    10)
+                      : 0;
             }
             p += len;
             if (*p == ',')
@@ -440,7 +452,8 @@ static cJSON *create_body(struct sched *d, const struct cfg_service *svc, const 
     cJSON_AddBoolToObject(hc, "Init", 1); /* signals reach the service; zombies are reaped */
     cJSON_AddItemToObject(o, "HostConfig", hc);
     if (svc->has_health) {
-        cJSON *h = cJSON_AddObjectToObject(o, "Healthcheck"), *t = cJSON_AddArrayToObject(h, "Test");
+        cJSON *h = cJSON_AddObjectToObject(o, "Healthcheck"),
+              *t = cJSON_AddArrayToObject(h, "Test");
         cJSON_AddItemToArray(t, cJSON_CreateString("CMD-SHELL"));
         buf_reset(&b);
         if (svc->health.cmd) {
@@ -484,8 +497,10 @@ static int ensure_image(struct sched *d, const char *image, struct mdo_err *err)
     if (ret == -MDO_ENOTFOUND)
         ret = 0, err_clear(err);
     if (!ret && !present && pull == CFG_PULL_NEVER)
-        ret = err_set(err, MDO_ENOTFOUND, "image '%s' is not on this Docker engine and "
-                      "docker.pull is 'never': build or load it first", image);
+        ret = err_set(err, MDO_ENOTFOUND,
+                      "image '%s' is not on this Docker engine and "
+                      "docker.pull is 'never': build or load it first",
+                      image);
     if (!ret && (pull == CFG_PULL_ALWAYS || (!present && pull == CFG_PULL_MISSING))) {
         /* POST /images/create streams progress; a failure arrives as {"error": ...} in it */
         struct http_resp resp = HTTP_RESP_INIT;
@@ -633,9 +648,10 @@ static int wait_ready(struct sched *d, const struct cfg_service *svc, unsigned n
         if (ready == n)
             break;
         if (now_s() - t0 > limit) {
-            ret = err_set(err, MDO_EFAIL, "%s: only %u of %u instances ready after %.0fs "
-                          "(see `docker logs %s-%s-N`)", svc->name, ready, n, limit,
-                          d->cfg->environment, svc->name);
+            ret = err_set(err, MDO_EFAIL,
+                          "%s: only %u of %u instances ready after %.0fs "
+                          "(see `docker logs %s-%s-N`)",
+                          svc->name, ready, n, limit, d->cfg->environment, svc->name);
             break;
         }
         usleep(200 * 1000);
@@ -681,8 +697,10 @@ static int replace_instance(struct sched *d, const struct cfg_service *svc, cons
         if (r == 1)
             break;
         if (now_s() - t0 > (o->wait_s ? o->wait_s : 300)) {
-            ret = err_set(err, MDO_EFAIL, "new instance %s did not become ready; the old one is "
-                          "kept as %s", old->name, tmp.ptr);
+            ret = err_set(err, MDO_EFAIL,
+                          "new instance %s did not become ready; the old one is "
+                          "kept as %s",
+                          old->name, tmp.ptr);
             break;
         }
         usleep(200 * 1000);
@@ -715,12 +733,14 @@ static int converge(struct sched *d, const struct cfg_service *svc, unsigned n,
             continue;
         /* one engine is one host: a fixed host port fits one instance (Marathon spreads them) */
         if (o->dry_run) {
-            fprintf(stderr, "warning: %s: fixed host ports (%s: %u): one Docker host runs only "
-                    "one instance, not %u\n", svc->name, svc->ports[i].name,
-                    svc->ports[i].host_port, n);
+            fprintf(stderr,
+                    "warning: %s: fixed host ports (%s: %u): one Docker host runs only "
+                    "one instance, not %u\n",
+                    svc->name, svc->ports[i].name, svc->ports[i].host_port, n);
             break;
         }
-        return err_set(err, MDO_ECONFIG, "%s: fixed host ports (%s: %u) and %u instances: one "
+        return err_set(err, MDO_ECONFIG,
+                       "%s: fixed host ports (%s: %u) and %u instances: one "
                        "Docker host runs only one instance; use instances: 1, or drop host_ports",
                        svc->name, svc->ports[i].name, svc->ports[i].host_port, n);
     }
@@ -893,7 +913,8 @@ static int on_data(void *ctx, const char *p, size_t n)
         if (ev)
             on_event(st, ev);
         else if (nl > st->line.ptr)
-            log_warn("docker", "event is not JSON, skipped", "len=%zu", (size_t)(nl - st->line.ptr));
+            log_warn("docker", "event is not JSON, skipped", "len=%zu",
+                     (size_t)(nl - st->line.ptr));
         cJSON_Delete(ev);
         buf_consume(&st->line, (size_t)(nl - st->line.ptr) + 1);
     }

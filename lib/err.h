@@ -1,8 +1,8 @@
 /* err.h - one error type for lib/: a code plus a message, turned into text in one place.
  *
- * lib/ functions return 0 or -MDO_E* and fill the caller's struct mdo_err. They never print or exit.
- * cmd/ ends with `return err_report("launch", &err);`, guest/ with guest_report() (own exit codes).
- * Invariant: err->code == 0 means no error and msg is "".
+ * lib/ functions return 0 or -MDO_E* and fill the caller's struct mdo_err. They never print or
+ * exit. cmd/ ends with `return err_report("launch", &err);`, guest/ with guest_report() (own exit
+ * codes). Invariant: err->code == 0 means no error and msg is "".
  */
 #ifndef MDO_ERR_H
 #define MDO_ERR_H
@@ -29,12 +29,16 @@ struct mdo_err {
     char msg[MDO_ERR_MSG];
 };
 
-#define MDO_ERR_INIT {0, 0, ""}
+#define MDO_ERR_INIT                                                                               \
+    {                                                                                              \
+        0, 0, ""                                                                                   \
+    }
 
 /* Sets err (if not NULL) and returns -code, so `return err_set(...)` reads naturally. */
 int err_set(struct mdo_err *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Prefixes the message already in err with "<fmt>: " (adds context on the way up). Returns -code. */
+/* Prefixes the message already in err with "<fmt>: " (adds context on the way up). Returns -code.
+ */
 int err_wrap(struct mdo_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void err_clear(struct mdo_err *err);
 const char *err_name(int code);

@@ -206,8 +206,10 @@ static int authenticate(struct etcd *e, const char *base, struct mdo_err *err)
     ret = http_request(&c, "POST", url, body, strlen(body), "application/json", &resp, err);
     free(body);
     if (!ret && resp.status != 200) {
-        ret = err_set(err, MDO_EHTTP, "etcd authentication as '%s' failed (HTTP %ld): check "
-                      "etcd.username and etcd.password", e->user, resp.status);
+        ret = err_set(err, MDO_EHTTP,
+                      "etcd authentication as '%s' failed (HTTP %ld): check "
+                      "etcd.username and etcd.password",
+                      e->user, resp.status);
     }
     if (!ret) {
         ans = cJSON_ParseWithLength(buf_str(&resp.body), resp.body.len);
@@ -373,8 +375,7 @@ void etcd_kvs_release(struct etcd_kvs *kvs)
 }
 
 /* Sends body to path and discards the answer. */
-static int call_void(struct etcd *e, const char *path, cJSON *req, cJSON **ans,
-                     struct mdo_err *err)
+static int call_void(struct etcd *e, const char *path, cJSON *req, cJSON **ans, struct mdo_err *err)
 {
     char *body = json_print(req);
     cJSON *a = NULL;
@@ -392,8 +393,7 @@ static int call_void(struct etcd *e, const char *path, cJSON *req, cJSON **ans,
     return ret;
 }
 
-int etcd_put(struct etcd *e, const char *key, const char *value, int64_t lease,
-             struct mdo_err *err)
+int etcd_put(struct etcd *e, const char *key, const char *value, int64_t lease, struct mdo_err *err)
 {
     cJSON *req = cJSON_CreateObject();
 
@@ -412,8 +412,7 @@ int etcd_delete(struct etcd *e, const char *key, struct mdo_err *err)
     return call_void(e, "/v3/kv/deleterange", req, NULL, err);
 }
 
-int etcd_txn(struct etcd *e, const struct etcd_op *ops, size_t n, int *applied,
-             struct mdo_err *err)
+int etcd_txn(struct etcd *e, const struct etcd_op *ops, size_t n, int *applied, struct mdo_err *err)
 {
     cJSON *req, *cmp, *succ, *ans = NULL;
     int ret;

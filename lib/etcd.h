@@ -38,7 +38,10 @@ struct etcd_kvs {
     int64_t revision; /* store revision the listing was taken at */
 };
 
-#define ETCD_KVS_INIT {NULL, 0, 0}
+#define ETCD_KVS_INIT                                                                              \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 enum etcd_op_type { ETCD_PUT, ETCD_DEL };
 
@@ -52,7 +55,7 @@ struct etcd_op {
     int64_t lease; /* ETCD_PUT: 0 = none */
 };
 
-#define ETCD_ANY (-1)
+#define ETCD_ANY     (-1)
 #define ETCD_TXN_MAX 128 /* etcd's default --max-txn-ops */
 
 /* endpoints: "http://h:p" (or bare "h:p"), comma-separated list allowed in each string. */

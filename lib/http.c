@@ -63,14 +63,14 @@ static struct curl_slist *setup(CURL *h, const struct http_conn *c, const char *
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    if (c->token && snprintf(line, sizeof(line), "Authorization: Bearer %s", c->token) <
-                        (int)sizeof(line))
+    if (c->token &&
+        snprintf(line, sizeof(line), "Authorization: Bearer %s", c->token) < (int)sizeof(line))
         hdr = curl_slist_append(hdr, line);
     if (c->auth_header &&
         snprintf(line, sizeof(line), "Authorization: %s", c->auth_header) < (int)sizeof(line))
         hdr = curl_slist_append(hdr, line);
-    if (content_type && snprintf(line, sizeof(line), "Content-Type: %s", content_type) <
-                            (int)sizeof(line))
+    if (content_type &&
+        snprintf(line, sizeof(line), "Content-Type: %s", content_type) < (int)sizeof(line))
         hdr = curl_slist_append(hdr, line);
     if (accept && snprintf(line, sizeof(line), "Accept: %s", accept) < (int)sizeof(line))
         hdr = curl_slist_append(hdr, line);

@@ -15,14 +15,14 @@
 #include "err.h"
 
 struct http_conn {
-    const char *unix_socket; /* Docker: URL host is then ignored */
+    const char *unix_socket;     /* Docker: URL host is then ignored */
     const char *user, *password; /* basic auth, or NULL */
-    const char *token;       /* "Authorization: Bearer <token>", or NULL */
-    const char *auth_header; /* raw Authorization value (etcd's token), or NULL */
+    const char *token;           /* "Authorization: Bearer <token>", or NULL */
+    const char *auth_header;     /* raw Authorization value (etcd's token), or NULL */
     const char *ca, *cert, *key; /* TLS files, or NULL */
-    int insecure;            /* skip TLS verification */
-    long connect_timeout_ms; /* 0 = 3000 */
-    long timeout_ms;         /* whole request; 0 = 10000 */
+    int insecure;                /* skip TLS verification */
+    long connect_timeout_ms;     /* 0 = 3000 */
+    long timeout_ms;             /* whole request; 0 = 10000 */
 };
 
 struct http_resp {
@@ -30,8 +30,11 @@ struct http_resp {
     struct buf body; /* capped at HTTP_BODY_CAP */
 };
 
-#define HTTP_BODY_CAP  (64u << 20)
-#define HTTP_RESP_INIT {0, BUF_INIT(HTTP_BODY_CAP)}
+#define HTTP_BODY_CAP (64u << 20)
+#define HTTP_RESP_INIT                                                                             \
+    {                                                                                              \
+        0, BUF_INIT(HTTP_BODY_CAP)                                                                 \
+    }
 
 /* Sends one request. A transport failure is -MDO_ENET naming the URL and curl's reason; any HTTP
  * status is success here (callers judge it, e.g. with http_check()). body may be NULL. */

@@ -55,8 +55,9 @@ static unsigned recheck(struct keeper *k, struct reg_change *c, unsigned n)
         if (c[i].type == REG_DEL && c[i].rec->host && k->ops->alive)
             alive = k->ops->alive(k->sched, c[i].rec, &err);
         if (alive != 0) {
-            log_info("keeper", alive > 0 ? "recheck: still running, kept"
-                                         : "recheck failed, removal left for the next pass",
+            log_info("keeper",
+                     alive > 0 ? "recheck: still running, kept"
+                               : "recheck failed, removal left for the next pass",
                      "service=%s container=%s", c[i].rec->service, c[i].rec->container);
             continue;
         }
@@ -101,7 +102,8 @@ int keeper_reconcile(struct keeper *k, struct mdo_err *err)
         for (unsigned i = 0; i < n; i++) {
             puts += c[i].type == REG_PUT;
             dels += c[i].type == REG_DEL;
-            log_info("keeper", c[i].type == REG_PUT ? "reconcile: register" : "reconcile: deregister",
+            log_info("keeper",
+                     c[i].type == REG_PUT ? "reconcile: register" : "reconcile: deregister",
                      "service=%s container=%s", c[i].rec->service, c[i].rec->container);
         }
         ret = reg_apply(k->etcd, cfg->etcd.prefix, c, n, &failed, err);

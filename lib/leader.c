@@ -53,8 +53,9 @@ int leader_tick(struct leader *l, struct mdo_err *err)
     }
     etcd_kvs_release(&cur);
     if (!ret && was != l->is_leader)
-        log_info("leader", l->is_leader ? "leading: this subscriber writes the registry"
-                                        : "following: another subscriber writes the registry",
+        log_info("leader",
+                 l->is_leader ? "leading: this subscriber writes the registry"
+                              : "following: another subscriber writes the registry",
                  "key=%s", l->key);
     return ret;
 }

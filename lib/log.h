@@ -3,8 +3,8 @@
  *   log_warn("etcd", "put failed", "key=%s err=%s", key, why);
  *   -> ts=2026-11-25T08:00:00Z level=warn mod=etcd msg="put failed" key=/mdo/x err=timeout
  *
- * Level from $MDO_LOG (error|warn|info|debug, default info), read once by log_init() before threads.
- * Never pass tokens or passwords.
+ * Level from $MDO_LOG (error|warn|info|debug, default info), read once by log_init() before
+ * threads. Never pass tokens or passwords.
  */
 #ifndef MDO_LOG_H
 #define MDO_LOG_H

@@ -102,7 +102,9 @@ int reg_record_parse(const char *json, size_t len, struct reg_record *r, struct 
     r->backend = dup_member(o, "backend");
     if (!r->service || !r->container || !r->host)
         ret = err_set(err, MDO_EPROTO, "record lacks %s",
-                      !r->service ? "service" : !r->container ? "container" : "host");
+                      !r->service     ? "service"
+                      : !r->container ? "container"
+                                      : "host");
     ports = cJSON_GetObjectItemCaseSensitive(o, "ports");
     if (!ret && cJSON_GetArraySize(ports) > 0) {
         r->ports = calloc((size_t)cJSON_GetArraySize(ports), sizeof(*r->ports));
@@ -118,7 +120,8 @@ int reg_record_parse(const char *json, size_t len, struct reg_record *r, struct 
             p->name = strdup(it->string);
             p->internal = (int)json_int(it, "internal", 0);
             p->external = (int)json_int(it, "external", 0);
-            snprintf(p->proto, sizeof(p->proto), "%s", proto && !strcmp(proto, "udp") ? "udp" : "tcp");
+            snprintf(p->proto, sizeof(p->proto), "%s",
+                     proto && !strcmp(proto, "udp") ? "udp" : "tcp");
         }
     }
     labels = cJSON_GetObjectItemCaseSensitive(o, "labels");
@@ -244,17 +247,16 @@ static int list(struct etcd *e, const char *prefix, const char *env, const char 
         if (!service && (!(slash = strchr(rest, '/')) || strncmp(slash, "/instances/", 11)))
             continue;
         if (reg_record_parse(kvs.kv[i].value, kvs.kv[i].len, &recs[m], &perr)) {
-            log_warn("registry", keep_bad ? "bad record, to be rewritten or removed"
-                                          : "bad record skipped",
+            log_warn("registry",
+                     keep_bad ? "bad record, to be rewritten or removed" : "bad record skipped",
                      "key=%s err=\"%s\"", kvs.kv[i].key, perr.msg);
             nbad++;
             if (!keep_bad || service || record_from_key(env, rest, &recs[m]))
                 continue;
-        }
-        else if (keep_bad && !service && !key_matches(rest, &recs[m])) {
+        } else if (keep_bad && !service && !key_matches(rest, &recs[m])) {
             /* a record filed under another instance's key: the key is what the diff acts on */
-            log_warn("registry", "record under a foreign key, to be rewritten or removed",
-                     "key=%s", kvs.kv[i].key);
+            log_warn("registry", "record under a foreign key, to be rewritten or removed", "key=%s",
+                     kvs.kv[i].key);
             reg_record_release(&recs[m]);
             nbad++;
             if (record_from_key(env, rest, &recs[m]))
@@ -280,8 +282,7 @@ static int list(struct etcd *e, const char *prefix, const char *env, const char 
 }
 
 int reg_list(struct etcd *e, const char *prefix, const char *env, const char *service,
-             struct reg_record **out, unsigned *n, int64_t *rev, unsigned *bad,
-             struct mdo_err *err)
+             struct reg_record **out, unsigned *n, int64_t *rev, unsigned *bad, struct mdo_err *err)
 {
     return list(e, prefix, env, service, 0, out, n, rev, bad, err);
 }

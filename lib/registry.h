@@ -35,7 +35,7 @@ struct reg_record {
     char *state;      /* "running" | "healthy" | "unhealthy" */
     char *started_at; /* RFC 3339 */
     char *app_version;
-    char *backend; /* "docker" | "marathon" */
+    char *backend;        /* "docker" | "marathon" */
     int64_t mod_revision; /* when read from etcd, else 0 */
 };
 

@@ -1,5 +1,5 @@
-/* scheduler.h - the one scheduler interface: every backend (docker, later marathon and swarm) fills a
- * struct sched_ops; commands and the subscriber never ask which one they drive.
+/* scheduler.h - the one scheduler interface: every backend (docker, later marathon and swarm) fills
+ * a struct sched_ops; commands and the subscriber never ask which one they drive.
  *
  * A backend's state (struct sched) is opened from the config, which must outlive it. Records a
  * backend hands out are owned by the receiver (list: the caller frees with reg_records_free();
@@ -20,7 +20,7 @@ struct sched_opts {
     unsigned wait_s; /* give up after (0 = 300) */
     int dry_run;     /* print what would be sent, send nothing */
     int force;
-    FILE *progress;  /* where progress lines go (stderr), or NULL */
+    FILE *progress; /* where progress lines go (stderr), or NULL */
 };
 
 /* Where a backend's event stream delivers. Called from the events thread. */

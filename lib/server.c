@@ -22,18 +22,30 @@ struct server {
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Payload Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Status";
     }
 }
 
@@ -103,9 +115,17 @@ int server_start(struct server **out, const char *listen, struct mdo_err *err)
     struct server *s = calloc(1, sizeof(*s));
     struct mg_callbacks cb = {0};
     struct mg_server_port ports[4];
-    const char *opts[] = {"listening_ports", listen, "num_threads", "8",
-                          "request_timeout_ms", "10000", "enable_keep_alive", "yes",
-                          "keep_alive_timeout_ms", "5000", NULL};
+    const char *opts[] = {"listening_ports",
+                          listen,
+                          "num_threads",
+                          "8",
+                          "request_timeout_ms",
+                          "10000",
+                          "enable_keep_alive",
+                          "yes",
+                          "keep_alive_timeout_ms",
+                          "5000",
+                          NULL};
     int n;
 
     *out = NULL;
@@ -116,8 +136,10 @@ int server_start(struct server **out, const char *listen, struct mdo_err *err)
     s->mg = mg_start(&cb, s, opts);
     if (!s->mg) {
         free(s);
-        return err_set(err, MDO_EFAIL, "cannot listen on '%s' (in use, or not ADDR:PORT?): "
-                       "choose another with --listen or subscriber.listen", listen);
+        return err_set(err, MDO_EFAIL,
+                       "cannot listen on '%s' (in use, or not ADDR:PORT?): "
+                       "choose another with --listen or subscriber.listen",
+                       listen);
     }
     n = mg_get_server_ports(s->mg, 4, ports);
     s->port = n > 0 ? ports[0].port : 0;

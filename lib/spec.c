@@ -95,8 +95,8 @@ int spec_version(const struct cfg *cfg, const struct cfg_service *svc, char out[
 
 int spec_env_secret(const char *name)
 {
-    static const char *const words[] = {"PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY",
-                                        "CREDENTIAL"};
+    static const char *const words[] = {"PASSWORD", "PASSWD", "SECRET",
+                                        "TOKEN",    "KEY",    "CREDENTIAL"};
 
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
         if (strcasestr(name, words[i]))
@@ -106,8 +106,8 @@ int spec_env_secret(const char *name)
 
 static int is_loopback(const char *host, size_t n)
 {
-    return (n == 9 && !strncasecmp(host, "localhost", 9)) || (n >= 4 && !strncmp(host, "127.", 4)) ||
-           (n == 5 && !strncmp(host, "[::1]", 5));
+    return (n == 9 && !strncasecmp(host, "localhost", 9)) ||
+           (n >= 4 && !strncmp(host, "127.", 4)) || (n == 5 && !strncmp(host, "[::1]", 5));
 }
 
 /* Appends url with a loopback host replaced by host_address. */
