@@ -8,10 +8,8 @@ int sched_for(const struct cfg *cfg, const struct sched_ops **ops, struct mdo_er
         *ops = &sched_docker;
         return 0;
     case CFG_SCHED_MARATHON:
-        return err_set(err, MDO_ECONFIG,
-                       "%s: scheduler 'marathon' is not available in this "
-                       "build yet: use scheduler: docker",
-                       cfg->path);
+        *ops = &sched_marathon;
+        return 0;
     case CFG_SCHED_SWARM:
         return err_set(err, MDO_ECONFIG,
                        "%s: scheduler 'swarm' is not available in this build "
