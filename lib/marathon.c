@@ -28,11 +28,11 @@
 #include "spec.h"
 #include "sse.h"
 
-#define WAIT_DEFAULT_S   300
-#define POLL_MS          500
-#define STREAM_IDLE_S    30 /* Marathon (Jetty) sends a heartbeat every ~10 s */
-#define FAILURES_FATAL   3  /* distinct failed tasks of the new version before --wait gives up */
-#define EVENT_FRAME_CAP  (4u << 20)
+#define WAIT_DEFAULT_S  300
+#define POLL_MS         500
+#define STREAM_IDLE_S   30 /* Marathon (Jetty) sends a heartbeat every ~10 s */
+#define FAILURES_FATAL  3  /* distinct failed tasks of the new version before --wait gives up */
+#define EVENT_FRAME_CAP (4u << 20)
 
 struct sched {
     const struct cfg *cfg;
@@ -113,8 +113,8 @@ cJSON *mar_app_json(const struct cfg *cfg, const struct cfg_service *svc, int le
     char version[13] = "";
     char **vars = spec_env(cfg, svc, NULL, NULL); /* Mesos sets MESOS_TASK_ID and HOST */
 
-    if (!o || !vars || spec_version(cfg, svc, version) || mar_app_id(&b, cfg->environment,
-                                                                     svc->name)) {
+    if (!o || !vars || spec_version(cfg, svc, version) ||
+        mar_app_id(&b, cfg->environment, svc->name)) {
         cJSON_Delete(o);
         spec_env_free(vars);
         buf_release(&b);
@@ -394,8 +394,10 @@ static int mar_open(struct sched **out, const struct cfg *cfg, struct mdo_err *e
 
     *out = NULL;
     if (!mc->url || !*mc->url)
-        return err_set(err, MDO_ECONFIG, "%s: scheduler is 'marathon' but marathon.url (or "
-                       "marathon.host and port) is not set", cfg->path);
+        return err_set(err, MDO_ECONFIG,
+                       "%s: scheduler is 'marathon' but marathon.url (or "
+                       "marathon.host and port) is not set",
+                       cfg->path);
     m = calloc(1, sizeof(*m));
     if (!m || !(m->base = strdup(mc->url)) || !(m->shown = shown_url(mc->url))) {
         if (m)
@@ -438,15 +440,17 @@ static int net_error(struct sched *m, const char *method, const char *url, struc
     size_t skip = strlen(method) + 1 + strlen(url) + 2;
 
     snprintf(why, sizeof(why), "%.1000s", strlen(err->msg) > skip ? err->msg + skip : err->msg);
-    return err_set(err, MDO_ENET, "cannot reach Marathon at %s: %s (is it running? check "
-                   "marathon.url%s)", m->shown, why,
+    return err_set(err, MDO_ENET,
+                   "cannot reach Marathon at %s: %s (is it running? check "
+                   "marathon.url%s)",
+                   m->shown, why,
                    !strncmp(m->base, "https:", 6) ? ", marathon.ca and marathon.insecure" : "");
 }
 
 /* One request. Any HTTP status is success here: *status and *out (the JSON answer, or NULL) are
  * the caller's to judge (mar_fail). Transport failures name Marathon's URL and the cause. */
-static int mr(struct sched *m, const char *method, const char *path, const char *body,
-              long *status, cJSON **out, struct mdo_err *err)
+static int mr(struct sched *m, const char *method, const char *path, const char *body, long *status,
+              cJSON **out, struct mdo_err *err)
 {
     struct http_resp resp = HTTP_RESP_INIT;
     struct buf url = BUF_INIT(0);
@@ -464,8 +468,7 @@ static int mr(struct sched *m, const char *method, const char *path, const char 
         *status = resp.status;
         if (resp.body.len)
             *out = cJSON_ParseWithLength(resp.body.ptr, resp.body.len);
-        log_debug("marathon", "request", "method=%s path=%s status=%ld", method, path,
-                  resp.status);
+        log_debug("marathon", "request", "method=%s path=%s status=%ld", method, path, resp.status);
     }
     http_resp_release(&resp);
     buf_release(&url);
@@ -479,18 +482,22 @@ static int auth_error(struct sched *m, long status, struct mdo_err *err)
     int ret;
 
     if (status == 401 && !mc->username && !mc->token)
-        ret = err_set(err, MDO_EHTTP, "Marathon at %s wants credentials (HTTP 401): set "
+        ret = err_set(err, MDO_EHTTP,
+                      "Marathon at %s wants credentials (HTTP 401): set "
                       "marathon.username and marathon.password (or marathon.token) in %s",
                       m->shown, m->cfg->path);
     else if (status == 401)
-        ret = err_set(err, MDO_EHTTP, "Marathon at %s refused %s (HTTP 401): check it in %s",
-                      m->shown, mc->username ? "marathon.username/marathon.password"
-                                             : "marathon.token", m->cfg->path);
+        ret = err_set(
+            err, MDO_EHTTP, "Marathon at %s refused %s (HTTP 401): check it in %s", m->shown,
+            mc->username ? "marathon.username/marathon.password" : "marathon.token", m->cfg->path);
     else
-        ret = err_set(err, MDO_EHTTP, "Marathon at %s: access denied (HTTP 403) for %s: that "
-                      "identity may not do this", m->shown,
-                      mc->username ? "marathon.username" : mc->token ? "marathon.token"
-                                                                     : "anonymous requests");
+        ret = err_set(err, MDO_EHTTP,
+                      "Marathon at %s: access denied (HTTP 403) for %s: that "
+                      "identity may not do this",
+                      m->shown,
+                      mc->username ? "marathon.username"
+                      : mc->token  ? "marathon.token"
+                                   : "anonymous requests");
     err->http_status = status;
     return ret;
 }
@@ -516,13 +523,15 @@ static int mar_fail(struct sched *m, const char *what, long status, const cJSON 
         }
     }
     if (status == 400 || status == 422)
-        ret = err_set(err, MDO_EHTTP, "Marathon at %s rejected %s (HTTP %ld): %s%s", m->shown,
-                      what, status, msg ? msg : "invalid", buf_str(&d));
+        ret = err_set(err, MDO_EHTTP, "Marathon at %s rejected %s (HTTP %ld): %s%s", m->shown, what,
+                      status, msg ? msg : "invalid", buf_str(&d));
     else
-        ret = err_set(err, status == 404 ? MDO_ENOTFOUND : status == 409 ? MDO_ECONFLICT
-                                                                         : MDO_EHTTP,
-                      "Marathon at %s: %s: HTTP %ld%s%s%s", m->shown, what, status,
-                      msg ? ": " : "", msg ? msg : "", buf_str(&d));
+        ret = err_set(err,
+                      status == 404   ? MDO_ENOTFOUND
+                      : status == 409 ? MDO_ECONFLICT
+                                      : MDO_EHTTP,
+                      "Marathon at %s: %s: HTTP %ld%s%s%s", m->shown, what, status, msg ? ": " : "",
+                      msg ? msg : "", buf_str(&d));
     err->http_status = status;
     buf_release(&d);
     return ret;
@@ -597,8 +606,10 @@ static int follow(struct sched *m, const struct goal *g, const struct sched_opts
         if (st == 404 && g->gone) {
             done = !listed;
         } else if (st == 404) {
-            ret = err_set(err, MDO_ENOTFOUND, "%s: app '%s' was removed while waiting (mdo stop "
-                          "elsewhere?)", g->service, g->app_id);
+            ret = err_set(err, MDO_ENOTFOUND,
+                          "%s: app '%s' was removed while waiting (mdo stop "
+                          "elsewhere?)",
+                          g->service, g->app_id);
         } else if (st != 200) {
             ret = mar_fail(m, path.ptr, st, ans, err);
         } else if (g->gone) {
@@ -609,7 +620,8 @@ static int follow(struct sched *m, const struct goal *g, const struct sched_opts
             checks = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(app, "healthChecks"));
             cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(app, "deployments"))
             {
-                if (json_str(d, "id") && (!g->deployment || strcmp(json_str(d, "id"), g->deployment)))
+                if (json_str(d, "id") &&
+                    (!g->deployment || strcmp(json_str(d, "id"), g->deployment)))
                     other = json_str(d, "id");
             }
             f = cJSON_GetObjectItemCaseSensitive(app, "lastTaskFailure");
@@ -621,17 +633,21 @@ static int follow(struct sched *m, const struct goal *g, const struct sched_opts
                 failures++;
                 if (o->progress)
                     fprintf(o->progress, "%s: task %s failed (%s): %s\n", g->service,
-                            json_str(f, "taskId"), json_str(f, "state") ? json_str(f, "state") : "?",
+                            json_str(f, "taskId"),
+                            json_str(f, "state") ? json_str(f, "state") : "?",
                             json_str(f, "message") ? json_str(f, "message") : "");
             }
             if (!listed && g->deployment && other)
-                ret = err_set(err, MDO_ECONFLICT, "%s: deployment %s was cancelled or overridden: "
-                              "app '%s' is now in deployment %s", g->service, g->deployment,
-                              g->app_id, other);
+                ret = err_set(err, MDO_ECONFLICT,
+                              "%s: deployment %s was cancelled or overridden: "
+                              "app '%s' is now in deployment %s",
+                              g->service, g->deployment, g->app_id, other);
             else if (failures >= FAILURES_FATAL && run < (long)g->instances)
-                ret = err_set(err, MDO_EFAIL, "%s: %u tasks of the new version failed, the last "
+                ret = err_set(err, MDO_EFAIL,
+                              "%s: %u tasks of the new version failed, the last "
                               "one: %s (Marathon keeps retrying; see its UI or the task's "
-                              "stderr, fix the config and launch again)", g->service, failures,
+                              "stderr, fix the config and launch again)",
+                              g->service, failures,
                               json_str(f, "message") ? json_str(f, "message") : "no message");
             done = !listed && !other && run == (long)g->instances &&
                    (!checks || healthy == (long)g->instances);
@@ -641,8 +657,8 @@ static int follow(struct sched *m, const struct goal *g, const struct sched_opts
                 fprintf(o->progress, "%s: %ld/%u running, %ld healthy, %.1fs\n", g->service, run,
                         g->instances, healthy, now_s() - t0);
             else
-                fprintf(o->progress, "%s: %ld/%u running, %.1fs\n", g->service, run,
-                        g->instances, now_s() - t0);
+                fprintf(o->progress, "%s: %ld/%u running, %.1fs\n", g->service, run, g->instances,
+                        now_s() - t0);
             lrun = run;
             lhealthy = healthy;
         }
@@ -650,10 +666,11 @@ static int follow(struct sched *m, const struct goal *g, const struct sched_opts
         if (ret || done)
             break;
         if (now_s() - t0 > limit) {
-            ret = err_set(err, MDO_EFAIL, "%s: %s not done after %.0fs: %ld/%u running%s (see "
-                          "GET %s/v2/deployments)", g->service,
-                          g->deployment ? "deployment" : "app", limit, run, g->instances,
-                          checks ? " (healthy ones counted)" : "", m->shown);
+            ret = err_set(err, MDO_EFAIL,
+                          "%s: %s not done after %.0fs: %ld/%u running%s (see "
+                          "GET %s/v2/deployments)",
+                          g->service, g->deployment ? "deployment" : "app", limit, run,
+                          g->instances, checks ? " (healthy ones counted)" : "", m->shown);
             break;
         }
         usleep(POLL_MS * 1000);
@@ -672,15 +689,16 @@ static const char *first_deployment(const cJSON *o)
                     "id");
 }
 
-static int locked_error(struct sched *m, const char *service, const char *app_id,
-                        const cJSON *ans, struct mdo_err *err)
+static int locked_error(struct sched *m, const char *service, const char *app_id, const cJSON *ans,
+                        struct mdo_err *err)
 {
     const char *dep = first_deployment(ans);
 
-    err_set(err, MDO_ECONFLICT, "%s: app '%s' is locked by deployment %s, still in progress "
+    err_set(err, MDO_ECONFLICT,
+            "%s: app '%s' is locked by deployment %s, still in progress "
             "(see GET %s/v2/deployments/%s): wait for it to finish (--wait), or run again with "
-            "--force to override it", service, app_id, dep ? dep : "(unknown)", m->shown,
-            dep ? dep : "");
+            "--force to override it",
+            service, app_id, dep ? dep : "(unknown)", m->shown, dep ? dep : "");
     err->http_status = 409;
     return -MDO_ECONFLICT;
 }
@@ -689,8 +707,8 @@ static int locked_error(struct sched *m, const char *service, const char *app_id
  * with force=true; with o->wait waits for the blocking deployment and sends it once more;
  * else fails naming the deployment. *ans is the answer of the request that succeeded. */
 static int deploy(struct sched *m, const char *service, const char *app_id, const char *method,
-                  const char *path, const char *body, long lo, long hi,
-                  const struct sched_opts *o, cJSON **ans, long *status, struct mdo_err *err)
+                  const char *path, const char *body, long lo, long hi, const struct sched_opts *o,
+                  cJSON **ans, long *status, struct mdo_err *err)
 {
     struct buf p = BUF_INIT(0), what = BUF_INIT(0);
     int ret, tries = 0;
@@ -810,8 +828,8 @@ static int mar_launch(struct sched *m, const struct cfg_service *svc, const stru
     }
     if (!ret) {
         const char *dep = update ? json_str(res, "deploymentId") : first_deployment(res);
-        const char *was = json_str(cJSON_GetObjectItemCaseSensitive(have, "labels"),
-                                   "mdo.app_version");
+        const char *was =
+            json_str(cJSON_GetObjectItemCaseSensitive(have, "labels"), "mdo.app_version");
         struct goal g = {svc->name, id.ptr, dep, json_str(res, "version"), svc->instances, 0};
         if (o->progress && update)
             fprintf(o->progress, "%s: updated app %s (version %s -> %s), deployment %s\n",
@@ -836,8 +854,10 @@ out:
 
 static int not_launched(const char *service, const char *app_id, struct mdo_err *err)
 {
-    return err_set(err, MDO_ENOTFOUND, "%s: service not launched (Marathon has no app '%s'): "
-                   "run `mdo launch %s` first", service, app_id, service);
+    return err_set(err, MDO_ENOTFOUND,
+                   "%s: service not launched (Marathon has no app '%s'): "
+                   "run `mdo launch %s` first",
+                   service, app_id, service);
 }
 
 static int mar_scale(struct sched *m, const struct cfg_service *svc, unsigned n,
@@ -869,8 +889,8 @@ static int mar_scale(struct sched *m, const struct cfg_service *svc, unsigned n,
     if (ret == -MDO_ENOTFOUND)
         ret = not_launched(svc->name, id.ptr, err);
     if (!ret) {
-        struct goal g = {svc->name, id.ptr, json_str(res, "deploymentId"),
-                         json_str(res, "version"), n, 0};
+        struct goal g = {svc->name, id.ptr, json_str(res, "deploymentId"), json_str(res, "version"),
+                         n,         0};
         if (o->progress)
             fprintf(o->progress, "%s: scaling to %u, deployment %s\n", svc->name, n,
                     g.deployment ? g.deployment : "?");
@@ -903,15 +923,18 @@ static int mar_restart(struct sched *m, const struct cfg_service *svc, unsigned 
         goto out;
     }
     if (pause_s && o->progress)
-        fprintf(o->progress, "%s: note: Marathon does not pause between instances; it replaces "
-                "them %s\n", svc->name, svc->upgrade_pause ? "one at a time (upgrade.pause)"
-                                                           : "by the app's upgradeStrategy");
+        fprintf(o->progress,
+                "%s: note: Marathon does not pause between instances; it replaces "
+                "them %s\n",
+                svc->name,
+                svc->upgrade_pause ? "one at a time (upgrade.pause)"
+                                   : "by the app's upgradeStrategy");
     ret = deploy(m, svc->name, id.ptr, "POST", path.ptr, NULL, 200, 200, o, &res, &st, err);
     if (ret == -MDO_ENOTFOUND)
         ret = not_launched(svc->name, id.ptr, err);
     if (!ret) {
-        struct goal g = {svc->name, id.ptr, json_str(res, "deploymentId"),
-                         json_str(res, "version"), 0, 0};
+        struct goal g = {svc->name, id.ptr, json_str(res, "deploymentId"), json_str(res, "version"),
+                         0,         0};
         cJSON *app = NULL;
         if (o->progress)
             fprintf(o->progress, "%s: restarting, deployment %s\n", svc->name,
@@ -975,8 +998,7 @@ out:
 /* Records of every running task of the apps in `apps` (an array of app JSON) of service (or
  * all), appended to *recs. */
 static int add_records(struct sched *m, const cJSON *apps, const char *service,
-                       struct reg_record **recs, unsigned *n, unsigned *alloc,
-                       struct mdo_err *err)
+                       struct reg_record **recs, unsigned *n, unsigned *alloc, struct mdo_err *err)
 {
     const cJSON *app, *task;
 
@@ -1039,8 +1061,8 @@ static int mar_list(struct sched *m, const char *service, struct reg_record **ou
         ret = err_set(err, MDO_EPROTO, "Marathon at %s: GET /v2/apps: answer has no apps list",
                       m->shown);
     if (!ret)
-        ret = add_records(m, cJSON_GetObjectItemCaseSensitive(ans, "apps"), service, &recs,
-                          &nrec, &alloc, err);
+        ret = add_records(m, cJSON_GetObjectItemCaseSensitive(ans, "apps"), service, &recs, &nrec,
+                          &alloc, err);
     cJSON_Delete(ans);
     buf_release(&path);
     buf_release(&sel);
@@ -1090,8 +1112,8 @@ static void refresh(struct evstate *st, const char *app_id, const char *id)
     if (!ret && status != 200 && status != 404)
         ret = mar_fail(st->m, path.ptr, status, ans, &err);
     if (ret)
-        log_warn("marathon", "cannot read the app of an event", "app=%s task=%s err=\"%s\"",
-                 app_id, id, err.msg);
+        log_warn("marathon", "cannot read the app of an event", "app=%s task=%s err=\"%s\"", app_id,
+                 id, err.msg);
     app = ret ? NULL : cJSON_GetObjectItemCaseSensitive(ans, "app");
     cJSON_ArrayForEach(task, cJSON_GetObjectItemCaseSensitive(app, "tasks"))
     {
@@ -1108,10 +1130,10 @@ static void refresh(struct evstate *st, const char *app_id, const char *id)
 
 static int is_down_state(const char *s)
 {
-    static const char *const down[] = {"TASK_KILLING", "TASK_KILLED",  "TASK_FAILED",
-                                       "TASK_FINISHED", "TASK_LOST",   "TASK_ERROR",
-                                       "TASK_GONE",     "TASK_DROPPED", "TASK_UNREACHABLE",
-                                       "TASK_UNKNOWN",  "TASK_GONE_BY_OPERATOR"};
+    static const char *const down[] = {
+        "TASK_KILLING",         "TASK_KILLED", "TASK_FAILED",  "TASK_FINISHED",    "TASK_LOST",
+        "TASK_ERROR",           "TASK_GONE",   "TASK_DROPPED", "TASK_UNREACHABLE", "TASK_UNKNOWN",
+        "TASK_GONE_BY_OPERATOR"};
 
     for (size_t i = 0; s && i < sizeof(down) / sizeof(down[0]); i++)
         if (!strcmp(s, down[i]))
@@ -1144,8 +1166,8 @@ static int on_event(void *ctx, const char *type, const char *data, size_t len)
     if (!strcmp(type, "status_update_event")) {
         const char *status = json_str(ev, "taskStatus");
         id = json_str(ev, "taskId");
-        log_debug("marathon", "event", "type=%s app=%s task=%s status=%s", type, app,
-                  id ? id : "", status ? status : "");
+        log_debug("marathon", "event", "type=%s app=%s task=%s status=%s", type, app, id ? id : "",
+                  status ? status : "");
         if (id && status && !strcmp(status, "TASK_RUNNING"))
             refresh(st, app, id);
         else if (id && is_down_state(status))
@@ -1206,9 +1228,9 @@ static void *watchdog(void *arg)
 static int mar_events(struct sched *m, const struct sched_sink *sink, const volatile int *stop,
                       struct mdo_err *err)
 {
-    static const char *const types[] = {
-        "event_stream_attached",     "status_update_event",      "health_status_changed_event",
-        "unhealthy_task_kill_event", "unhealthy_instance_kill_event"};
+    static const char *const types[] = {"event_stream_attached", "status_update_event",
+                                        "health_status_changed_event", "unhealthy_task_kill_event",
+                                        "unhealthy_instance_kill_event"};
     struct evstate st;
     struct buf url = BUF_INIT(0);
     struct http_conn c = m->conn;
@@ -1227,8 +1249,8 @@ static int mar_events(struct sched *m, const struct sched_sink *sink, const vola
     c.timeout_ms = 0;
     have_wd = !pthread_create(&wd, NULL, watchdog, &st);
     /* Accept exactly text/event-stream: Jetty's EventSourceServlet answers 405 to anything else */
-    ret = http_stream(&c, "GET", url.ptr, NULL, "text/event-stream", on_data, &st, &st.stop, 0,
-                      err);
+    ret =
+        http_stream(&c, "GET", url.ptr, NULL, "text/event-stream", on_data, &st, &st.stop, 0, err);
     st.done = 1;
     if (have_wd)
         pthread_join(wd, NULL);
@@ -1238,12 +1260,16 @@ static int mar_events(struct sched *m, const struct sched_sink *sink, const vola
         auth_error(m, err->http_status, err);
     } else if (ret == -MDO_EHTTP && (err->http_status == 404 || err->http_status == 405)) {
         long s = err->http_status;
-        err_set(err, MDO_EHTTP, "Marathon at %s has no event stream (GET /v2/events: HTTP %ld): "
-                "Marathon before 0.9, or a proxy that changes the Accept header", m->shown, s);
+        err_set(err, MDO_EHTTP,
+                "Marathon at %s has no event stream (GET /v2/events: HTTP %ld): "
+                "Marathon before 0.9, or a proxy that changes the Accept header",
+                m->shown, s);
         err->http_status = s;
     } else if (!ret && st.idle && !*stop) {
-        ret = err_set(err, MDO_ENET, "Marathon's event stream at %s/v2/events: nothing for %ds "
-                      "(not even heartbeats): reconnecting", m->shown, STREAM_IDLE_S);
+        ret = err_set(err, MDO_ENET,
+                      "Marathon's event stream at %s/v2/events: nothing for %ds "
+                      "(not even heartbeats): reconnecting",
+                      m->shown, STREAM_IDLE_S);
     }
     if (st.sse.dropped)
         log_warn("marathon", "events over the size cap dropped", "count=%lu", st.sse.dropped);

@@ -21,7 +21,8 @@ int mar_app_id(struct buf *b, const char *env, const char *service);
 const char *mar_service_of(const char *env, const char *app_id, char *out, size_t n);
 
 /* The app definition of svc with the config's instance count. legacy: Marathon 1.4 and earlier
- * (container.docker.network BRIDGE + container.docker.portMappings, no networks). NULL on ENOMEM. */
+ * (container.docker.network BRIDGE + container.docker.portMappings, no networks). NULL on ENOMEM.
+ */
 cJSON *mar_app_json(const struct cfg *cfg, const struct cfg_service *svc, int legacy);
 /* 1 when the stored app `have` (GET /v2/apps/<id> "app") already is what `want` asks: every field
  * of want is in have with the same value (Marathon adds defaults and servicePorts, so have may

@@ -25,11 +25,11 @@ typedef int (*sse_event_fn)(void *ctx, const char *type, const char *data, size_
 
 struct sse {
     struct buf line, type, data;
-    int has_data;      /* a data: line since the last dispatch */
-    int after_cr;      /* the last byte was CR: an LF right after it ends nothing */
-    int started;       /* past the first line (the BOM check) */
-    int line_over;     /* the current line went over the cap: skipped to its end */
-    int frame_over;    /* the current frame went over the cap: dropped at its blank line */
+    int has_data;   /* a data: line since the last dispatch */
+    int after_cr;   /* the last byte was CR: an LF right after it ends nothing */
+    int started;    /* past the first line (the BOM check) */
+    int line_over;  /* the current line went over the cap: skipped to its end */
+    int frame_over; /* the current frame went over the cap: dropped at its blank line */
     unsigned long events, dropped;
     sse_event_fn fn;
     void *ctx;

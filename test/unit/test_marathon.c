@@ -87,7 +87,8 @@ static void test_app(void)
     CHECK(app != NULL);
     CHECK_AT(app, "id", "\"/prod/cassandra\"");
     CHECK_AT(app, "container.type", "\"DOCKER\"");
-    CHECK_AT(app, "container.docker", "{\"image\":\"example/cassandra:3\",\"forcePullImage\":true}");
+    CHECK_AT(app, "container.docker",
+             "{\"image\":\"example/cassandra:3\",\"forcePullImage\":true}");
     CHECK_AT(app, "container.portMappings",
              "[{\"name\":\"native\",\"containerPort\":9042,\"hostPort\":9042,\"protocol\":\"tcp\"},"
              "{\"name\":\"storage\",\"containerPort\":7000,\"hostPort\":0,\"protocol\":\"udp\"}]");
@@ -108,9 +109,10 @@ static void test_app(void)
     CHECK_INT(strlen(json_str(cJSON_GetObjectItem(app, "labels"), "mdo.app_version")), 12);
     CHECK_STR(json_str(cJSON_GetObjectItem(app, "labels"), "mdo.label.tier"), "db");
     CHECK_AT(app, "constraints", "[[\"hostname\",\"UNIQUE\"],[\"rack\",\"GROUP_BY\",\"2\"]]");
-    CHECK_AT(app, "healthChecks",
-             "[{\"protocol\":\"HTTP\",\"path\":\"/health\",\"portIndex\":1,\"gracePeriodSeconds\":60,"
-             "\"intervalSeconds\":10,\"timeoutSeconds\":5,\"maxConsecutiveFailures\":3}]");
+    CHECK_AT(
+        app, "healthChecks",
+        "[{\"protocol\":\"HTTP\",\"path\":\"/health\",\"portIndex\":1,\"gracePeriodSeconds\":60,"
+        "\"intervalSeconds\":10,\"timeoutSeconds\":5,\"maxConsecutiveFailures\":3}]");
     /* a fixed host port: no over-capacity (old and new cannot share the port on one agent) */
     CHECK_AT(app, "upgradeStrategy", "{\"minimumHealthCapacity\":0.5,\"maximumOverCapacity\":0}");
     CHECK_AT(app, "cmd", "(absent)");
@@ -124,8 +126,10 @@ static void test_app(void)
     have = cJSON_Duplicate(app, 1);
     cJSON_AddNumberToObject(have, "disk", 0);
     cJSON_AddStringToObject(have, "version", "2026-01-01T00:00:00.000Z");
-    cJSON_AddNumberToObject(cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(have,
-                            "container"), "portMappings"), 0), "servicePort", 10000);
+    cJSON_AddNumberToObject(
+        cJSON_GetArrayItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(have, "container"), "portMappings"), 0),
+        "servicePort", 10000);
     cJSON_AddBoolToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(have, "container"), "docker"),
                           "privileged", 0);
     cJSON_AddNumberToObject(cJSON_GetArrayItem(cJSON_GetObjectItem(have, "healthChecks"), 0),
@@ -224,14 +228,15 @@ static void test_records(void)
     if (n != 4)
         goto out;
     j = reg_record_json(&r[0]);
-    CHECK_STR(j, "{\"service\":\"cassandra\",\"container\":\"prod_cassandra.instance-564bd685-4c30-11e5-"
-                 "98c1-be5b2935a987._app.1\",\"environment\":\"prod\",\"host\":\"srv7.example.com\","
-                 "\"address\":\"172.17.0.5\",\"ports\":{\"native\":{\"internal\":9042,\"external\":"
-                 "9042,\"protocol\":\"tcp\"},\"storage\":{\"internal\":7000,\"external\":31756,"
-                 "\"protocol\":\"udp\"},\"echo\":{\"internal\":31757,\"external\":31757,\"protocol\":"
-                 "\"tcp\"}},\"labels\":{\"tier\":\"db\",\"zone\":\"a\"},\"state\":\"healthy\","
-                 "\"started_at\":\"2015-08-26T20:23:44.678Z\",\"app_version\":\"0123456789ab\","
-                 "\"backend\":\"marathon\"}");
+    CHECK_STR(
+        j, "{\"service\":\"cassandra\",\"container\":\"prod_cassandra.instance-564bd685-4c30-11e5-"
+           "98c1-be5b2935a987._app.1\",\"environment\":\"prod\",\"host\":\"srv7.example.com\","
+           "\"address\":\"172.17.0.5\",\"ports\":{\"native\":{\"internal\":9042,\"external\":"
+           "9042,\"protocol\":\"tcp\"},\"storage\":{\"internal\":7000,\"external\":31756,"
+           "\"protocol\":\"udp\"},\"echo\":{\"internal\":31757,\"external\":31757,\"protocol\":"
+           "\"tcp\"}},\"labels\":{\"tier\":\"db\",\"zone\":\"a\"},\"state\":\"healthy\","
+           "\"started_at\":\"2015-08-26T20:23:44.678Z\",\"app_version\":\"0123456789ab\","
+           "\"backend\":\"marathon\"}");
     free(j);
     CHECK_STR(r[1].state, "unhealthy");
     CHECK(r[1].address == NULL);

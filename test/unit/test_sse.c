@@ -1,5 +1,6 @@
 /* test_sse.c - the SSE parser on Marathon's wire format and on hostile input: every split point,
- * CRLF/LF/CR mixes, heartbeats, comments, multi-line data, frames over the cap, NUL and random bytes */
+ * CRLF/LF/CR mixes, heartbeats, comments, multi-line data, frames over the cap, NUL and random
+ * bytes */
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
@@ -99,7 +100,8 @@ int main(void)
     /* comments, with and without text; a comment inside a frame */
     SPLITS(":\r\n: hello\r\nevent: a\r\n:mid\r\ndata: x\r\n\r\n", "a|x\n");
     /* multi-line data joined with \n; empty data lines count */
-    SPLITS("data: one\ndata: two\ndata\ndata:\ndata: three\n\n", "message|one\\ntwo\\n\\n\\nthree\n");
+    SPLITS("data: one\ndata: two\ndata\ndata:\ndata: three\n\n",
+           "message|one\\ntwo\\n\\n\\nthree\n");
     /* no space after the colon; only one space is removed */
     SPLITS("event:x\ndata:  two spaces\n\n", "x| two spaces\n");
     /* id, retry and unknown fields ignored; field names are case-sensitive */
@@ -113,7 +115,9 @@ int main(void)
     /* colons in the value are kept; a line with no colon is a field with an empty value */
     SPLITS("data: a:b: c\ndata\n\n", "message|a:b: c\\n\n");
     /* a BOM at the very start is skipped, elsewhere it is data */
-    SPLITS("\xEF\xBB\xBF" "data: x\n\ndata: \xEF\xBB\xBFy\n\n", "message|x\nmessage|\xEF\xBB\xBFy\n");
+    SPLITS("\xEF\xBB\xBF"
+           "data: x\n\ndata: \xEF\xBB\xBFy\n\n",
+           "message|x\nmessage|\xEF\xBB\xBFy\n");
     /* NUL bytes inside data reach the callback with the right length */
     {
         static const char in[] = "data: a\0b\n\n";
