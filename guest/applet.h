@@ -33,7 +33,9 @@ enum guest_exit {
     X(get_service_name)                                                                            \
     X(get_specific_exposed_port)                                                                   \
     X(get_specific_host)                                                                           \
-    X(get_specific_port)
+    X(get_specific_port)                                                                           \
+    X(register_callback)                                                                           \
+    X(watch)
 
 #define X(n)                                                                                       \
     int guest_##n(int argc, char **argv);                                                          \

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include "applet.h"
 #include "json.h"
+#include "watch.h"
 
 const char guest_usage_get_node_list[] =
     "usage: get_node_list SERVICE [PORT...] [--minimum N] [--wait SECS] [--label K=V]...\n"
@@ -21,15 +22,14 @@ const char guest_usage_get_node_list[] =
     "\n"
     "  --minimum N   exit 4, printing nothing, when fewer than N instances match (default 0:\n"
     "                an empty list is an answer; 1 with --wait)\n"
-    "  --wait SECS   re-read the registry until --minimum instances match or SECS pass\n"
+    "  --wait SECS   wait until --minimum instances match or SECS pass (an etcd watch: it\n"
+    "                answers as soon as they are registered; exit 4 at the end of the wait)\n"
     "  --label K=V   only instances whose label K is V (repeat: all must match)\n"
     "  --json        print the matching records as stored, as one JSON array\n"
     "  --sep S       join the entries with S on one line instead of one per line\n"
     "\n"
     "An instance without a named PORT is an error (exit 1), as in maestro-ng: a typo in a port\n"
     "name must not silently shrink the list.\n";
-
-#define POLL_MS 250
 
 struct node_opts {
     const char *service;
@@ -143,14 +143,6 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(long long ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts))
-        ; /* EINTR: sleep the rest */
-}
-
 /* Keeps the instances that match the labels at the front of v; returns how many. */
 static unsigned filter(struct guest_inst *v, unsigned n, const struct node_opts *o)
 {
@@ -169,40 +161,66 @@ static unsigned filter(struct guest_inst *v, unsigned n, const struct node_opts 
     return m;
 }
 
+/* One read: the matching instances in *out. */
+static int read_once(struct guest_reg *g, const char *name, const struct node_opts *o,
+                     struct guest_inst **out, unsigned *n, struct mdo_err *err)
+{
+    int ret;
+
+    guest_insts_free(*out, *n);
+    *out = NULL;
+    *n = 0;
+    err_clear(err);
+    ret = guest_list(g, name, o->service, out, n, err);
+    if (!ret)
+        *n = filter(*out, *n, o);
+    return ret;
+}
+
 /* Reads the registry until the minimum is met or the wait is over. On success *out holds the
  * matching instances (at least o->minimum of them). */
 static int collect(struct guest_reg *g, const char *name, const struct node_opts *o,
                    struct guest_inst **out, unsigned *n, struct mdo_err *err)
 {
     long long deadline = now_ms() + (long long)o->wait_s * 1000;
-    int ret;
+    struct buf prefix = BUF_INIT(4096);
+    struct watch *w = NULL;
+    size_t plen = strlen(g->prefix);
+    int ret = read_once(g, name, o, out, n, err);
 
-    /* Polling, not an etcd watch: simple and good enough for a start script's one wait. A later
-     * issue switches this to /v3/watch from the listing's revision, so no change is missed
-     * between two reads and none costs a round trip every POLL_MS. */
-    for (;;) {
-        long long left;
-
-        err_clear(err);
-        ret = guest_list(g, name, o->service, out, n, err);
-        if (!ret)
-            *n = filter(*out, *n, o);
-        if (!ret && *n >= o->minimum)
-            return 0;
-        /* a registry that is down may come up within the wait (etcd starting with the app) */
-        if (ret && ret != -MDO_ENET && ret != -MDO_EHTTP && ret != -MDO_EPROTO)
-            return ret;
-        left = deadline - now_ms();
-        if (left <= 0)
-            break;
-        if (!ret) {
-            guest_insts_free(*out, *n);
-            *out = NULL;
-            *n = 0;
-        }
-        sleep_ms(left < POLL_MS ? left : POLL_MS);
+    if (!ret && *n >= o->minimum)
+        return 0;
+    /* a registry that is down may come up within the wait (etcd starting with the app) */
+    if (ret && ret != -MDO_ENET && ret != -MDO_EHTTP && ret != -MDO_EPROTO)
+        return ret;
+    /* An etcd watch on the service's prefix, not polling: it lists the prefix first (a reset
+     * batch) and then sends each change, so a change between the read above and the watch's
+     * start is still seen, and the answer comes as soon as the instance is registered. Each
+     * batch only says "read again": the read gives the records as get_node_list prints them. */
+    while (plen > 1 && g->prefix[plen - 1] == '/')
+        plen--;
+    if (o->wait_s && !buf_addf(&prefix, "%.*s/%s/services/%s/instances/", (int)plen, g->prefix,
+                               g->env, o->service)) {
+        struct mdo_err werr = MDO_ERR_INIT;
+        if (watch_start(&w, &g->etcd, prefix.ptr, &werr))
+            fprintf(stderr, "%s: %s\n", name, werr.msg);
     }
-    if (ret)
+    while (w) {
+        struct watch_batch b;
+        long long left = deadline - now_ms();
+
+        if (left <= 0 || !watch_next(w, (long)left, &b))
+            break;
+        watch_batch_release(&b);
+        while (watch_next(w, 0, &b)) /* a burst: one read for all of it */
+            watch_batch_release(&b);
+        ret = read_once(g, name, o, out, n, err);
+        if (!ret && *n >= o->minimum)
+            break;
+    }
+    watch_stop(w);
+    buf_release(&prefix);
+    if (ret || *n >= o->minimum)
         return ret;
     return err_set(err, MDO_ETOOFEW,
                    "service '%s' has %u matching instance%s in environment '%s', fewer than the "

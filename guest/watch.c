@@ -1,0 +1,450 @@
+/* watch.c - watch: run a command each time a service's membership changes
+ *
+ * usage: watch [SERVICE[,SERVICE...]] [--settle MS] [--initial] [--exit-on-failure]
+ *              -- CMD [ARGS...]
+ */
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "applet.h"
+#include "watch.h"
+
+extern char **environ;
+
+const char guest_usage_watch[] =
+    "usage: watch [SERVICE[,SERVICE...]] [--settle MS] [--initial] [--exit-on-failure]\n"
+    "             -- CMD [ARGS...]\n"
+    "\n"
+    "Follows the registry with an etcd watch (no polling) and runs CMD once each time the\n"
+    "membership of one of the SERVICEs changes: an instance came, went, or moved (new host or\n"
+    "ports). A burst of changes is run once, when it has settled. CMD runs with:\n"
+    "  MDO_CHANGED   the service that changed\n"
+    "  MDO_DELTA     the change in its instance count: +1, -2, +0 (an instance moved)\n"
+    "  MDO_COUNT     its instance count now\n"
+    "  MDO_NODES     its instances now, one \"host:port:port...\" line each (every port, in the\n"
+    "                service's order), sorted by container; MDO_NODES_SEP: the same joined by ','\n"
+    "  MDO_ADDED, MDO_REMOVED, MDO_MOVED   container names, space-separated\n"
+    "Without SERVICE, the seed's $WATCHES (comma-separated) names them. The watch survives\n"
+    "etcd restarts: it resumes after the last change it saw, so none is missed or repeated.\n"
+    "\n"
+    "  --settle MS        quiet time that ends a burst (default 500); a burst runs CMD after\n"
+    "                     at most 10 x MS however busy the registry is\n"
+    "  --initial          also run CMD once at start, for each SERVICE (MDO_DELTA=+COUNT)\n"
+    "  --exit-on-failure  exit with CMD's status when it fails (default: report it, go on)\n"
+    "\n"
+    "SIGTERM/SIGINT: passed on to a running CMD, then exit 0. Exit 2 usage, 3 no registry\n"
+    "configured.\n";
+
+#define MAX_SERVICES 32
+
+struct svc {
+    const char *name;
+    char *delivered; /* membership text CMD last saw (NULL before the first listing) */
+    int known;       /* the first listing came */
+};
+
+struct wopts {
+    struct svc s[MAX_SERVICES];
+    unsigned n;
+    long settle_ms;
+    int initial, exit_on_failure;
+    char **cmd;
+    char *names; /* our copy of the SERVICE list, split in place */
+};
+
+/* The registry copy: key -> value, sorted by key (the etcd listing's order). */
+struct kv {
+    char *key, *value;
+};
+
+struct store {
+    struct kv *v;
+    size_t n, alloc;
+};
+
+static volatile sig_atomic_t got_signal;
+static volatile pid_t child;
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+    if (child > 0)
+        kill(child, sig);
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int parse(int argc, char **argv, struct wopts *o)
+{
+    const char *name = argv[0], *usage = guest_usage_watch, *list = NULL;
+    int i;
+
+    memset(o, 0, sizeof(*o));
+    o->settle_ms = 500;
+    for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+        const char *a = argv[i];
+        unsigned v;
+
+        if (!strcmp(a, "--initial")) {
+            o->initial = 1;
+        } else if (!strcmp(a, "--exit-on-failure")) {
+            o->exit_on_failure = 1;
+        } else if (!strcmp(a, "--settle") || !strncmp(a, "--settle=", 9)) {
+            const char *val = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
+            if (guest_parse_uint(val, 600000, &v))
+                return guest_usage_error(name, usage, "--settle wants milliseconds, not '%s'",
+                                         val ? val : "");
+            o->settle_ms = (long)v;
+        } else if (a[0] == '-') {
+            return guest_usage_error(name, usage, "unknown option '%s'", a);
+        } else if (list) {
+            return guest_usage_error(name, usage, "one SERVICE list (comma-separated), then --");
+        } else {
+            list = a;
+        }
+    }
+    if (i >= argc || i + 1 >= argc)
+        return guest_usage_error(name, usage, "which command? (watch SERVICE -- CMD)");
+    o->cmd = argv + i + 1;
+    if (!list)
+        list = guest_env("WATCHES", NULL);
+    if (!list)
+        return guest_usage_error(name, usage, "which service? (neither SERVICE nor $WATCHES)");
+    o->names = strdup(list);
+    if (!o->names) {
+        fprintf(stderr, "%s: out of memory\n", name);
+        return GUEST_NOT_FOUND;
+    }
+    for (char *p = o->names, *comma; p; p = comma ? comma + 1 : NULL) {
+        comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        while (*p == ' ')
+            p++;
+        if (!*p)
+            continue;
+        if (strchr(p, '/'))
+            return guest_usage_error(name, usage, "service name '%s' has a '/'", p);
+        if (o->n == MAX_SERVICES)
+            return guest_usage_error(name, usage, "at most %d services", MAX_SERVICES);
+        o->s[o->n++].name = p;
+    }
+    if (!o->n)
+        return guest_usage_error(name, usage, "which service? ('%s' names none)", list);
+    return 0;
+}
+
+static int kv_find(const struct store *st, const char *key, size_t *at)
+{
+    size_t lo = 0, hi = st->n;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(st->v[mid].key, key);
+        if (!c) {
+            *at = mid;
+            return 1;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *at = lo;
+    return 0;
+}
+
+static void store_clear(struct store *st)
+{
+    for (size_t i = 0; i < st->n; i++) {
+        free(st->v[i].key);
+        free(st->v[i].value);
+    }
+    st->n = 0;
+}
+
+/* Applies one event, taking its key and value. */
+static int store_apply(struct store *st, struct watch_event *ev)
+{
+    size_t at;
+    int have = kv_find(st, ev->key, &at);
+
+    if (ev->del) {
+        if (have) {
+            free(st->v[at].key);
+            free(st->v[at].value);
+            memmove(&st->v[at], &st->v[at + 1], (st->n - at - 1) * sizeof(*st->v));
+            st->n--;
+        }
+        return 0;
+    }
+    if (have) {
+        free(st->v[at].value);
+        st->v[at].value = ev->value;
+        ev->value = NULL;
+        return 0;
+    }
+    if (st->n == st->alloc) {
+        size_t na = st->alloc ? 2 * st->alloc : 64;
+        struct kv *nv = realloc(st->v, na * sizeof(*nv));
+        if (!nv)
+            return -MDO_ENOMEM;
+        st->v = nv;
+        st->alloc = na;
+    }
+    memmove(&st->v[at + 1], &st->v[at], (st->n - at) * sizeof(*st->v));
+    st->v[at].key = ev->key;
+    st->v[at].value = ev->value;
+    ev->key = ev->value = NULL;
+    st->n++;
+    return 0;
+}
+
+/* The membership text and node lines of one service from the copy. prefix ends in '/'. */
+static int service_view(const struct store *st, const char *prefix, const char *svc,
+                        struct buf *text, struct buf *nodes, const char *prog)
+{
+    struct buf p = BUF_INIT(0);
+    size_t at;
+    int ret = buf_addf(&p, "%s%s/instances/", prefix, svc);
+
+    if (ret)
+        return ret;
+    kv_find(st, p.ptr, &at);
+    for (; !ret && at < st->n && !strncmp(st->v[at].key, p.ptr, p.len); at++) {
+        struct mdo_err perr = MDO_ERR_INIT;
+        struct reg_record r;
+        if (strchr(st->v[at].key + p.len, '/'))
+            continue; /* not <prefix>/<container> */
+        if (reg_record_parse(st->v[at].value, strlen(st->v[at].value), &r, &perr)) {
+            fprintf(stderr, "%s: bad record '%s' skipped: %s\n", prog, st->v[at].key, perr.msg);
+            continue;
+        }
+        ret = watch_member_line(text, &r);
+        if (!ret)
+            ret = buf_adds(nodes, r.host);
+        for (unsigned i = 0; !ret && i < r.nports; i++)
+            ret = buf_addf(nodes, ":%d", r.ports[i].external);
+        if (!ret)
+            ret = buf_addc(nodes, '\n');
+        reg_record_release(&r);
+    }
+    buf_release(&p);
+    return ret;
+}
+
+/* "NAME=value" for the child's environment: ours, freed by the caller. */
+static char *env_entry(const char *name, const char *value)
+{
+    char *s = NULL;
+
+    if (asprintf(&s, "%s=%s", name, value) < 0)
+        return NULL;
+    return s;
+}
+
+/* Runs CMD for a change of svc; returns its exit status (128+N when killed by signal N). */
+static int run(const struct wopts *o, const char *prog, const char *svc, const struct watch_diff *d,
+               int delta, const char *nodes)
+{
+    static const char *ours[] = {"MDO_CHANGED",   "MDO_DELTA", "MDO_COUNT",   "MDO_NODES",
+                                 "MDO_NODES_SEP", "MDO_ADDED", "MDO_REMOVED", "MDO_MOVED"};
+    size_t nenv = 0, k = 0;
+    char **envp, dstr[16], cstr[16], *sep = strdup(nodes);
+    pid_t pid;
+    int status = 0, rc;
+
+    for (char **e = environ; *e; e++)
+        nenv++;
+    envp = calloc(nenv + 9, sizeof(*envp));
+    if (!envp || !sep) {
+        free(envp);
+        free(sep);
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return 1;
+    }
+    for (size_t i = 0; sep[i]; i++)
+        if (sep[i] == '\n')
+            sep[i] = sep[i + 1] ? ',' : '\0';
+    for (char **e = environ; *e; e++) {
+        int mine = 0;
+        for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]) && !mine; i++) {
+            size_t n = strlen(ours[i]);
+            mine = !strncmp(*e, ours[i], n) && (*e)[n] == '=';
+        }
+        if (!mine)
+            envp[k++] = *e; /* borrowed */
+    }
+    snprintf(dstr, sizeof(dstr), "%+d", delta);
+    snprintf(cstr, sizeof(cstr), "%u", d->count);
+    {
+        size_t first = k;
+        envp[k++] = env_entry("MDO_CHANGED", svc);
+        envp[k++] = env_entry("MDO_DELTA", dstr);
+        envp[k++] = env_entry("MDO_COUNT", cstr);
+        envp[k++] = env_entry("MDO_NODES", nodes);
+        envp[k++] = env_entry("MDO_NODES_SEP", sep);
+        envp[k++] = env_entry("MDO_ADDED", buf_str(&d->names_added));
+        envp[k++] = env_entry("MDO_REMOVED", buf_str(&d->names_removed));
+        envp[k++] = env_entry("MDO_MOVED", buf_str(&d->names_changed));
+        envp[k] = NULL;
+        fprintf(stderr, "%s: %s changed (%s, now %u): running %s\n", prog, svc, dstr, d->count,
+                o->cmd[0]);
+        fflush(stderr);
+        fflush(stdout);
+        rc = posix_spawnp(&pid, o->cmd[0], NULL, NULL, o->cmd, envp);
+        for (size_t i = first; i < k; i++)
+            free(envp[i]);
+    }
+    free(envp);
+    free(sep);
+    if (rc) {
+        fprintf(stderr, "%s: cannot run '%s': %s\n", prog, o->cmd[0], strerror(rc));
+        return 127;
+    }
+    child = pid;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    child = 0;
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+/* Compares each service with what CMD last saw; runs CMD for each that changed. Returns
+ * nonzero (CMD's status) when watch must exit. */
+static int deliver(struct wopts *o, const struct store *st, const char *prefix, const char *prog,
+                   int initial)
+{
+    for (unsigned i = 0; i < o->n && !got_signal; i++) {
+        struct buf text = BUF_INIT(0), nodes = BUF_INIT(0);
+        struct watch_diff d = WATCH_DIFF_INIT;
+        int differs, rc = 0;
+
+        if (service_view(st, prefix, o->s[i].name, &text, &nodes, prog)) {
+            fprintf(stderr, "%s: out of memory\n", prog);
+            buf_release(&text);
+            buf_release(&nodes);
+            return 1;
+        }
+        differs = watch_members_diff(o->s[i].delivered, buf_str(&text), &d);
+        if (!o->s[i].known) { /* the first listing: the baseline */
+            o->s[i].known = 1;
+            differs = initial;
+        }
+        if (differs > 0) {
+            int delta = (int)d.added - (int)d.removed;
+            rc = run(o, prog, o->s[i].name, &d, delta, buf_str(&nodes));
+            if (rc)
+                fprintf(stderr, "%s: '%s' exited with status %d%s\n", prog, o->cmd[0], rc,
+                        o->exit_on_failure ? "" : " (going on)");
+        }
+        if (differs >= 0) {
+            free(o->s[i].delivered);
+            o->s[i].delivered = buf_detach(&text);
+        }
+        buf_release(&text);
+        buf_release(&nodes);
+        watch_diff_release(&d);
+        if (rc && o->exit_on_failure)
+            return rc;
+    }
+    return 0;
+}
+
+int guest_watch(int argc, char **argv)
+{
+    struct guest_reg g = GUEST_REG_INIT;
+    struct mdo_err err = MDO_ERR_INIT;
+    struct watch *w = NULL;
+    struct store st = {0};
+    struct buf prefix = BUF_INIT(0);
+    struct sigaction sa;
+    struct wopts o;
+    long long first = 0, last = 0;
+    int ret, dirty = 0, listed = 0;
+    size_t plen;
+
+    if (guest_wants_help(argc, argv, guest_usage_watch))
+        return GUEST_FOUND;
+    ret = parse(argc, argv, &o);
+    if (ret)
+        goto out;
+    if (guest_reg_open(&g, &err)) {
+        ret = guest_report(argv[0], &err);
+        goto out;
+    }
+    plen = strlen(g.prefix);
+    while (plen > 1 && g.prefix[plen - 1] == '/')
+        plen--;
+    /* one stream over every service of the environment: the gateway takes one watch per
+     * stream, and the services' keys share this prefix */
+    if (buf_addf(&prefix, "%.*s/%s/services/", (int)plen, g.prefix, g.env) ||
+        watch_start(&w, &g.etcd, prefix.ptr, &err)) {
+        if (!err.code)
+            err_set(&err, MDO_ENOMEM, "out of memory");
+        ret = guest_report(argv[0], &err);
+        goto out;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    while (!got_signal) {
+        struct watch_batch b;
+        long wait = 500;
+
+        if (dirty) {
+            wait = watch_settle_left(first, last, now_ms(), o.settle_ms, o.settle_ms * 10);
+            if (wait <= 0) {
+                dirty = 0;
+                ret = deliver(&o, &st, prefix.ptr, argv[0], o.initial && !listed);
+                listed = 1;
+                if (ret)
+                    goto out;
+                continue;
+            }
+        }
+        if (!watch_next(w, wait, &b))
+            continue;
+        if (b.reset)
+            store_clear(&st);
+        for (size_t i = 0; i < b.n; i++)
+            if (store_apply(&st, &b.ev[i])) {
+                fprintf(stderr, "%s: out of memory\n", argv[0]);
+                watch_batch_release(&b);
+                ret = 1;
+                goto out;
+            }
+        watch_batch_release(&b);
+        last = now_ms();
+        if (!dirty)
+            first = last;
+        dirty = 1;
+        if (!listed) /* the first listing is the baseline: no need to wait for it to settle */
+            first = last - o.settle_ms * 10;
+    }
+    ret = 0;
+out:
+    watch_stop(w);
+    store_clear(&st);
+    free(st.v);
+    for (unsigned i = 0; i < o.n; i++)
+        free(o.s[i].delivered);
+    free(o.names);
+    buf_release(&prefix);
+    guest_reg_close(&g);
+    return ret;
+}
