@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
+#include <sys/time.h>
 #include <cjson/cJSON.h>
 #include "applet.h"
 #include "json.h"
@@ -135,14 +137,6 @@ static int labels_match(const struct reg_record *r, const struct node_opts *o)
     return 1;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Keeps the instances that match the labels at the front of v; returns how many. */
 static unsigned filter(struct guest_inst *v, unsigned n, const struct node_opts *o)
 {
@@ -177,14 +171,42 @@ static int read_once(struct guest_reg *g, const char *name, const struct node_op
     return ret;
 }
 
+static volatile sig_atomic_t timed_out; /* the --wait deadline passed (SIGALRM) */
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    timed_out = 1;
+}
+
+struct waiter {
+    struct guest_reg *g;
+    const char *name;
+    const struct node_opts *o;
+    struct guest_inst **out;
+    unsigned *n;
+    struct mdo_err *err;
+    int ret;
+};
+
+/* Each batch of the watch only says "read again": the read gives the records exactly as
+ * get_node_list prints them. Nonzero (enough) ends the watch at once. */
+static int on_batch(void *ctx, struct watch_batch *b)
+{
+    struct waiter *wt = ctx;
+
+    (void)b;
+    wt->ret = read_once(wt->g, wt->name, wt->o, wt->out, wt->n, wt->err);
+    return !wt->ret && *wt->n >= wt->o->minimum;
+}
+
 /* Reads the registry until the minimum is met or the wait is over. On success *out holds the
  * matching instances (at least o->minimum of them). */
 static int collect(struct guest_reg *g, const char *name, const struct node_opts *o,
                    struct guest_inst **out, unsigned *n, struct mdo_err *err)
 {
-    long long deadline = now_ms() + (long long)o->wait_s * 1000;
+    struct waiter wt = {g, name, o, out, n, err, 0};
     struct buf prefix = BUF_INIT(4096);
-    struct watch *w = NULL;
     size_t plen = strlen(g->prefix);
     int ret = read_once(g, name, o, out, n, err);
 
@@ -193,33 +215,30 @@ static int collect(struct guest_reg *g, const char *name, const struct node_opts
     /* a registry that is down may come up within the wait (etcd starting with the app) */
     if (ret && ret != -MDO_ENET && ret != -MDO_EHTTP && ret != -MDO_EPROTO)
         return ret;
-    /* An etcd watch on the service's prefix, not polling: it lists the prefix first (a reset
-     * batch) and then sends each change, so a change between the read above and the watch's
-     * start is still seen, and the answer comes as soon as the instance is registered. Each
-     * batch only says "read again": the read gives the records as get_node_list prints them. */
+    /* An etcd watch on the service's prefix, not polling: it lists the prefix first and then
+     * streams each change, so a change between the read above and the watch's start is still
+     * seen, and the answer comes as soon as the instance is registered. It runs in this thread
+     * so that the answer ends the stream at once; the deadline is a timer signal. */
     while (plen > 1 && g->prefix[plen - 1] == '/')
         plen--;
+    wt.ret = ret;
     if (o->wait_s && !buf_addf(&prefix, "%.*s/%s/services/%s/instances/", (int)plen, g->prefix,
                                g->env, o->service)) {
         struct mdo_err werr = MDO_ERR_INIT;
-        if (watch_start(&w, &g->etcd, prefix.ptr, &werr))
-            fprintf(stderr, "%s: %s\n", name, werr.msg);
-    }
-    while (w) {
-        struct watch_batch b;
-        long long left = deadline - now_ms();
+        struct itimerval it = {{0, 0}, {(time_t)o->wait_s, 0}};
+        struct sigaction sa;
 
-        if (left <= 0 || !watch_next(w, (long)left, &b))
-            break;
-        watch_batch_release(&b);
-        while (watch_next(w, 0, &b)) /* a burst: one read for all of it */
-            watch_batch_release(&b);
-        ret = read_once(g, name, o, out, n, err);
-        if (!ret && *n >= o->minimum)
-            break;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_alarm;
+        sigaction(SIGALRM, &sa, NULL);
+        setitimer(ITIMER_REAL, &it, NULL);
+        /* sig_atomic_t is int here: the watch's stop flag */
+        watch_run(&g->etcd, prefix.ptr, on_batch, &wt, (const volatile int *)&timed_out, &werr);
+        memset(&it, 0, sizeof(it));
+        setitimer(ITIMER_REAL, &it, NULL);
     }
-    watch_stop(w);
     buf_release(&prefix);
+    ret = wt.ret;
     if (ret || *n >= o->minimum)
         return ret;
     return err_set(err, MDO_ETOOFEW,

@@ -273,6 +273,12 @@ struct wnode {
 struct watch {
     struct etcd *e;
     char *prefix, *end; /* the range [prefix, end) */
+    /* where batches go: the queue below (watch_start) or the caller's function (watch_run);
+     * nonzero from it ends the watch */
+    int (*sink)(void *ctx, struct watch_batch *b);
+    void *sink_ctx;
+    const volatile int *stopp;
+    int done; /* the sink said: enough */
     pthread_t th;
     pthread_mutex_t lock; /* guards the queue, connected, error */
     pthread_cond_t cond;
@@ -280,7 +286,7 @@ struct watch {
     volatile int stop;
     int connected;
     char error[256];
-    /* the thread's own: */
+    /* the watching thread's own: */
     int64_t next_rev;  /* 0: list first */
     struct buf line;   /* a response line being received */
     int relist;        /* the stream said: compacted, list again */
@@ -303,14 +309,16 @@ static void set_connected(struct watch *w, int up)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* Queues b (taking its contents). Returns 0 or -MDO_ENOMEM (b is then released). */
-static int push(struct watch *w, struct watch_batch *b)
+/* watch_start's sink: queues b (taking its contents). A batch that cannot be queued is lost:
+ * the consumer's copy would be wrong, so the next stream starts with a fresh listing. */
+static int queue_sink(void *ctx, struct watch_batch *b)
 {
+    struct watch *w = ctx;
     struct wnode *n = calloc(1, sizeof(*n));
 
     if (!n) {
-        watch_batch_release(b);
-        return -MDO_ENOMEM;
+        w->relist = 1;
+        return 0;
     }
     n->b = *b;
     memset(b, 0, sizeof(*b));
@@ -325,7 +333,18 @@ static int push(struct watch *w, struct watch_batch *b)
     return 0;
 }
 
-/* Lists the prefix and queues it as a reset batch; the stream then starts after it. */
+/* Hands b to the sink, then releases what the sink left in it. Nonzero: stop watching. */
+static int emit(struct watch *w, struct watch_batch *b)
+{
+    int stop = w->sink(w->sink_ctx, b);
+
+    watch_batch_release(b);
+    if (stop)
+        w->done = 1;
+    return stop;
+}
+
+/* Lists the prefix and hands it on as a reset batch; the stream then starts after it. */
 static int relist(struct watch *w, struct mdo_err *err)
 {
     struct etcd_kvs kvs = ETCD_KVS_INIT;
@@ -349,8 +368,8 @@ static int relist(struct watch *w, struct mdo_err *err)
     b.n = kvs.n;
     etcd_kvs_release(&kvs);
     w->next_rev = b.revision + 1;
-    if (push(w, &b))
-        return err_set(err, MDO_ENOMEM, "out of memory");
+    w->relist = 0;
+    emit(w, &b);
     return 0;
 }
 
@@ -401,7 +420,10 @@ static int on_line(struct watch *w, const char *p, size_t n)
          * to come from the start revision */
         if (b.revision >= w->next_rev)
             w->next_rev = b.revision + 1;
-        push(w, &b);
+        if (emit(w, &b)) {
+            watch_resp_release(&r);
+            return 1;
+        }
     }
     watch_resp_release(&r);
     return 0;
@@ -464,7 +486,7 @@ static int stream(struct watch *w, struct mdo_err *err)
     w->relist = w->stream_failed = 0;
     /* No idle timeout: a quiet prefix is a quiet stream. A dead etcd closes the connection
      * (and curl's TCP keepalive finds a vanished peer). */
-    ret = http_stream(&c, "POST", url, body, "application/json", on_data, w, &w->stop, 0, err);
+    ret = http_stream(&c, "POST", url, body, "application/json", on_data, w, w->stopp, 0, err);
     if (ret == -MDO_ENET) {
         pthread_mutex_lock(&w->e->lock);
         if (w->e->cur % w->e->nendpoints == cur)
@@ -483,9 +505,14 @@ static int stream(struct watch *w, struct mdo_err *err)
     return ret;
 }
 
+static int stopping(const struct watch *w)
+{
+    return *w->stopp || w->done;
+}
+
 static void nap(struct watch *w, long ms)
 {
-    while (ms > 0 && !w->stop) {
+    while (ms > 0 && !stopping(w)) {
         long step = ms < 100 ? ms : 100;
         struct timespec ts = {0, step * 1000000L};
         nanosleep(&ts, NULL);
@@ -493,26 +520,26 @@ static void nap(struct watch *w, long ms)
     }
 }
 
-static void *watch_main(void *arg)
+/* List, stream, re-watch, until stopped. */
+static void run_loop(struct watch *w)
 {
-    struct watch *w = arg;
     unsigned attempt = 0;
 
-    while (!w->stop) {
+    while (!stopping(w)) {
         struct mdo_err err = MDO_ERR_INIT;
         time_t t0 = time(NULL);
         int ret = 0;
 
         if (!w->next_rev || w->relist || (w->e->user && !w->e->token))
             ret = relist(w, &err);
-        if (!ret)
+        if (!ret && !stopping(w))
             ret = stream(w, &err);
         set_connected(w, 0);
-        if (w->stop)
+        if (stopping(w))
             break;
         if (ret)
             set_error(w, err.msg);
-        if (w->relist) /* compacted: list again at once */
+        if (w->relist && !ret) /* compacted: list again at once */
             continue;
         if (time(NULL) - t0 > 10)
             attempt = 0;
@@ -528,39 +555,84 @@ static void *watch_main(void *arg)
         }
     }
     buf_release(&w->line);
+}
+
+static void *watch_main(void *arg)
+{
+    struct watch *w = arg;
+
+    run_loop(w);
     http_thread_cleanup();
     return NULL;
 }
 
-int watch_start(struct watch **out, struct etcd *e, const char *prefix, struct mdo_err *err)
+static int watch_init(struct watch *w, struct etcd *e, const char *prefix)
 {
-    struct watch *w = calloc(1, sizeof(*w));
     pthread_condattr_t ca;
 
-    *out = NULL;
-    if (!w)
-        return err_set(err, MDO_ENOMEM, "out of memory");
+    memset(w, 0, sizeof(*w));
     w->e = e;
     w->prefix = strdup(prefix);
     w->end = etcd_prefix_end(prefix);
     w->line = (struct buf)BUF_INIT(LINE_CAP);
+    w->stopp = &w->stop;
     if (!w->prefix || !w->end) {
         free(w->prefix);
         free(w->end);
-        free(w);
-        return err_set(err, MDO_ENOMEM, "out of memory");
+        return -MDO_ENOMEM;
     }
     pthread_mutex_init(&w->lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&w->cond, &ca);
     pthread_condattr_destroy(&ca);
+    return 0;
+}
+
+static void watch_release(struct watch *w)
+{
+    struct wnode *n;
+
+    while ((n = w->head)) {
+        w->head = n->next;
+        watch_batch_release(&n->b);
+        free(n);
+    }
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
+    free(w->prefix);
+    free(w->end);
+}
+
+int watch_run(struct etcd *e, const char *prefix, int (*fn)(void *ctx, struct watch_batch *b),
+              void *ctx, const volatile int *stop, struct mdo_err *err)
+{
+    struct watch w;
+
+    if (watch_init(&w, e, prefix))
+        return err_set(err, MDO_ENOMEM, "out of memory");
+    w.sink = fn;
+    w.sink_ctx = ctx;
+    w.stopp = stop;
+    run_loop(&w);
+    watch_release(&w);
+    return 0;
+}
+
+int watch_start(struct watch **out, struct etcd *e, const char *prefix, struct mdo_err *err)
+{
+    struct watch *w = malloc(sizeof(*w));
+
+    *out = NULL;
+    if (!w || watch_init(w, e, prefix)) {
+        free(w);
+        return err_set(err, MDO_ENOMEM, "out of memory");
+    }
+    w->sink = queue_sink;
+    w->sink_ctx = w;
     if (pthread_create(&w->th, NULL, watch_main, w)) {
         int e2 = errno;
-        pthread_cond_destroy(&w->cond);
-        pthread_mutex_destroy(&w->lock);
-        free(w->prefix);
-        free(w->end);
+        watch_release(w);
         free(w);
         return err_set(err, MDO_EFAIL, "cannot start the watch thread: %s", strerror(e2));
     }
@@ -617,20 +689,10 @@ int watch_status(struct watch *w, char *msg, size_t n)
 
 void watch_stop(struct watch *w)
 {
-    struct wnode *n;
-
     if (!w)
         return;
     w->stop = 1;
     pthread_join(w->th, NULL);
-    while ((n = w->head)) {
-        w->head = n->next;
-        watch_batch_release(&n->b);
-        free(n);
-    }
-    pthread_cond_destroy(&w->cond);
-    pthread_mutex_destroy(&w->lock);
-    free(w->prefix);
-    free(w->end);
+    watch_release(w);
     free(w);
 }

@@ -68,8 +68,16 @@ int watch_start(struct watch **w, struct etcd *e, const char *prefix, struct mdo
 int watch_next(struct watch *w, long timeout_ms, struct watch_batch *out);
 /* 1 while the stream is up. msg (size n) gets the last error, "" if none. */
 int watch_status(struct watch *w, char *msg, size_t n);
-/* Stops the thread (within ~200 ms) and frees everything, undelivered batches too. NULL ok. */
+/* Stops the thread and frees everything, undelivered batches too. NULL ok. Takes up to about
+ * a second: a quiet stream notices the stop only at curl's next progress call. */
 void watch_stop(struct watch *w);
+
+/* The same watch in the calling thread: fn gets each batch (it may take the contents; the rest
+ * is released after it returns) and returns nonzero to end the watch at once, which is how a
+ * caller that got what it waited for leaves without watch_stop()'s delay. *stop also ends it
+ * (checked about every second, and between reconnects). Returns 0 when ended. */
+int watch_run(struct etcd *e, const char *prefix, int (*fn)(void *ctx, struct watch_batch *b),
+              void *ctx, const volatile int *stop, struct mdo_err *err);
 
 /* --- membership: what "the service changed" means ---
  * A service's membership text is one line per instance, sorted by container name:
