@@ -297,6 +297,13 @@ t_run "legacy: status" 0 mdo status web -c "$TMP/legacy.yaml"
 t_match "legacy: 3 running with their ports" "$OUT" "web: 3 wanted, 3 running"
 t_run "legacy: stop" 0 mdo stop web -c "$TMP/legacy.yaml"
 
+# --- a 0.7-style Marathon (the double's --legacy): DELETE answers 204, no SSE ---
+start_double OLD --legacy || exit 1
+write_cfg "$TMP/old.yaml" "${MDO_TEST_ENV}o" "$OLD" "  api: legacy"
+t_run "0.7-style Marathon: launch --wait" 0 mdo launch web --wait -c "$TMP/old.yaml"
+t_run "0.7-style Marathon: stop (204, no body)" 0 mdo stop web -c "$TMP/old.yaml"
+t_eq "0.7-style Marathon: app gone" "$(curl -s -o /dev/null -w '%{http_code}' "$OLD/v2/apps/${MDO_TEST_ENV}o/web")" 404
+
 # --- stop ---
 t_run "stop web" 0 mdo stop web
 t_match "stop reports the deployment" "$ERR" "removing app $APP"
