@@ -594,7 +594,7 @@ static int follow(struct sched *m, const struct goal *g, const struct sched_opts
         const cJSON *app, *f, *d;
         const char *other = NULL;
         long st, run = 0, healthy = 0;
-        int listed = 0, checks = 0, done;
+        int listed = 0, checks = 0, done = 0;
 
         if (g->deployment)
             ret = deployment_listed(m, g->deployment, &listed, err);
