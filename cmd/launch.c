@@ -7,7 +7,7 @@
 #include "spec.h"
 
 const char usage_launch[] =
-    "usage: mdo launch SERVICE... | --all [--wait[=SECS]] [--dry-run] [-c FILE]\n"
+    "usage: mdo launch SERVICE... | --all [--wait[=SECS]] [--dry-run] [--force] [-c FILE]\n"
     "\n"
     "Creates each service's instances, or updates them to match the config. Launching twice\n"
     "with the same config changes nothing; a changed image, environment, ports or limits\n"
@@ -17,6 +17,7 @@ const char usage_launch[] =
     "  --all          every service in the config\n"
     "  --wait[=SECS]  wait until all instances run (and are healthy); default 300 s\n"
     "  --dry-run      print the requests that would be sent (secrets redacted), send nothing\n"
+    "  --force        Marathon: override a deployment that holds the app (HTTP 409)\n"
     "  -c FILE        config file (default: $MDO_CONFIG, ./mdo.yaml, ./config.yaml)\n";
 
 /* Records the spec first: when etcd is down nothing is started that the registry cannot see. */
@@ -46,7 +47,7 @@ int cmd_launch(int argc, char **argv)
 
     if (cmd_wants_help(argc, argv, usage_launch))
         return 0;
-    if (cmd_parse("launch", usage_launch, argc, argv, ARG_ALL | ARG_WAIT | ARG_DRY_RUN, &a))
+    if (cmd_parse("launch", usage_launch, argc, argv, ARG_ALL | ARG_WAIT | ARG_DRY_RUN | ARG_FORCE, &a))
         return 2;
     if (!a.all && !a.npos) {
         free(a.pos);
@@ -62,6 +63,7 @@ int cmd_launch(int argc, char **argv)
     o.wait = a.wait;
     o.wait_s = a.wait_s;
     o.dry_run = a.dry_run;
+    o.force = a.force;
     o.progress = stderr;
     for (unsigned i = 0; !ret && i < (a.all ? ce.cfg->nservices : (unsigned)a.npos); i++) {
         const struct cfg_service *svc =

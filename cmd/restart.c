@@ -4,13 +4,15 @@
 #include "cmd.h"
 
 const char usage_restart[] =
-    "usage: mdo restart SERVICE [--pause SECS] [-c FILE]\n"
+    "usage: mdo restart SERVICE [--pause SECS] [--wait[=SECS]] [--force] [-c FILE]\n"
     "\n"
     "Replaces every instance of SERVICE by a fresh one, one at a time: on Docker the new\n"
     "container runs (and is healthy, with a health check) before the old one is removed; on\n"
     "Marathon it is Marathon's restart, following the service's upgrade strategy.\n"
     "\n"
     "  --pause SECS   wait between instances (default: the service's upgrade.pause)\n"
+    "  --wait[=SECS]  Marathon: wait until the restart's deployment is done (Docker: always)\n"
+    "  --force        Marathon: override a deployment that holds the app (HTTP 409)\n"
     "  -c FILE        config file (default: $MDO_CONFIG, ./mdo.yaml, ./config.yaml)\n";
 
 int cmd_restart(int argc, char **argv)
@@ -25,7 +27,7 @@ int cmd_restart(int argc, char **argv)
 
     if (cmd_wants_help(argc, argv, usage_restart))
         return 0;
-    if (cmd_parse("restart", usage_restart, argc, argv, ARG_PAUSE | ARG_FORCE, &a))
+    if (cmd_parse("restart", usage_restart, argc, argv, ARG_PAUSE | ARG_FORCE | ARG_WAIT, &a))
         return 2;
     if (a.npos != 1) {
         free(a.pos);
@@ -38,6 +40,8 @@ int cmd_restart(int argc, char **argv)
         svc = cfg_service(ce.cfg, a.pos[0]);
         pause_s = a.pause_set ? a.pause_s : svc->upgrade_pause;
         o.force = a.force;
+        o.wait = a.wait;
+        o.wait_s = a.wait_s;
         o.progress = stderr;
         ret = ce.ops->restart(ce.sched, svc, pause_s, &o, &err);
     }

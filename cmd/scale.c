@@ -4,13 +4,14 @@
 #include "cmd.h"
 
 const char usage_scale[] =
-    "usage: mdo scale SERVICE N [--wait[=SECS]] [-c FILE]\n"
+    "usage: mdo scale SERVICE N [--wait[=SECS]] [--force] [-c FILE]\n"
     "\n"
     "Sets the number of running instances of SERVICE to N (0..1000). Instances are added with\n"
     "the next free numbers and removed from the highest number down. The config's `instances`\n"
     "is not changed: the next `mdo launch` brings the count back to it.\n"
     "\n"
     "  --wait[=SECS]  wait until N instances run (and are healthy); default 300 s\n"
+    "  --force        Marathon: override a deployment that holds the app (HTTP 409)\n"
     "  -c FILE        config file (default: $MDO_CONFIG, ./mdo.yaml, ./config.yaml)\n";
 
 int cmd_scale(int argc, char **argv)
@@ -24,7 +25,7 @@ int cmd_scale(int argc, char **argv)
 
     if (cmd_wants_help(argc, argv, usage_scale))
         return 0;
-    if (cmd_parse("scale", usage_scale, argc, argv, ARG_WAIT, &a))
+    if (cmd_parse("scale", usage_scale, argc, argv, ARG_WAIT | ARG_FORCE, &a))
         return 2;
     if (a.npos != 2) {
         free(a.pos);
@@ -45,6 +46,7 @@ int cmd_scale(int argc, char **argv)
         ret = ce.ops->open(&ce.sched, ce.cfg, &err);
     o.wait = a.wait;
     o.wait_s = a.wait_s;
+    o.force = a.force;
     o.progress = stderr;
     if (!ret)
         ret = ce.ops->scale(ce.sched, cfg_service(ce.cfg, a.pos[0]), n, &o, &err);

@@ -6,15 +6,17 @@
 #include "registry.h"
 
 const char usage_stop[] =
-    "usage: mdo stop SERVICE... | --all [-c FILE]\n"
+    "usage: mdo stop SERVICE... | --all [--wait[=SECS]] [--force] [-c FILE]\n"
     "\n"
     "Stops and removes every instance of each service and forgets its spec. The subscriber\n"
     "removes the instances from the registry as they go. A service that is not running is\n"
     "not an error. --all stops every service of the config's environment, also services\n"
     "that the config no longer names but the registry still lists.\n"
     "\n"
-    "  --all      every service\n"
-    "  -c FILE    config file (default: $MDO_CONFIG, ./mdo.yaml, ./config.yaml)\n";
+    "  --all          every service\n"
+    "  --wait[=SECS]  Marathon: wait until the removal's deployment is done (Docker: always)\n"
+    "  --force        Marathon: override a deployment that holds the app (HTTP 409)\n"
+    "  -c FILE        config file (default: $MDO_CONFIG, ./mdo.yaml, ./config.yaml)\n";
 
 /* The services to stop under --all: the config's, plus any the registry still knows. */
 static int all_services(struct cmd_env *ce, char ***out, unsigned *n, struct mdo_err *err)
@@ -59,13 +61,16 @@ int cmd_stop(int argc, char **argv)
 
     if (cmd_wants_help(argc, argv, usage_stop))
         return 0;
-    if (cmd_parse("stop", usage_stop, argc, argv, ARG_ALL, &a))
+    if (cmd_parse("stop", usage_stop, argc, argv, ARG_ALL | ARG_WAIT | ARG_FORCE, &a))
         return 2;
     if (!a.all == !a.npos) {
         free(a.pos);
         return cmd_usage_error("stop", usage_stop, "name services, or --all");
     }
     o.progress = stderr;
+    o.wait = a.wait;
+    o.wait_s = a.wait_s;
+    o.force = a.force;
     ret = cmd_env_open(&ce, a.config, NEED_ETCD | NEED_SCHED, &err);
     if (!ret && a.all) {
         ret = all_services(&ce, &names, &n, &err);

@@ -428,6 +428,12 @@ static bool is_name(const char *s)
     return true;
 }
 
+/* Marathon's portMappings name (schema/AppDefinition.json): ^[a-z][a-z0-9-]*$ */
+static bool is_port_name(const char *s)
+{
+    return *s >= 'a' && *s <= 'z' && is_name(s);
+}
+
 static bool is_env_name(const char *s)
 {
     if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
@@ -989,13 +995,13 @@ static void walk_ports(struct ld *ld, const yaml_node_t *m, const char *path, co
         if (!key || !v)
             continue;
         path_key(kp, sizeof(kp), path, key);
-        if (!is_name(key)) {
+        if (!is_port_name(key)) {
             char shown[72];
 
             clean(shown, sizeof(shown), key);
             prob(ld, node(ld, p->key),
-                 "%s: expected a port name of lowercase letters, digits and '-' (not first or "
-                 "last), got '%s'",
+                 "%s: expected a port name: a lowercase letter, then lowercase letters, digits "
+                 "and '-' (not last), got '%s'",
                  kp, shown);
             continue;
         }

@@ -1,6 +1,7 @@
 /* http.c - libcurl wrapper: one reused easy handle per thread, timeouts always set */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <curl/curl.h>
 #include "http.h"
 
@@ -154,6 +155,9 @@ struct stream {
     const volatile int *stop;
     long status;
     int stopped;
+    int idle;       /* nothing arrived for idle_s */
+    long idle_s;
+    time_t last;    /* when the last bytes arrived (or the stream started) */
     struct buf errbody; /* body of a non-2xx answer, for the message */
 };
 
@@ -163,6 +167,7 @@ static size_t stream_write(char *p, size_t size, size_t n, void *ctx)
 
     if (!s->status)
         curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &s->status);
+    s->last = time(NULL);
     if (s->status < 200 || s->status > 299) {
         buf_add(&s->errbody, p, size * n); /* capped; a failure just truncates */
         return size * n;
@@ -183,6 +188,12 @@ static int stream_progress(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, 
         s->stopped = 1;
         return 1;
     }
+    /* Silence, not slowness: a heartbeat of two bytes every 10 s keeps a stream alive, which
+     * curl's low-speed limit (bytes per second over a window) would not allow. */
+    if (s->idle_s > 0 && time(NULL) - s->last > s->idle_s) {
+        s->idle = 1;
+        return 1;
+    }
     return 0;
 }
 
@@ -191,7 +202,7 @@ int http_stream(const struct http_conn *c, const char *method, const char *url, 
                 long idle_s, struct mdo_err *err)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
-    struct stream s = {NULL, on_data, ctx, stop, 0, 0, BUF_INIT(4096)};
+    struct stream s = {NULL, on_data, ctx, stop, 0, 0, 0, idle_s, time(NULL), BUF_INIT(4096)};
     struct curl_slist *hdr;
     CURLcode rc;
     int ret = 0;
@@ -209,10 +220,6 @@ int http_stream(const struct http_conn *c, const char *method, const char *url, 
     curl_easy_setopt(s.h, CURLOPT_XFERINFOFUNCTION, stream_progress);
     curl_easy_setopt(s.h, CURLOPT_XFERINFODATA, &s);
     curl_easy_setopt(s.h, CURLOPT_TCP_KEEPALIVE, 1L);
-    if (idle_s > 0) {
-        curl_easy_setopt(s.h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(s.h, CURLOPT_LOW_SPEED_TIME, idle_s);
-    }
     rc = curl_easy_perform(s.h);
     curl_slist_free_all(hdr);
     if (!s.status)
@@ -222,8 +229,8 @@ int http_stream(const struct http_conn *c, const char *method, const char *url, 
     } else if (s.status && (s.status < 200 || s.status > 299)) {
         struct http_resp r = {s.status, s.errbody};
         ret = http_check(&r, 200, 299, method, url, err);
-    } else if (rc == CURLE_OPERATION_TIMEDOUT) {
-        ret = err_set(err, MDO_ENET, "%s %s: idle for %lds, reconnecting", method, url, idle_s);
+    } else if (s.idle) {
+        ret = err_set(err, MDO_ENET, "%s %s: nothing for %lds, reconnecting", method, url, idle_s);
     } else if (rc != CURLE_OK) {
         ret = transport_error(err, rc, method, url, c, errbuf);
     }

@@ -13,7 +13,6 @@
  * periodic reconcile never rewrites it). Removals (TASK_KILLING first: d2iq-archive/marathon#4609)
  * need no read.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1084,16 +1083,7 @@ struct evstate {
     const struct sched_sink *sink;
     struct sse sse;
     int connected;
-    const volatile int *outer; /* the caller's stop */
-    volatile int stop;         /* ours: the caller's, or the watchdog's idle verdict */
-    volatile int idle, done;
-    long long last; /* monotonic ms of the last byte, __atomic */
 };
-
-static long long now_ms(void)
-{
-    return (long long)(now_s() * 1000);
-}
 
 /* Re-reads the app of a changed task and registers the task(s) whose id is `id` (or, for a
  * Marathon 1.4+ instance id, starts with "<id>.") as list() would. */
@@ -1193,7 +1183,6 @@ static int on_data(void *ctx, const char *p, size_t n)
 {
     struct evstate *st = ctx;
 
-    __atomic_store_n(&st->last, now_ms(), __ATOMIC_RELAXED);
     if (!st->connected) {
         /* the first bytes (event_stream_attached, or a heartbeat) say the stream is attached:
          * a reconcile from now on overlaps with the events instead of leaving a gap */
@@ -1205,26 +1194,6 @@ static int on_data(void *ctx, const char *p, size_t n)
     return 0;
 }
 
-/* The http layer's stall detection (curl's low-speed limit, at least 1 byte/s) would call a
- * stream that only carries heartbeats (2 bytes every 10 s) stalled; this thread instead ends the
- * stream when nothing at all came for STREAM_IDLE_S (d2iq-archive/marathon#4159: a silent
- * stream after a restart), and passes the caller's stop on. */
-static void *watchdog(void *arg)
-{
-    struct evstate *st = arg;
-
-    while (!st->done) {
-        if (*st->outer)
-            st->stop = 1;
-        if (now_ms() - __atomic_load_n(&st->last, __ATOMIC_RELAXED) > STREAM_IDLE_S * 1000LL) {
-            st->idle = 1;
-            st->stop = 1;
-        }
-        usleep(100 * 1000);
-    }
-    return NULL;
-}
-
 static int mar_events(struct sched *m, const struct sched_sink *sink, const volatile int *stop,
                       struct mdo_err *err)
 {
@@ -1234,26 +1203,21 @@ static int mar_events(struct sched *m, const struct sched_sink *sink, const vola
     struct evstate st;
     struct buf url = BUF_INIT(0);
     struct http_conn c = m->conn;
-    pthread_t wd;
-    int ret, have_wd;
+    int ret;
 
     memset(&st, 0, sizeof(st));
     st.m = m;
     st.sink = sink;
-    st.outer = stop;
-    st.last = now_ms();
     sse_init(&st.sse, EVENT_FRAME_CAP, on_event, &st);
     buf_addf(&url, "%s/v2/events", m->base);
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         buf_addf(&url, "%cevent_type=%s", i ? '&' : '?', types[i]);
     c.timeout_ms = 0;
-    have_wd = !pthread_create(&wd, NULL, watchdog, &st);
-    /* Accept exactly text/event-stream: Jetty's EventSourceServlet answers 405 to anything else */
-    ret =
-        http_stream(&c, "GET", url.ptr, NULL, "text/event-stream", on_data, &st, &st.stop, 0, err);
-    st.done = 1;
-    if (have_wd)
-        pthread_join(wd, NULL);
+    /* Accept exactly text/event-stream: Jetty's EventSourceServlet answers 405 to anything
+     * else. A stream silent for STREAM_IDLE_S, not even heartbeats, is ended and reconnected
+     * (d2iq-archive/marathon#4159: a silent stream after a Marathon restart). */
+    ret = http_stream(&c, "GET", url.ptr, NULL, "text/event-stream", on_data, &st, stop,
+                      STREAM_IDLE_S, err);
     if (ret == -MDO_ENET) {
         net_error(m, "GET", url.ptr, err);
     } else if (ret == -MDO_EHTTP && (err->http_status == 401 || err->http_status == 403)) {
@@ -1265,11 +1229,6 @@ static int mar_events(struct sched *m, const struct sched_sink *sink, const vola
                 "Marathon before 0.9, or a proxy that changes the Accept header",
                 m->shown, s);
         err->http_status = s;
-    } else if (!ret && st.idle && !*stop) {
-        ret = err_set(err, MDO_ENET,
-                      "Marathon's event stream at %s/v2/events: nothing for %ds "
-                      "(not even heartbeats): reconnecting",
-                      m->shown, STREAM_IDLE_S);
     }
     if (st.sse.dropped)
         log_warn("marathon", "events over the size cap dropped", "count=%lu", st.sse.dropped);

@@ -251,11 +251,8 @@ t_match "locked: names the deployment and suggests --force" "$ERR" "locked by de
 t_eq "locked: one line" "$(echo "$ERR" | wc -l)" 1
 t_run "restart --force overrides the deployment" 0 mdo restart web --force -c "$TMP/slow.yaml"
 t_match "force reported" "$ERR" "overriding deployment"
-if mdo launch --help | grep -q -- --force; then
-    t_run "launch --force overrides the deployment" 0 mdo launch web --force -c "$TMP/slow.yaml"
-else
-    echo "# skipped: mdo launch has no --force option yet (cmd/launch.c)"
-fi
+t_run "launch --force overrides the deployment" 0 mdo launch web --force -c "$TMP/slow.yaml"
+t_match "launch --force reported" "$ERR" "overriding deployment|up to date"
 t_run "launch --wait waits for the blocking deployment, then updates" 0 mdo launch web --wait=120 -c "$TMP/slow.yaml"
 t_match "waited for the lock" "$ERR" "waiting for deployment|up to date|updated app"
 t_eq "the new env is what runs" "$(curl -s "$SLOW/v2/apps/${MDO_TEST_ENV}s/web" | jq -r .app.env.GREETING)" hola

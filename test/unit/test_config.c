@@ -445,10 +445,13 @@ static const struct bad bad[] = {
      "#4:32: services.dns.ports.web: expected a port 1..65535, optionally with /tcp or /udp, got "
      "'80/http'"},
     {"bad-port-name.yaml",
-     "6:7: services.web.ports.Admin_Port: expected a port name of lowercase letters, digits and "
-     "'-' (not first or last), got 'Admin_Port'\n"
+     "6:7: services.web.ports.Admin_Port: expected a port name: a lowercase letter, then "
+     "lowercase letters, digits and '-' (not last), got 'Admin_Port'\n"
      "#8:7: services.web.ports-hard.http: port name already used in services.web\n"
      "#11:7: services.web.host_ports.admin: already fixed by services.web.ports-hard"},
+    {"bad-port-digit.yaml",
+     "5:7: services.web.ports.9p: expected a port name: a lowercase letter, then lowercase "
+     "letters, digits and '-' (not last), got '9p'"},
     {"bad-host-ports.yaml",
      "8:7: services.web.host_ports.admin: no port named 'admin' in services.web.ports"},
     {"bad-scheduler.yaml", "1:12: scheduler: expected docker, marathon or swarm, got 'kubernetes'"},
