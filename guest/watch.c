@@ -30,6 +30,7 @@ const char guest_usage_watch[] =
     "  MDO_NODES     its instances now, one \"host:port:port...\" line each (every port, in the\n"
     "                service's order), sorted by container; MDO_NODES_SEP: the same joined by ','\n"
     "  MDO_ADDED, MDO_REMOVED, MDO_MOVED   container names, space-separated\n"
+    "  MDO_INITIAL   1 for the --initial run, else 0\n"
     "Without SERVICE, the seed's $WATCHES (comma-separated) names them. The watch survives\n"
     "etcd restarts: it resumes after the last change it saw, so none is missed or repeated.\n"
     "\n"
@@ -257,10 +258,11 @@ static char *env_entry(const char *name, const char *value)
 
 /* Runs CMD for a change of svc; returns its exit status (128+N when killed by signal N). */
 static int run(const struct wopts *o, const char *prog, const char *svc, const struct watch_diff *d,
-               int delta, const char *nodes)
+               int delta, const char *nodes, int initial)
 {
-    static const char *ours[] = {"MDO_CHANGED",   "MDO_DELTA", "MDO_COUNT",   "MDO_NODES",
-                                 "MDO_NODES_SEP", "MDO_ADDED", "MDO_REMOVED", "MDO_MOVED"};
+    static const char *ours[] = {"MDO_CHANGED", "MDO_DELTA",     "MDO_COUNT",
+                                 "MDO_NODES",   "MDO_NODES_SEP", "MDO_ADDED",
+                                 "MDO_REMOVED", "MDO_MOVED",     "MDO_INITIAL"};
     size_t nenv = 0, k = 0;
     char **envp, dstr[16], cstr[16], *sep = strdup(nodes);
     pid_t pid;
@@ -268,7 +270,7 @@ static int run(const struct wopts *o, const char *prog, const char *svc, const s
 
     for (char **e = environ; *e; e++)
         nenv++;
-    envp = calloc(nenv + 9, sizeof(*envp));
+    envp = calloc(nenv + 10, sizeof(*envp));
     if (!envp || !sep) {
         free(envp);
         free(sep);
@@ -299,6 +301,7 @@ static int run(const struct wopts *o, const char *prog, const char *svc, const s
         envp[k++] = env_entry("MDO_ADDED", buf_str(&d->names_added));
         envp[k++] = env_entry("MDO_REMOVED", buf_str(&d->names_removed));
         envp[k++] = env_entry("MDO_MOVED", buf_str(&d->names_changed));
+        envp[k++] = env_entry("MDO_INITIAL", initial ? "1" : "0");
         envp[k] = NULL;
         fprintf(stderr, "%s: %s changed (%s, now %u): running %s\n", prog, svc, dstr, d->count,
                 o->cmd[0]);
@@ -340,13 +343,15 @@ static int deliver(struct wopts *o, const struct store *st, const char *prefix, 
             return 1;
         }
         differs = watch_members_diff(o->s[i].delivered, buf_str(&text), &d);
-        if (!o->s[i].known) { /* the first listing: the baseline */
+        int first = !o->s[i].known;
+
+        if (first) { /* the first listing: the baseline */
             o->s[i].known = 1;
             differs = initial;
         }
         if (differs > 0) {
             int delta = (int)d.added - (int)d.removed;
-            rc = run(o, prog, o->s[i].name, &d, delta, buf_str(&nodes));
+            rc = run(o, prog, o->s[i].name, &d, delta, buf_str(&nodes), first);
             if (rc)
                 fprintf(stderr, "%s: '%s' exited with status %d%s\n", prog, o->cmd[0], rc,
                         o->exit_on_failure ? "" : " (going on)");
