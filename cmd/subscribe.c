@@ -55,6 +55,9 @@ struct sub {
     struct keeper k;
     struct callbacks *cb;
     struct leader lead;
+    struct sched_sink sink;
+    struct buf callback_url; /* subscriber.mode: callback: <public_url>/marathon/callback */
+    int subscribed;
     pthread_mutex_t lock; /* guards want_reconcile */
     int want_reconcile;
 };
@@ -105,13 +108,12 @@ static void sink_down(void *ctx, const char *service, const char *container)
 static void *events_main(void *arg)
 {
     struct sub *s = arg;
-    struct sched_sink sink = {s, on_connected, sink_up, sink_down};
     unsigned attempt = 0;
 
     while (!stopping) {
         struct mdo_err err = MDO_ERR_INIT;
         time_t t0 = time(NULL);
-        int ret = s->ce.ops->events(s->ce.sched, &sink, &stopping, &err);
+        int ret = s->ce.ops->events(s->ce.sched, &s->sink, &stopping, &err);
 
         pthread_mutex_lock(&s->k.lock);
         s->k.st.stream_connected = 0;
@@ -357,6 +359,57 @@ static void route_metrics(void *ctx, const struct server_req *req, struct server
     callbacks_metrics(s->cb, b);
 }
 
+/* POST /marathon/callback (and the seed's POST /callback): Marathon's http_callback events */
+static void route_marathon_callback(void *ctx, const struct server_req *req,
+                                    struct server_resp *resp)
+{
+    struct sub *s = ctx;
+    struct mdo_err err = MDO_ERR_INIT;
+
+    if (strcmp(req->method, "POST")) {
+        resp->status = 405;
+        buf_adds(&resp->body, "{\"error\":\"method not allowed\"}\n");
+        return;
+    }
+    if (s->ce.ops->feed(s->ce.sched, &s->sink, req->body, req->body_len, &err)) {
+        log_warn("subscribe", "callback body rejected", "err=\"%s\" len=%zu", err.msg,
+                 req->body_len);
+        resp->status = 400;
+        buf_adds(&resp->body, "{\"error\":\"");
+        buf_add_json_escaped(&resp->body, err.msg);
+        buf_adds(&resp->body, "\"}\n");
+        return;
+    }
+    buf_adds(&resp->body, "{\"ok\":true}\n");
+}
+
+/* Callback mode: our URL must stay registered with the scheduler (a restarted Marathon may
+ * have lost it); registering again means events were missed, so a reconcile follows. */
+static void callback_ensure(struct sub *s)
+{
+    struct mdo_err err = MDO_ERR_INIT;
+    int r = s->ce.ops->subscription(s->ce.sched, s->callback_url.ptr, SCHED_SUB_CHECK, &err);
+
+    if (r == 0)
+        r = s->ce.ops->subscription(s->ce.sched, s->callback_url.ptr, SCHED_SUB_ADD, &err);
+    else if (r == 1)
+        r = 0;
+    if (r) {
+        log_warn("subscribe", "cannot register the event callback", "url=%s err=\"%s\"",
+                 s->callback_url.ptr, err.msg);
+        pthread_mutex_lock(&s->k.lock);
+        s->k.st.stream_connected = 0;
+        pthread_mutex_unlock(&s->k.lock);
+        s->subscribed = 0;
+        return;
+    }
+    if (!s->subscribed)
+        log_info("subscribe", "event callback registered", "url=%s", s->callback_url.ptr);
+    if (!s->subscribed)
+        on_connected(s);
+    s->subscribed = 1;
+}
+
 static void route_404(void *ctx, const struct server_req *req, struct server_resp *resp)
 {
     (void)ctx, (void)req;
@@ -386,9 +439,30 @@ int cmd_subscribe(int argc, char **argv)
     }
     memset(&s, 0, sizeof(s));
     pthread_mutex_init(&s.lock, NULL);
+    s.sink = (struct sched_sink){&s, on_connected, sink_up, sink_down};
+    s.callback_url = (struct buf)BUF_INIT(0);
     ret = cmd_env_open(&s.ce, a.config, NEED_ETCD | NEED_SCHED, &err);
     if (ret)
         goto out;
+    if (!strcmp(s.ce.cfg->subscriber.mode, "callback")) {
+        const char *pub = s.ce.cfg->subscriber.public_url;
+        if (!s.ce.ops->subscription || !s.ce.ops->feed) {
+            ret = err_set(&err, MDO_ECONFIG,
+                          "%s: subscriber.mode 'callback' needs scheduler: marathon (the %s "
+                          "backend has no http callbacks): use mode: events",
+                          s.ce.cfg->path, s.ce.ops->name);
+            goto out_env;
+        }
+        if (!pub) {
+            ret = err_set(&err, MDO_ECONFIG,
+                          "%s: subscriber.mode 'callback' needs subscriber.public_url, the URL "
+                          "at which Marathon reaches this subscriber",
+                          s.ce.cfg->path);
+            goto out_env;
+        }
+        buf_addf(&s.callback_url, "%.*s/marathon/callback",
+                 (int)(strlen(pub) - (pub[0] && pub[strlen(pub) - 1] == '/')), pub);
+    }
     keeper_init(&s.k, s.ce.cfg, &s.ce.etcd, s.ce.ops, s.ce.sched);
     keeper_set_writer(&s.k, 0); /* until the lease is ours */
     {
@@ -410,6 +484,10 @@ int cmd_subscribe(int argc, char **argv)
     server_route(srv, "/info", route_info, &s);
     server_route(srv, "/v1/services", route_services, &s);
     server_route(srv, "/metrics", route_metrics, &s);
+    if (s.callback_url.len) {
+        server_route(srv, "/marathon/callback", route_marathon_callback, &s);
+        server_route(srv, "/callback", route_marathon_callback, &s); /* the seed's path */
+    }
     ret = callbacks_start(&s.cb, s.ce.cfg, &s.ce.etcd, &err);
     if (ret)
         goto out_server;
@@ -426,7 +504,9 @@ int cmd_subscribe(int argc, char **argv)
              s.ce.cfg->environment, s.ce.ops->name,
              a.listen ? a.listen : s.ce.cfg->subscriber.listen, server_port(srv),
              s.ce.cfg->subscriber.resync);
-    if (pthread_create(&events, NULL, events_main, &s) == 0)
+    if (s.callback_url.len)
+        ; /* events come to the HTTP server; callback_ensure() keeps them coming */
+    else if (pthread_create(&events, NULL, events_main, &s) == 0)
         have_thread = 1;
     else
         log_error("subscribe", "cannot start the events thread", "err=%s", strerror(errno));
@@ -461,6 +541,8 @@ int cmd_subscribe(int argc, char **argv)
             if (st.dirty && now >= next_pass - (time_t)s.ce.cfg->subscriber.resync + 1)
                 due = 1; /* a write failed: heal soon, not at the next resync */
         }
+        if (due && s.callback_url.len)
+            callback_ensure(&s);
         if (due) {
             struct mdo_err rerr = MDO_ERR_INIT;
             struct keeper_stats st;
@@ -484,6 +566,14 @@ int cmd_subscribe(int argc, char **argv)
         pthread_join(events, NULL);
     keeper_set_writer(&s.k, 0);
     leader_resign(&s.lead); /* a follower takes over now, not after the lease runs out */
+    if (s.callback_url.len) {
+        struct mdo_err cerr = MDO_ERR_INIT;
+        if (s.ce.ops->subscription(s.ce.sched, s.callback_url.ptr, SCHED_SUB_DEL, &cerr))
+            log_warn("subscribe", "cannot unregister the event callback", "err=\"%s\"",
+                     cerr.msg);
+        else
+            log_info("subscribe", "event callback unregistered", "url=%s", s.callback_url.ptr);
+    }
     server_stop(srv);       /* no handler runs past here: the callbacks can go */
     srv = NULL;
     callbacks_stop(s.cb);
@@ -492,8 +582,10 @@ out_server:
 out_keeper:
     leader_release(&s.lead);
     keeper_release(&s.k);
+out_env:
     cmd_env_close(&s.ce);
 out:
+    buf_release(&s.callback_url);
     pthread_mutex_destroy(&s.lock);
     http_thread_cleanup();
     free(a.pos);

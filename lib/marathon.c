@@ -1237,6 +1237,65 @@ static int mar_events(struct sched *m, const struct sched_sink *sink, const vola
     return ret;
 }
 
+/* ---- http callbacks (Marathon up to 1.4: --event_subscriber http_callback) ---- */
+
+static int mar_feed(struct sched *m, const struct sched_sink *sink, const char *body, size_t len,
+                    struct mdo_err *err)
+{
+    struct evstate st;
+    cJSON *ev = cJSON_ParseWithLength(body, len);
+    int ok = cJSON_IsObject(ev) && json_str(ev, "eventType");
+
+    cJSON_Delete(ev);
+    if (!ok)
+        return err_set(err, MDO_EPROTO, "not a Marathon event (a JSON object with eventType)");
+    memset(&st, 0, sizeof(st));
+    st.m = m;
+    st.sink = sink;
+    st.connected = 1;
+    on_event(&st, "message", body, len); /* the type is the body's eventType */
+    return 0;
+}
+
+static int mar_subscription(struct sched *m, const char *url, int action, struct mdo_err *err)
+{
+    struct buf path = BUF_INIT(0);
+    const char *method = action == SCHED_SUB_ADD ? "POST" : action == SCHED_SUB_DEL ? "DELETE" : "GET";
+    cJSON *ans = NULL, *it;
+    long status = 0;
+    int ret;
+
+    buf_adds(&path, "/v2/eventSubscriptions");
+    if (action != SCHED_SUB_CHECK) {
+        buf_adds(&path, "?callbackUrl=");
+        http_escape(&path, url);
+    }
+    ret = mr(m, method, path.ptr, action == SCHED_SUB_ADD ? "" : NULL, &status, &ans, err);
+    if (!ret && status == 400 && json_str(ans, "message") &&
+        strstr(json_str(ans, "message"), "callback system is not running"))
+        ret = err_set(err, MDO_EFAIL,
+                      "Marathon at %s has no http callbacks: start it with --event_subscriber "
+                      "http_callback, or use subscriber.mode: events (Marathon 0.9+)",
+                      m->shown);
+    else if (!ret && status == 404 && action != SCHED_SUB_DEL)
+        ret = err_set(err, MDO_EFAIL,
+                      "Marathon at %s has no /v2/eventSubscriptions (removed in 1.5): use "
+                      "subscriber.mode: events",
+                      m->shown);
+    else if (!ret && status != 200 && !(action == SCHED_SUB_DEL && status == 404))
+        ret = mar_fail(m, path.ptr, status, ans, err);
+    if (!ret && action == SCHED_SUB_CHECK) {
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(ans, "callbackUrls"))
+        {
+            if (cJSON_IsString(it) && !strcmp(it->valuestring, url))
+                ret = 1;
+        }
+    }
+    cJSON_Delete(ans);
+    buf_release(&path);
+    return ret;
+}
+
 const struct sched_ops sched_marathon = {
     .name = "marathon",
     .open = mar_open,
@@ -1247,4 +1306,6 @@ const struct sched_ops sched_marathon = {
     .stop = mar_stop,
     .list = mar_list,
     .events = mar_events,
+    .subscription = mar_subscription,
+    .feed = mar_feed,
 };

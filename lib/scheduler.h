@@ -34,6 +34,8 @@ struct sched_sink {
     void (*down)(void *ctx, const char *service, const char *container);
 };
 
+enum { SCHED_SUB_ADD, SCHED_SUB_DEL, SCHED_SUB_CHECK };
+
 struct sched_ops {
     const char *name;
     int (*open)(struct sched **s, const struct cfg *cfg, struct mdo_err *err);
@@ -56,6 +58,13 @@ struct sched_ops {
     /* Is this registered instance still running? 1 yes, 0 no, <0 cannot tell. A reconcile asks
      * before removing one, so an instance that started after the listing is not removed. */
     int (*alive)(struct sched *s, const struct reg_record *rec, struct mdo_err *err);
+    /* Event delivery by HTTP callbacks (old Marathons, subscriber.mode: callback). Optional.
+     * subscription(): SCHED_SUB_ADD / SCHED_SUB_DEL registers or removes url with the scheduler;
+     * SCHED_SUB_CHECK returns 1 when url is registered, 0 when not. feed() applies one event
+     * body received at that url (-MDO_EPROTO when it is not an event). */
+    int (*subscription)(struct sched *s, const char *url, int action, struct mdo_err *err);
+    int (*feed)(struct sched *s, const struct sched_sink *sink, const char *body, size_t len,
+                struct mdo_err *err);
     /* Follows the backend's event stream until it ends, fails or *stop is set. */
     int (*events)(struct sched *s, const struct sched_sink *sink, const volatile int *stop,
                   struct mdo_err *err);

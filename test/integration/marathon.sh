@@ -315,7 +315,40 @@ t_match "nothing to stop" "$ERR" "nothing to stop"
 
 stop_subscriber
 t_eq "subscriber exits 0 on SIGTERM" "$?" 0
-t_eq "no error lines in the subscriber log" "$(grep -c 'level=error' "$TMP/sub.log")" 0
+
+# --- callback mode (Marathon up to 1.4): events POSTed to the subscriber, no SSE ---
+start_double CBM || exit 1
+CPORT=$(free_port)
+CENV=${MDO_TEST_ENV}c
+write_cfg "$TMP/cb.yaml" "$CENV" "$CBM" ""
+sed -i "s|^  listen: .*|  listen: \"127.0.0.1:$CPORT\"\n  public_url: \"http://127.0.0.1:$CPORT\"\n  mode: callback|; s|^  resync: 3|  resync: 600|; s|instances: 3|instances: 2|" "$TMP/cb.yaml"
+mdo subscribe -c "$TMP/cb.yaml" >>"$TMP/cb.log" 2>&1 &
+CB_PID=$!
+CLEANUP+=("kill -TERM \$CB_PID")
+wait_for 10 curl -sf "http://127.0.0.1:$CPORT/health"
+subscribed() { curl -s "$CBM/v2/eventSubscriptions" | jq -e --arg u "http://127.0.0.1:$CPORT/marathon/callback" '.callbackUrls | index($u)' >/dev/null; }
+wait_for 10 subscribed
+t_eq "callback mode: registered with POST /v2/eventSubscriptions" "$(subscribed && echo yes)" yes
+CP=/mdo/$CENV/services/web/instances
+ccount_is() { [ "$(ectl get --prefix --keys-only "$CP/" | grep -c .)" == "$1" ]; }
+t_run "callback mode: launch 2" 0 mdo launch web --wait -c "$TMP/cb.yaml"
+wait_for 15 ccount_is 2
+t_eq "callback mode: registered from callbacks (resync is 600 s)" "$(ectl get --prefix --keys-only "$CP/" | grep -c .)" 2
+ctask=$(curl -s "$CBM/v2/apps/$CENV/web/tasks" | jq -r '.tasks[0].id')
+docker kill "$(docker ps -q --filter "label=marathon-double.task=$ctask" | head -1)" >/dev/null
+gone() { ! ectl get --keys-only "$CP/$ctask" | grep -q .; }
+wait_for 15 gone
+t_eq "callback mode: a killed task is deregistered" "$(gone && echo gone)" gone
+wait_for 20 ccount_is 2
+t_eq "callback mode: its replacement is registered" "$(ectl get --prefix --keys-only "$CP/" | grep -c .)" 2
+t_eq "the seed's POST /callback answers" "$(curl -s -o /dev/null -w '%{http_code}' -d '{"eventType":"api_post_event"}' "http://127.0.0.1:$CPORT/callback")" 200
+t_eq "a body that is not an event: 400" "$(curl -s -o /dev/null -w '%{http_code}' -d 'nope' "http://127.0.0.1:$CPORT/marathon/callback")" 400
+t_eq "GET on the callback route: 405" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$CPORT/marathon/callback")" 405
+kill -TERM $CB_PID; wait $CB_PID
+t_eq "callback mode: exits 0 on SIGTERM" "$?" 0
+t_eq "callback mode: unregistered on SIGTERM" "$(subscribed && echo still || echo removed)" removed
+mdo stop web -c "$TMP/cb.yaml" >/dev/null 2>&1
+t_eq "no error lines in the subscriber log" "$(cat "$TMP/sub.log" "$TMP/cb.log" | grep -c 'level=error')" 0
 t_eq "no sanitizer report in the subscriber log" "$(grep -c 'Sanitizer\|runtime error' "$TMP/sub.log")" 0
 [ -n "${KEEP_TMP:-}" ] && cp -r "$TMP" /tmp/keep-$TEST_NAME
 t_done
