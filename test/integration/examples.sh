@@ -149,4 +149,7 @@ $(get_node_list zookeeper peer election | awk '{print "server." NR "=" $0}')
 t_run "zk-kafka: a missing ensemble raises maestro's error" 1 in_container kafka "$E-kafka-1" MIN_ZK=9 \
     /usr/bin/python3 -c 'import guestutils as g; g.get_node_list("zookeeper", ["client"], minimum=9)'
 t_match "zk-kafka: ... MaestroEnvironmentError" "$ERR" "MaestroEnvironmentError: No or not enough zookeeper nodes"
+kill -TERM "$SUB_PID"
+wait "$SUB_PID"
+t_eq "subscriber exits 0 (clean under ASan too)" "$?" 0
 t_done

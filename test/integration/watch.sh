@@ -105,6 +105,7 @@ t_eq "no repeated run after reconciles" "$(nchanges)" "$n"
 # The next parts write records of a service nobody runs ("burst") straight into etcd: the
 # subscriber would rightly remove them, so it rests meanwhile.
 stop_subscriber
+t_eq "subscriber exits 0 (clean under ASan too)" "$?" 0
 for i in 1 2 3 4 5; do put burst b$i 100$i; done
 wait_for 10 bash -c "docker exec $W cat /tmp/changes | tail -1 | grep -q '^burst'"
 sleep 1
