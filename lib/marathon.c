@@ -1237,6 +1237,41 @@ static int mar_events(struct sched *m, const struct sched_sink *sink, const vola
     return ret;
 }
 
+/* A registered task that a listing no longer shows: asked about by itself before it is removed
+ * (GET /v2/apps/<env>/<service>?embed=app.tasks is not what a failover empties). */
+static int mar_alive(struct sched *m, const struct reg_record *rec, struct mdo_err *err)
+{
+    struct buf path = BUF_INIT(0);
+    const cJSON *app, *task;
+    cJSON *ans = NULL;
+    long st = 0;
+    int ret;
+
+    buf_addf(&path, "/v2/apps/%s/%s?embed=app.tasks", m->cfg->environment, rec->service);
+    ret = mr(m, "GET", path.ptr, NULL, &st, &ans, err);
+    if (!ret && st == 404)
+        ret = 0; /* no such app: not alive */
+    else if (!ret && st != 200)
+        ret = mar_fail(m, path.ptr, st, ans, err);
+    else if (!ret) {
+        app = cJSON_GetObjectItemCaseSensitive(ans, "app");
+        cJSON_ArrayForEach(task, cJSON_GetObjectItemCaseSensitive(app, "tasks"))
+        {
+            struct reg_record now;
+            const char *id = json_str(task, "id");
+            if (ret || !id || strcmp(id, rec->container))
+                continue;
+            if (mar_task_record(m->cfg->environment, app, task, &now) == 0) {
+                ret = 1;
+                reg_record_release(&now);
+            }
+        }
+    }
+    cJSON_Delete(ans);
+    buf_release(&path);
+    return ret;
+}
+
 /* ---- http callbacks (Marathon up to 1.4: --event_subscriber http_callback) ---- */
 
 static int mar_feed(struct sched *m, const struct sched_sink *sink, const char *body, size_t len,
@@ -1305,6 +1340,7 @@ const struct sched_ops sched_marathon = {
     .restart = mar_restart,
     .stop = mar_stop,
     .list = mar_list,
+    .alive = mar_alive,
     .events = mar_events,
     .subscription = mar_subscription,
     .feed = mar_feed,

@@ -240,6 +240,29 @@ t_match "by a reconcile" "$(grep "reconcile: register.*container=$NEWT" "$TMP/su
 t_eq "not by an event (they were lost)" "$(grep -c "msg=\"registered\".*container=$NEWT" "$TMP/sub.log")" 0
 faults '{"clear": true}'
 
+# --- an empty listing (a Marathon between leaders): held back, reported, nothing removed ---
+health() { curl -s "http://127.0.0.1:$SPORT/health"; }
+held_seen() { health | jq -e '(.held // []) | length > 0' >/dev/null; }
+before=$(reg_names)
+faults '{"empty_apps": 1}'
+wait_for 10 held_seen
+t_eq "/health reports the held-back removals" "$(health | jq -r '.held | length')" 4
+t_match "and says why" "$(health | jq -r '.reasons | join(",")')" "mass removal held back"
+t_eq "/health is 503 meanwhile" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SPORT/health")" 503
+t_eq "nothing removed on one empty listing" "$(reg_names)" "$before"
+wait_for 10 sh -c "! curl -s http://127.0.0.1:$SPORT/health | jq -e '(.held // []) | length > 0' >/dev/null"
+t_eq "the next listing disagrees: released, still nothing removed" "$(reg_names)" "$before"
+t_eq "/health is 200 again" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SPORT/health")" 200
+
+# --- apps without mdo's labels are ignored quietly ---
+curl -s -X POST -H 'Content-Type: application/json' "$MAR/v2/apps" -d "{\"id\":\"/$MDO_TEST_ENV/foreign\",\"instances\":1,\"cpus\":0.1,\"mem\":32,\"container\":{\"type\":\"DOCKER\",\"docker\":{\"image\":\"$TEST_IMAGE\"}},\"args\":[\"sleep\",\"600\"]}" >/dev/null
+foreign_runs() { curl -s "$MAR/v2/apps/$MDO_TEST_ENV/foreign/tasks" | jq -e '[.tasks[] | select(.state == "TASK_RUNNING")] | length == 1' >/dev/null; }
+wait_for 20 foreign_runs
+sleep 4 # one resync (3 s) past its start, and its events
+t_eq "an app without mdo's labels is not registered" "$(ectl get --prefix --keys-only "/mdo/$MDO_TEST_ENV/services/foreign/" | grep -c .)" 0
+t_eq "and not warned about" "$(grep -c 'foreign' "$TMP/sub.log")" 0
+curl -s -X DELETE "$MAR/v2/apps/$MDO_TEST_ENV/foreign?force=true" >/dev/null
+
 # --- 409: a deployment holds the app ---
 start_double SLOW --task-delay 6 || exit 1
 write_cfg "$TMP/slow.yaml" "${MDO_TEST_ENV}s" "$SLOW" ""
@@ -341,6 +364,21 @@ wait_for 15 gone
 t_eq "callback mode: a killed task is deregistered" "$(gone && echo gone)" gone
 wait_for 20 ccount_is 2
 t_eq "callback mode: its replacement is registered" "$(ectl get --prefix --keys-only "$CP/" | grep -c .)" 2
+# the earliest signal of a kill (d2iq-archive/marathon#4609), and Marathon's health kill, each
+# deregister at once; TASK_RUNNING brings the (still running) task back
+ktask=$(curl -s "$CBM/v2/apps/$CENV/web/tasks" | jq -r '[.tasks[] | select(.state == "TASK_RUNNING")][0].id')
+post_event() { curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d "$1" "http://127.0.0.1:$CPORT/marathon/callback"; }
+kgone() { ! ectl get --keys-only "$CP/$ktask" | grep -q .; }
+t_eq "TASK_KILLING accepted" "$(post_event "{\"eventType\":\"status_update_event\",\"taskStatus\":\"TASK_KILLING\",\"appId\":\"/$CENV/web\",\"taskId\":\"$ktask\",\"host\":\"h\",\"ports\":[]}")" 200
+wait_for 5 kgone
+t_eq "TASK_KILLING: deregistered at once" "$(kgone && echo gone)" gone
+post_event "{\"eventType\":\"status_update_event\",\"taskStatus\":\"TASK_RUNNING\",\"appId\":\"/$CENV/web\",\"taskId\":\"$ktask\",\"host\":\"h\",\"ports\":[]}" >/dev/null
+wait_for 5 sh -c "ectl() { etcdctl --endpoints $ETCD \"\$@\"; }; ectl get --keys-only $CP/$ktask | grep -q ."
+t_eq "TASK_RUNNING: registered again (read back from Marathon)" "$(ectl get --keys-only "$CP/$ktask" | grep -c .)" 1
+t_eq "unhealthy_task_kill_event accepted" "$(post_event "{\"eventType\":\"unhealthy_task_kill_event\",\"appId\":\"/$CENV/web\",\"taskId\":\"$ktask\",\"version\":\"v\",\"reason\":\"r\",\"host\":\"h\",\"slaveId\":\"s\"}")" 200
+wait_for 5 kgone
+t_eq "unhealthy_task_kill_event: deregistered" "$(kgone && echo gone)" gone
+t_eq "another environment's event is ignored" "$(post_event "{\"eventType\":\"status_update_event\",\"taskStatus\":\"TASK_KILLED\",\"appId\":\"/other/web\",\"taskId\":\"x\"}")" 200
 t_eq "the seed's POST /callback answers" "$(curl -s -o /dev/null -w '%{http_code}' -d '{"eventType":"api_post_event"}' "http://127.0.0.1:$CPORT/callback")" 200
 t_eq "a body that is not an event: 400" "$(curl -s -o /dev/null -w '%{http_code}' -d 'nope' "http://127.0.0.1:$CPORT/marathon/callback")" 400
 t_eq "GET on the callback route: 405" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$CPORT/marathon/callback")" 405

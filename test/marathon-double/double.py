@@ -407,7 +407,7 @@ class State:
         self.callbacks = {}
         self.lose = {}                    # eventType -> count to drop
         self.faults = {"delay_ms": 0, "delay_path": None, "fail_next": 0, "fail_status": 503,
-                       "fail_path": None, "down_until": 0.0}
+                       "fail_path": None, "down_until": 0.0, "empty_apps": 0}
         self.stopping = False
         self.inflight = 0                 # docker creates in flight
         self.used_ports = set()
@@ -1434,6 +1434,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._body()
                 return self.send(status, {"message": "injected fault (marathon-double): HTTP %d"
                                           % status})
+            with S.lock:
+                empty = method == "GET" and path.rstrip("/") == "/v2/apps" and \
+                    S.faults["empty_apps"] != 0
+                if empty and S.faults["empty_apps"] > 0:
+                    S.faults["empty_apps"] -= 1
+            if empty:  # a Marathon between leaders may list nothing (DESIGN §6)
+                self._body()
+                return self.send(200, {"apps": []})
             self.route(method, path, q)
         except ApiError as e:
             self.send(e.status, e.body, e.headers)
@@ -1843,15 +1851,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 def apply_faults(body):
     unknown = set(body) - {"clear", "drop_streams", "delay_ms", "delay_path", "fail_next",
-                           "fail_status", "fail_path", "lose_events", "restart"}
+                           "fail_status", "fail_path", "lose_events", "restart", "empty_apps"}
     if unknown:
         raise ApiError(400, {"message": "unknown fault keys: %s" % sorted(unknown)})
     with S.lock:
         if body.get("clear"):
             S.faults.update({"delay_ms": 0, "delay_path": None, "fail_next": 0,
-                             "fail_status": 503, "fail_path": None, "down_until": 0.0})
+                             "fail_status": 503, "fail_path": None, "down_until": 0.0,
+                             "empty_apps": 0})
             S.lose.clear()
-        for k in ("delay_ms", "delay_path", "fail_next", "fail_status", "fail_path"):
+        for k in ("delay_ms", "delay_path", "fail_next", "fail_status", "fail_path", "empty_apps"):
             if k in body:
                 S.faults[k] = body[k]
         for etype, n in (body.get("lose_events") or {}).items():
