@@ -48,7 +48,7 @@ services:
         EOF
         chmod +x /tmp/on-change
         : >/tmp/changes
-        # busybox sh runs its own `watch` applet before PATH: name mdo's explicitly
+        # busybox sh runs its own watch applet before PATH: name mdo's explicitly
         exec mdo guest watch --initial --settle 300 -- /tmp/on-change
 YAML
 export MDO_CONFIG=$CFG
