@@ -57,6 +57,20 @@ def test_fail_next_requests(double):
     assert double.req("GET", "/v2/apps").status == 200
 
 
+def test_empty_apps_listing(double, apps):
+    aid = uid("empty")
+    apps.append(aid)
+    r = double.create(app_def(aid))
+    assert r.status == 201
+    double.faults(empty_apps=1)
+    try:
+        assert double.req("GET", "/v2/apps").json == {"apps": []}   # as between two leaders
+        assert double.req("GET", "/v2/apps/" + aid.lstrip("/")).status == 200
+        assert any(a["id"] == aid for a in double.req("GET", "/v2/apps").json["apps"])
+    finally:
+        double.faults(clear=True)
+
+
 def test_lose_next_event_of_a_type(double, apps):
     aid = uid("lose")
     apps.append(aid)
