@@ -298,6 +298,22 @@ t_run "status with credentials" 0 mdo status web -c "$TMP/auth.yaml"
 t_match "status lists the tasks through auth" "$OUT" "web: 3 wanted, 3 running"
 t_run "stop with credentials" 0 mdo stop web -c "$TMP/auth.yaml"
 
+# --- TLS: https with the CA file, refused without it, insecure: true skips the check ---
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$TMP/tls.key" -out "$TMP/tls.crt" 2>/dev/null
+start_double TLS --tls-cert "$TMP/tls.crt" --tls-key "$TMP/tls.key" || exit 1
+t_match "the double serves https" "$TLS" "^https://127.0.0.1:"
+write_cfg "$TMP/tls.yaml" "${MDO_TEST_ENV}t" "$TLS" "  ca: $TMP/tls.crt"
+sed -i 's/instances: 3/instances: 1/' "$TMP/tls.yaml"
+t_run "https with marathon.ca: launch" 0 mdo launch web --wait -c "$TMP/tls.yaml"
+t_run "https with marathon.ca: status" 0 mdo status web -c "$TMP/tls.yaml"
+t_match "https: 1 running" "$OUT" "web: 1 wanted, 1 running"
+write_cfg "$TMP/tls-noca.yaml" "${MDO_TEST_ENV}t" "$TLS" ""
+t_run "https without the CA: refused" 1 mdo status -c "$TMP/tls-noca.yaml"
+t_match "names the URL, the TLS cause and the settings" "$ERR" "cannot reach Marathon at https://127.0.0.1:.*(certificate|SSL).*marathon.ca and marathon.insecure"
+write_cfg "$TMP/tls-insecure.yaml" "${MDO_TEST_ENV}t" "$TLS" "  insecure: true"
+t_run "https with insecure: true" 0 mdo stop web -c "$TMP/tls-insecure.yaml"
+
 # --- unreachable Marathon ---
 write_cfg "$TMP/down.yaml" "${MDO_TEST_ENV}d" "http://mdo:hidden-pw@127.0.0.1:1" ""
 t_run "unreachable Marathon: launch fails" 1 mdo launch web -c "$TMP/down.yaml"

@@ -1953,6 +1953,9 @@ def parse_args(argv):
                    help="0.7-style: DELETE app -> 204, no /v2/events, health events with taskId")
     p.add_argument("--version-string", default=None)
     p.add_argument("--verbose", action="store_true")
+    p.add_argument("--tls-cert", default=None,
+                   help="serve https with this PEM certificate (Marathon: --ssl_keystore_path)")
+    p.add_argument("--tls-key", default=None, help="the certificate's PEM key")
     a = p.parse_args(argv)
     lo, _, hi = a.port_range.partition("-")
     a.port_lo, a.port_hi = int(lo), int(hi or lo)
@@ -1974,7 +1977,14 @@ def main(argv=None):
               file=sys.stderr)
         return 1
     srv = Server((args.bind, args.port), Handler)
-    S.base_url = "http://%s:%d" % (args.bind, srv.server_address[1])
+    scheme = "http"
+    if args.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        scheme = "https"
+    S.base_url = "%s://%s:%d" % (scheme, args.bind, srv.server_address[1])
     stop = threading.Event()
 
     def on_signal(signum, frame):
