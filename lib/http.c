@@ -75,6 +75,8 @@ static struct curl_slist *setup(CURL *h, const struct http_conn *c, const char *
         hdr = curl_slist_append(hdr, line);
     if (accept && snprintf(line, sizeof(line), "Accept: %s", accept) < (int)sizeof(line))
         hdr = curl_slist_append(hdr, line);
+    for (const char *const *x = c->headers; x && *x; x++)
+        hdr = curl_slist_append(hdr, *x);
     hdr = curl_slist_append(hdr, "Expect:"); /* no 100-continue round trip */
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
     if (body) {

@@ -20,6 +20,7 @@ struct http_conn {
     const char *token;           /* "Authorization: Bearer <token>", or NULL */
     const char *auth_header;     /* raw Authorization value (etcd's token), or NULL */
     const char *ca, *cert, *key; /* TLS files, or NULL */
+    const char *const *headers;  /* extra "Name: value" lines, NULL-terminated, or NULL */
     int insecure;                /* skip TLS verification */
     long connect_timeout_ms;     /* 0 = 3000 */
     long timeout_ms;             /* whole request; 0 = 10000 */

@@ -37,7 +37,7 @@ ALL=$'10.0.0.1:31001:32001\n10.0.0.2:31002:32002\n10.0.0.3:31003:32003'
 t_run "guest --list" 0 "$MDO" guest --list
 LIST=$OUT
 t_eq "guest --list is sorted" "$(sort <<<"$LIST")" "$LIST"
-t_eq "guest --list has the 10 applets" "$(grep -c . <<<"$LIST")" 10
+t_eq "guest --list has the 12 applets" "$(grep -c . <<<"$LIST")" 12
 for a in $LIST; do
     t_run "$a --help (symlink)" 0 "$BUILD/$a" --help
     t_match "$a --help text" "$OUT" "^usage: $a"
