@@ -86,7 +86,7 @@ void etcd_close(struct etcd *e)
 }
 
 /* base64 through libcrypto; etcd's gateway wants standard base64 with padding. */
-static char *b64(const char *p, size_t n)
+char *etcd_b64(const char *p, size_t n)
 {
     char *out = malloc(4 * ((n + 2) / 3) + 1);
 
@@ -95,16 +95,19 @@ static char *b64(const char *p, size_t n)
     return out;
 }
 
-static char *unb64(const char *s, size_t *len)
+char *etcd_unb64(const char *s, size_t *len)
 {
     size_t n = strlen(s), pad = 0;
-    unsigned char *out = malloc(3 * (n / 4) + 1);
+    unsigned char *out;
     int m;
 
+    if (n % 4)
+        return NULL;
+    out = malloc(3 * (n / 4) + 1);
     if (!out)
         return NULL;
     m = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
-    if (m < 0 || n % 4) {
+    if (m < 0) {
         free(out);
         return NULL;
     }
@@ -226,7 +229,7 @@ static int authenticate(struct etcd *e, const char *base, struct mdo_err *err)
 
 static int add_b64(cJSON *o, const char *name, const char *p, size_t n)
 {
-    char *s = b64(p, n);
+    char *s = etcd_b64(p, n);
 
     if (!s)
         return -MDO_ENOMEM;
@@ -283,8 +286,8 @@ static int parse_kvs(const cJSON *ans, struct etcd_kvs *out, struct mdo_err *err
         size_t klen;
 
         memset(x, 0, sizeof(*x));
-        x->key = k ? unb64(k, &klen) : NULL;
-        x->value = unb64(v ? v : "", &x->len);
+        x->key = k ? etcd_unb64(k, &klen) : NULL;
+        x->value = etcd_unb64(v ? v : "", &x->len);
         if (!x->key || !x->value) {
             free(x->key);
             free(x->value);

@@ -82,6 +82,10 @@ int etcd_lease_keepalive(struct etcd *e, int64_t id, struct mdo_err *err);
 int etcd_lease_revoke(struct etcd *e, int64_t id, struct mdo_err *err);
 
 void etcd_kvs_release(struct etcd_kvs *kvs);
+/* The gateway's base64 (standard, padded), through libcrypto; caller frees. etcd_unb64 returns
+ * NULL when s is malformed, else a NUL-terminated copy whose length (NULs allowed) is *len. */
+char *etcd_b64(const char *p, size_t n);
+char *etcd_unb64(const char *s, size_t *len);
 /* The end of the range of every key starting with prefix (etcd's prefix_end): caller frees. */
 char *etcd_prefix_end(const char *prefix);
 

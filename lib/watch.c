@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <openssl/evp.h>
 #include <cjson/cJSON.h>
 #include "json.h"
 #include "log.h"
@@ -37,40 +36,6 @@ void watch_resp_release(struct watch_resp *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* Standard base64 with padding (what the gateway sends); NULL when malformed or ENOMEM. */
-static char *unb64(const char *s, size_t *len)
-{
-    size_t n = strlen(s), pad = 0;
-    unsigned char *out;
-    int m;
-
-    if (n % 4)
-        return NULL;
-    out = malloc(3 * (n / 4) + 1);
-    if (!out)
-        return NULL;
-    m = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
-    if (m < 0) {
-        free(out);
-        return NULL;
-    }
-    while (pad < 2 && n > pad && s[n - 1 - pad] == '=')
-        pad++; /* EVP_DecodeBlock counts padding as data bytes */
-    m -= (int)pad;
-    out[m] = '\0';
-    *len = (size_t)m;
-    return (char *)out;
-}
-
-static char *b64(const char *p, size_t n)
-{
-    char *out = malloc(4 * ((n + 2) / 3) + 1);
-
-    if (out)
-        EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)p, (int)n);
-    return out;
-}
-
 static int parse_event(const cJSON *e, struct watch_event *ev, struct mdo_err *err)
 {
     const cJSON *kv = cJSON_GetObjectItemCaseSensitive(e, "kv");
@@ -83,8 +48,8 @@ static int parse_event(const cJSON *e, struct watch_event *ev, struct mdo_err *e
     if (type && strcmp(type, "PUT") && strcmp(type, "DELETE"))
         return err_set(err, MDO_EPROTO, "etcd watch event of unknown type '%s'", type);
     ev->del = type && !strcmp(type, "DELETE");
-    ev->key = unb64(k, &klen);
-    ev->value = unb64(ev->del || !v ? "" : v, &ev->len);
+    ev->key = etcd_unb64(k, &klen);
+    ev->value = etcd_unb64(ev->del || !v ? "" : v, &ev->len);
     if (!ev->key || !ev->value) {
         free(ev->key);
         free(ev->value);
@@ -453,8 +418,8 @@ static int stream(struct watch *w, struct mdo_err *err)
 {
     struct http_conn c = {0};
     cJSON *req = cJSON_CreateObject(), *cr = cJSON_AddObjectToObject(req, "create_request");
-    char url[1024], rev[24], *k = b64(w->prefix, strlen(w->prefix)),
-                             *e = b64(w->end, strlen(w->end) ? strlen(w->end) : 1), *body;
+    char url[1024], rev[24], *k = etcd_b64(w->prefix, strlen(w->prefix)),
+                             *e = etcd_b64(w->end, strlen(w->end) ? strlen(w->end) : 1), *body;
     char *token = NULL;
     unsigned cur;
     int ret;
