@@ -149,15 +149,15 @@ t_eq "get_node_list: seed's ETCD_HOST_ADDRESS output" "$OUT" $'10.0.0.1\n10.0.0.
 
 t_run "get_node_list --json" 0 get_node_list db --json
 t_eq "get_node_list --json: one line" "$(grep -c . <<<"$OUT")" 1
-want=$(ectl get --prefix --print-value-only "$KEYS/db/instances/" | python3 -c '
+want=$(ectl get --prefix --print-value-only "$KEYS/db/instances/" | /usr/bin/python3 -c '
 import json, sys
 recs = [json.loads(l) for l in sys.stdin if l.strip()]
 print(json.dumps(sorted(recs, key=lambda r: r["container"]), sort_keys=True))')
-got=$(python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin), sort_keys=True))' <<<"$OUT")
+got=$(/usr/bin/python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin), sort_keys=True))' <<<"$OUT")
 t_eq "get_node_list --json: the records as stored, sorted" "$got" "$want"
 t_run "get_node_list --json --label" 0 get_node_list db --json --label rack=r2
 t_eq "get_node_list --json --label: containers" \
-    "$(python3 -c 'import json, sys; print([r["container"] for r in json.load(sys.stdin)])' <<<"$OUT")" "['db-c']"
+    "$(/usr/bin/python3 -c 'import json, sys; print([r["container"] for r in json.load(sys.stdin)])' <<<"$OUT")" "['db-c']"
 t_run "get_node_list --json: empty" 0 get_node_list nosuch --json
 t_eq "get_node_list --json: empty output" "$OUT" "[]"
 
