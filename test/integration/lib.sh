@@ -95,13 +95,15 @@ start_etcd() {
     ETCD_DIR=$TMP/etcd
     ETCD=http://127.0.0.1:$cport
     ETCD_GW=http://$gw:$cport
+    [ -n "$gw" ] || ETCD_GW=$ETCD # no Docker bridge (yet): loopback only
     ETCD_CPORT=$cport ETCD_PPORT=$pport
     run_etcd
     CLEANUP+=("kill \$ETCD_PID; wait \$ETCD_PID")
 }
 run_etcd() {
     etcd --name t --data-dir "$ETCD_DIR" \
-        --listen-client-urls "$ETCD,$ETCD_GW" --advertise-client-urls "$ETCD" \
+        --listen-client-urls "$(echo "$ETCD,$ETCD_GW" | tr ',' '\n' | sort -u | paste -sd,)" \
+        --advertise-client-urls "$ETCD" \
         --listen-peer-urls "http://127.0.0.1:$ETCD_PPORT" \
         --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PPORT" \
         --initial-cluster "t=http://127.0.0.1:$ETCD_PPORT" >>"$TMP/etcd.log" 2>&1 &
