@@ -9,6 +9,7 @@
 #define MDO_GUEST_APPLET_H
 
 #include "buf.h"
+#include "cmd.h" /* cmd_wants_help: --help works the same for commands and applets */
 #include "err.h"
 #include "etcd.h"
 #include "registry.h"
@@ -43,8 +44,6 @@ enum guest_exit {
 GUEST_APPLETS(X)
 #undef X
 
-/* True when argv (before a "--") has -h or --help: prints usage on stdout. */
-int guest_wants_help(int argc, char **argv, const char *usage);
 /* Prints "NAME: msg" and usage's first line on stderr; returns GUEST_USAGE. */
 int guest_usage_error(const char *name, const char *usage, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -12,19 +12,6 @@
  * connect timeout is etcd.c's own (2 s); this bounds the whole request. */
 #define GUEST_ETCD_TIMEOUT_MS 3000
 
-int guest_wants_help(int argc, char **argv, const char *usage)
-{
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--"))
-            break;
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            fputs(usage, stdout);
-            return 1;
-        }
-    }
-    return 0;
-}
-
 int guest_usage_error(const char *name, const char *usage, const char *fmt, ...)
 {
     const char *nl = strchr(usage, '\n');

@@ -318,7 +318,7 @@ int guest_get_node_list(int argc, char **argv)
     unsigned n = 0;
     int ret;
 
-    if (guest_wants_help(argc, argv, guest_usage_get_node_list))
+    if (cmd_wants_help(argc, argv, guest_usage_get_node_list))
         return GUEST_FOUND;
     ret = parse(argc, argv, &o);
     if (ret)

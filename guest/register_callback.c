@@ -37,7 +37,7 @@ int guest_register_callback(int argc, char **argv)
     char id[CALLBACKS_ID_LEN + 1];
     int remove = 0, ret;
 
-    if (guest_wants_help(argc, argv, usage))
+    if (cmd_wants_help(argc, argv, usage))
         return GUEST_FOUND;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

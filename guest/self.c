@@ -60,7 +60,7 @@ static int print_var(int argc, char **argv, const char *usage, const char *var,
 {
     const char *v;
 
-    if (guest_wants_help(argc, argv, usage))
+    if (cmd_wants_help(argc, argv, usage))
         return GUEST_FOUND;
     if (argc > 1)
         return guest_usage_error(argv[0], usage, "no argument expected, got '%s'", argv[1]);
@@ -103,7 +103,7 @@ int guest_get_container_internal_address(int argc, char **argv)
     struct ifaddrs *ifs, *i;
     char addr[INET_ADDRSTRLEN] = "";
 
-    if (guest_wants_help(argc, argv, usage))
+    if (cmd_wants_help(argc, argv, usage))
         return GUEST_FOUND;
     if (argc > 1)
         return guest_usage_error(argv[0], usage, "no argument expected, got '%s'", argv[1]);
@@ -135,7 +135,7 @@ int guest_get_port(int argc, char **argv)
     unsigned port;
     int ret;
 
-    if (guest_wants_help(argc, argv, usage))
+    if (cmd_wants_help(argc, argv, usage))
         return GUEST_FOUND;
     if (argc < 2 || argc > 3)
         return guest_usage_error(argv[0], usage, "expected NAME [DEFAULT]");

@@ -382,7 +382,7 @@ int guest_watch(int argc, char **argv)
     int ret, dirty = 0, listed = 0;
     size_t plen;
 
-    if (guest_wants_help(argc, argv, guest_usage_watch))
+    if (cmd_wants_help(argc, argv, guest_usage_watch))
         return GUEST_FOUND;
     ret = parse(argc, argv, &o);
     if (ret)
