@@ -47,7 +47,8 @@ int cmd_launch(int argc, char **argv)
 
     if (cmd_wants_help(argc, argv, usage_launch))
         return 0;
-    if (cmd_parse("launch", usage_launch, argc, argv, ARG_ALL | ARG_WAIT | ARG_DRY_RUN | ARG_FORCE, &a))
+    if (cmd_parse("launch", usage_launch, argc, argv, ARG_ALL | ARG_WAIT | ARG_DRY_RUN | ARG_FORCE,
+                  &a))
         return 2;
     if (!a.all && !a.npos) {
         free(a.pos);

@@ -569,12 +569,11 @@ int cmd_subscribe(int argc, char **argv)
     if (s.callback_url.len) {
         struct mdo_err cerr = MDO_ERR_INIT;
         if (s.ce.ops->subscription(s.ce.sched, s.callback_url.ptr, SCHED_SUB_DEL, &cerr))
-            log_warn("subscribe", "cannot unregister the event callback", "err=\"%s\"",
-                     cerr.msg);
+            log_warn("subscribe", "cannot unregister the event callback", "err=\"%s\"", cerr.msg);
         else
             log_info("subscribe", "event callback unregistered", "url=%s", s.callback_url.ptr);
     }
-    server_stop(srv);       /* no handler runs past here: the callbacks can go */
+    server_stop(srv); /* no handler runs past here: the callbacks can go */
     srv = NULL;
     callbacks_stop(s.cb);
 out_server:

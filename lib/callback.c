@@ -510,8 +510,8 @@ static int post(const struct cb_target *t, const struct cb_job *j, struct mdo_er
         snprintf(sig, sizeof(sig), "X-Mdo-Signature: sha256=%s", hex);
         c.headers = headers;
     }
-    ret = http_request(&c, "POST", t->url, j->body, strlen(j->body), "application/json", &resp,
-                       err);
+    ret =
+        http_request(&c, "POST", t->url, j->body, strlen(j->body), "application/json", &resp, err);
     if (!ret)
         ret = http_check(&resp, 200, 299, "POST", t->url, err);
     http_resp_release(&resp);

@@ -157,9 +157,9 @@ struct stream {
     const volatile int *stop;
     long status;
     int stopped;
-    int idle;       /* nothing arrived for idle_s */
+    int idle; /* nothing arrived for idle_s */
     long idle_s;
-    time_t last;    /* when the last bytes arrived (or the stream started) */
+    time_t last;        /* when the last bytes arrived (or the stream started) */
     struct buf errbody; /* body of a non-2xx answer, for the message */
 };
 

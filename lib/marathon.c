@@ -1295,7 +1295,9 @@ static int mar_feed(struct sched *m, const struct sched_sink *sink, const char *
 static int mar_subscription(struct sched *m, const char *url, int action, struct mdo_err *err)
 {
     struct buf path = BUF_INIT(0);
-    const char *method = action == SCHED_SUB_ADD ? "POST" : action == SCHED_SUB_DEL ? "DELETE" : "GET";
+    const char *method = action == SCHED_SUB_ADD   ? "POST"
+                         : action == SCHED_SUB_DEL ? "DELETE"
+                                                   : "GET";
     cJSON *ans = NULL, *it;
     long status = 0;
     int ret;

@@ -1,4 +1,5 @@
-/* check.h - the unit tests' few assertions: print got/expected on failure, count, exit 1 if any failed */
+/* check.h - the unit tests' few assertions: print got/expected on failure, count, exit 1 if any
+ * failed */
 #ifndef MDO_CHECK_H
 #define MDO_CHECK_H
 

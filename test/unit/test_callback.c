@@ -50,10 +50,10 @@ int main(void)
     CHECK_STR(cJSON_GetObjectItem(o, "service")->valuestring, "web");
     CHECK_INT(cJSON_GetObjectItem(o, "revision")->valuedouble, 42);
     CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(o, "instances")), 2);
-    CHECK_STR(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "instances"), 1),
-                                  "container")
-                  ->valuestring,
-              "web-\"2");
+    CHECK_STR(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "instances"), 1), "container")
+            ->valuestring,
+        "web-\"2");
     CHECK_STR(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "added"), 0)->valuestring, "web-\"2");
     CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(o, "removed")), 2);
     CHECK_STR(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "removed"), 1)->valuestring, "web-4");

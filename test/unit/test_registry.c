@@ -54,7 +54,11 @@ static void test_json(void)
 
 static void test_parse_bad(void)
 {
-    static const char *const bad[] = {"", "[]", "null", "{", "{\"service\":\"web\"}",
+    static const char *const bad[] = {"",
+                                      "[]",
+                                      "null",
+                                      "{",
+                                      "{\"service\":\"web\"}",
                                       "{\"service\":1,\"container\":\"c\",\"host\":\"h\"}",
                                       "{\"service\":\"s\",\"container\":\"c\",\"host\":\"h\","
                                       "\"ports\":{\"x\":5,\"y\":{\"internal\":\"z\"}},"

@@ -47,7 +47,8 @@ int main(void)
     e = spec_env(&cfg, &svc, "172.17.0.1", "prod-cassandra-1");
     CHECK_STR(find(e, "MIN_NODES"), "2");
     CHECK_STR(find(e, "MDO_ENVIRONMENT"), "prod");
-    CHECK_STR(find(e, "MDO_ETCD"), "http://172.17.0.1:2379,https://10.0.0.5:2379,http://172.17.0.1:4001");
+    CHECK_STR(find(e, "MDO_ETCD"),
+              "http://172.17.0.1:2379,https://10.0.0.5:2379,http://172.17.0.1:4001");
     CHECK_STR(find(e, "MDO_ETCD_PREFIX"), "/mdo");
     CHECK_STR(find(e, "MDO_PORT_NATIVE"), "9042");
     CHECK_STR(find(e, "MDO_PORT_PEER_X"), "7000");

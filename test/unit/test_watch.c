@@ -49,9 +49,9 @@ static void parse_tests(void)
     CHECK_INT(r.header_revision, 12);
     watch_resp_release(&r);
 
-    CHECK_INT(watch_resp_parse("{\"error\":{\"grpc_code\":16,\"message\":\"no auth\"}}", 47, &r,
-                               &err),
-              0);
+    CHECK_INT(
+        watch_resp_parse("{\"error\":{\"grpc_code\":16,\"message\":\"no auth\"}}", 47, &r, &err),
+        0);
     CHECK_INT(r.canceled, 1);
     CHECK_STR(r.error, "no auth");
     watch_resp_release(&r);
