@@ -2,6 +2,7 @@
 #ifndef MDO_CMD_H
 #define MDO_CMD_H
 
+#include <stdarg.h>
 #include "config.h"
 #include "err.h"
 #include "etcd.h"
@@ -81,6 +82,9 @@ int cmd_check_services(const struct cfg *cfg, char *const *names, int n, struct 
 /* True when argv has -h/--help: prints usage to stdout. Commands call it first. */
 int cmd_wants_help(int argc, char **argv, const char *usage);
 /* Prints "mdo NAME: msg" and the usage's first line to stderr; returns 2. */
+/* The same with the whole prefix given ("get_port"): applets share it. */
+int cmd_usage_verror(const char *who, const char *usage, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 int cmd_usage_error(const char *name, const char *usage, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Loads the config from -c FILE (path may be NULL) or the default places. */

@@ -20,17 +20,27 @@ int cmd_wants_help(int argc, char **argv, const char *usage)
     return 0;
 }
 
-int cmd_usage_error(const char *name, const char *usage, const char *fmt, ...)
+int cmd_usage_verror(const char *who, const char *usage, const char *fmt, va_list ap)
 {
     const char *nl = strchr(usage, '\n');
-    va_list ap;
 
-    fprintf(stderr, "mdo %s: ", name);
-    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", who);
     vfprintf(stderr, fmt, ap);
-    va_end(ap);
     fprintf(stderr, "\n%.*s\n", nl ? (int)(nl - usage) : (int)strlen(usage), usage);
     return 2;
+}
+
+int cmd_usage_error(const char *name, const char *usage, const char *fmt, ...)
+{
+    char who[64];
+    va_list ap;
+    int ret;
+
+    snprintf(who, sizeof(who), "mdo %s", name);
+    va_start(ap, fmt);
+    ret = cmd_usage_verror(who, usage, fmt, ap);
+    va_end(ap);
+    return ret;
 }
 
 int cmd_config(const char *path, struct cfg **out, struct mdo_err *err)

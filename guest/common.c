@@ -14,15 +14,13 @@
 
 int guest_usage_error(const char *name, const char *usage, const char *fmt, ...)
 {
-    const char *nl = strchr(usage, '\n');
     va_list ap;
+    int ret;
 
-    fprintf(stderr, "%s: ", name);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    ret = cmd_usage_verror(name, usage, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n%.*s\n", nl ? (int)(nl - usage) : (int)strlen(usage), usage);
-    return GUEST_USAGE;
+    return ret; /* GUEST_USAGE: 2, as for commands */
 }
 
 int guest_report(const char *name, const struct mdo_err *err)
