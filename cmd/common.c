@@ -53,7 +53,7 @@ int cmd_parse_uint(const char *s, unsigned max, unsigned *out)
     char *end;
     long v;
 
-    if (!s || !*s || *s == '-' || *s == '+')
+    if (!s || *s < '0' || *s > '9') /* no sign, no leading space: strtol would take them */
         return -1;
     errno = 0;
     v = strtol(s, &end, 10);

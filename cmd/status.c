@@ -34,16 +34,6 @@ static void ports_text(struct buf *b, const struct reg_record *r)
         buf_addf(b, "%s%s=%d", i ? "," : ":", r->ports[i].name, r->ports[i].external);
 }
 
-static int same(const struct reg_record *a, const struct reg_record *b)
-{
-    char *x = reg_record_json(a), *y = reg_record_json(b);
-    int eq = x && y && !strcmp(x, y);
-
-    free(x);
-    free(y);
-    return eq;
-}
-
 static cJSON *record_obj(const struct reg_record *r)
 {
     char *s = r ? reg_record_json(r) : NULL;
@@ -157,7 +147,7 @@ int cmd_status(int argc, char **argv)
                     continue;
                 sr = find(run, nrun, r->service, r->container);
                 gr = find(reg, nreg, r->service, r->container);
-                ok = sr && gr && same(sr, gr);
+                ok = sr && gr && reg_record_equal(sr, gr);
                 in_sync &= ok;
                 if (doc) {
                     cJSON *io = cJSON_CreateObject();

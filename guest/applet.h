@@ -57,9 +57,6 @@ const char *guest_env(const char *name, const char *fallback);
 /* Prints s and a newline on stdout; the caller's exit code becomes GUEST_FOUND. */
 int guest_print(const char *s);
 
-/* Parses a decimal count in [0, max] (no sign, no junk). Returns 0 or -1. */
-int guest_parse_uint(const char *s, unsigned max, unsigned *out);
-
 /* A service or container name becomes one path segment of an etcd key: no '/', not empty. */
 int guest_check_name(const char *what, const char *s, struct mdo_err *err);
 

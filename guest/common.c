@@ -64,21 +64,6 @@ int guest_print(const char *s)
     return GUEST_FOUND;
 }
 
-int guest_parse_uint(const char *s, unsigned max, unsigned *out)
-{
-    char *end;
-    long v;
-
-    if (!s || !*s || *s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || *end || v < 0 || (unsigned long)v > max)
-        return -1;
-    *out = (unsigned)v;
-    return 0;
-}
-
 int guest_check_name(const char *what, const char *s, struct mdo_err *err)
 {
     if (!*s)

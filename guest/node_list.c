@@ -90,11 +90,11 @@ static int parse(int argc, char **argv, struct node_opts *o)
         } else if (!strcmp(a, "--json")) {
             o->json = 1;
         } else if ((v = opt_value(argc, argv, &i, "--minimum", &missing))) {
-            if (guest_parse_uint(v, 100000, &o->minimum))
+            if (cmd_parse_uint(v, 100000, &o->minimum))
                 return guest_usage_error(name, usage, "--minimum wants a count, not '%s'", v);
             o->has_minimum = 1;
         } else if (!missing && (v = opt_value(argc, argv, &i, "--wait", &missing))) {
-            if (guest_parse_uint(v, 86400, &o->wait_s))
+            if (cmd_parse_uint(v, 86400, &o->wait_s))
                 return guest_usage_error(name, usage, "--wait wants seconds, not '%s'", v);
             o->has_wait = 1;
         } else if (!missing && (v = opt_value(argc, argv, &i, "--label", &missing))) {

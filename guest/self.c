@@ -146,7 +146,7 @@ int guest_get_port(int argc, char **argv)
         return guest_usage_error(argv[0], usage, "port name is too long");
     }
     v = guest_env(var.ptr, NULL);
-    if (v && guest_parse_uint(v, 65535, &port)) {
+    if (v && cmd_parse_uint(v, 65535, &port)) {
         fprintf(stderr, "%s: %s is '%s', not a port number\n", argv[0], var.ptr, v);
         ret = GUEST_NOT_FOUND;
     } else if (v || argc == 3) {

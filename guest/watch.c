@@ -104,7 +104,7 @@ static int parse(int argc, char **argv, struct wopts *o)
             o->exit_on_failure = 1;
         } else if (!strcmp(a, "--settle") || !strncmp(a, "--settle=", 9)) {
             const char *val = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
-            if (guest_parse_uint(val, 600000, &v))
+            if (cmd_parse_uint(val, 600000, &v))
                 return guest_usage_error(name, usage, "--settle wants milliseconds, not '%s'",
                                          val ? val : "");
             o->settle_ms = (long)v;

@@ -293,7 +293,7 @@ int reg_list_all(struct etcd *e, const char *prefix, const char *env, struct reg
     return list(e, prefix, env, NULL, 1, out, n, NULL, bad, err);
 }
 
-static int same_record(const struct reg_record *a, const struct reg_record *b)
+int reg_record_equal(const struct reg_record *a, const struct reg_record *b)
 {
     char *x = reg_record_json(a), *y = reg_record_json(b);
     int same = x && y && !strcmp(x, y);
@@ -321,7 +321,7 @@ int reg_diff(const struct reg_record *want, unsigned nwant, const struct reg_rec
             c[m++] = (struct reg_change){REG_DEL, &have[j], have[j].mod_revision};
             j++;
         } else {
-            if (!same_record(&want[i], &have[j]))
+            if (!reg_record_equal(&want[i], &have[j]))
                 c[m++] = (struct reg_change){REG_PUT, &want[i], have[j].mod_revision};
             i++, j++;
         }

@@ -48,6 +48,8 @@ int reg_spec_key(struct buf *b, const char *prefix, const char *env, const char 
 char *reg_record_json(const struct reg_record *r);
 /* Fills r (zeroed first) from JSON; -MDO_EPROTO names what is missing. */
 int reg_record_parse(const char *json, size_t len, struct reg_record *r, struct mdo_err *err);
+/* Same canonical JSON (mod_revision aside). */
+int reg_record_equal(const struct reg_record *a, const struct reg_record *b);
 void reg_record_release(struct reg_record *r);
 void reg_records_free(struct reg_record *r, unsigned n);
 /* The port named name, or NULL. */

@@ -61,13 +61,6 @@ target flaky flaky
 target hang hang
 DEAD_PORT=$(free_port) # nothing listens there
 
-start_subscriber() {
-    mdo subscribe >>"$TMP/sub.log" 2>&1 &
-    SUB_PID=$!
-    wait_for 10 curl -sf "$S/health"
-}
-stop_subscriber() { kill -TERM "$SUB_PID" 2>/dev/null; wait "$SUB_PID"; }
-CLEANUP+=("kill \$SUB_PID")
 metric() { curl -s "$S/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 deliveries() { grep -c . "$TMP/$1.log"; }
 # last delivery to a target, as "service added removed count"

@@ -36,13 +36,6 @@ YAML
 export MDO_CONFIG=$CFG
 P=/mdo/$MDO_TEST_ENV/services/web/instances
 
-start_subscriber() {
-    mdo subscribe >>"$TMP/sub.log" 2>&1 &
-    SUB_PID=$!
-    wait_for 10 curl -sf "http://127.0.0.1:$SPORT/health"
-}
-stop_subscriber() { kill -TERM "$SUB_PID" 2>/dev/null; wait "$SUB_PID"; }
-CLEANUP+=("kill \$SUB_PID")
 # names of the running containers of web, and of the registered instances, sorted
 docker_names() { docker ps --filter "label=mdo.environment=$MDO_TEST_ENV" --filter label=mdo.service=web --format '{{.Names}}' | sort | tr '\n' ' '; }
 reg_names() { ectl get --prefix --keys-only "$P/" | grep . | sed "s|^$P/||" | sort | tr '\n' ' '; }

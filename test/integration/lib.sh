@@ -122,6 +122,18 @@ build_test_image() {
     "$TOP/docker/build-image" --tag $TEST_IMAGE --binary "$MDO" >/dev/null && touch "$stamp"
 }
 
+# start_subscriber: `mdo subscribe` (config from $MDO_CONFIG) in the background, logging to
+# $TMP/sub.log, its pid in $SUB_PID; returns once /health answers on $SPORT (1 if it never does).
+# stop_subscriber: SIGTERM, and returns its exit status. Either way it is killed on exit.
+start_subscriber() {
+    mdo subscribe >>"$TMP/sub.log" 2>&1 &
+    SUB_PID=$!
+    wait_for 10 curl -sf "http://127.0.0.1:$SPORT/health"
+}
+stop_subscriber() { kill -TERM "$SUB_PID" 2>/dev/null; wait "$SUB_PID"; }
+SUB_PID=
+CLEANUP+=('[ -n "$SUB_PID" ] && kill $SUB_PID')
+
 # etcd helpers
 ectl() { etcdctl --endpoints "$ETCD" "$@"; }
 # reg_count SERVICE: how many instance records the registry holds for it

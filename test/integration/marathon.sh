@@ -84,13 +84,6 @@ deployments() { curl -s "$MAR/v2/deployments" | jq length; }
 faults() { curl -s -X POST -d "$1" "$MAR/_double/faults" >/dev/null; }
 count_is() { [ "$(reg_count web)" == "$1" ]; }
 
-start_subscriber() {
-    mdo subscribe >>"$TMP/sub.log" 2>&1 &
-    SUB_PID=$!
-    wait_for 10 curl -sf "http://127.0.0.1:$SPORT/health"
-}
-stop_subscriber() { kill -TERM "$SUB_PID" 2>/dev/null; wait "$SUB_PID"; }
-CLEANUP+=("kill \$SUB_PID")
 
 # --- what mdo sends: Marathon's schema, secrets redacted ---
 t_run "launch --dry-run" 0 mdo launch web --dry-run

@@ -57,14 +57,7 @@ export MDO_ETCD=$ETCD MDO_ENVIRONMENT=$E
 W=$E-watcher-1
 KEYS=/mdo/$E/services
 
-start_subscriber() {
-    mdo subscribe >>"$TMP/sub.log" 2>&1 &
-    SUB_PID=$!
-    wait_for 10 curl -sf "http://127.0.0.1:$SPORT/health" || { echo "subscriber did not start" >&2; exit 1; }
-}
-stop_subscriber() { kill -TERM "$SUB_PID" 2>/dev/null; wait "$SUB_PID"; }
-CLEANUP+=("kill \$SUB_PID")
-start_subscriber
+start_subscriber || { echo "subscriber did not start" >&2; exit 1; }
 
 changes() { docker exec "$W" cat /tmp/changes; }
 nchanges() { changes | grep -c .; }
@@ -177,7 +170,7 @@ kill -TERM $WP
 wait $WP
 t_eq "SIGTERM: exit 0" "$?" 0
 t_match "a failing command is reported on stderr" "$(cat "$TMP/w2.err")" "exited with status 1 \\(going on\\)"
-start_subscriber
+start_subscriber || { echo "subscriber did not start" >&2; exit 1; }
 # --- get_node_list --wait inside a container -------------------------------------------------
 # times from /proc/uptime: the host and the container share the kernel's clock
 docker exec "$W" sh -c 'get_node_list db peer --minimum 4 --wait 30 >/tmp/nl 2>&1; echo "rc=$?" >>/tmp/nl; cut -d" " -f1 /proc/uptime >/tmp/nl.t' &
