@@ -11,7 +11,9 @@ int err_set(struct mdo_err *err, int code, const char *fmt, ...)
     if (!err)
         return -code;
     err->code = code;
+    err->origin = MDO_SRC_NONE;
     err->http_status = 0;
+    err->why[0] = '\0';
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
@@ -38,12 +40,52 @@ int err_wrap(struct mdo_err *err, const char *fmt, ...)
     return -err->code;
 }
 
+int err_from(struct mdo_err *err, enum mdo_src src)
+{
+    if (!err)
+        return src ? -MDO_EFAIL : 0;
+    if (!err->code)
+        return 0;
+    if (!err->origin)
+        err->origin = src;
+    return -err->code;
+}
+
+void err_why(struct mdo_err *err, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err->why, sizeof(err->why), fmt, ap);
+    va_end(ap);
+}
+
+const char *err_src_name(int src)
+{
+    static const char *const names[] = {
+        [MDO_SRC_NONE] = "",
+        [MDO_SRC_ETCD] = "etcd",
+        [MDO_SRC_DOCKER] = "docker",
+        [MDO_SRC_MARATHON] = "marathon",
+        [MDO_SRC_CALLBACK] = "callback",
+        [MDO_SRC_CONFIG] = "config",
+        [MDO_SRC_HTTP] = "http",
+    };
+    if (src < 0 || src >= (int)(sizeof(names) / sizeof(names[0])))
+        return "";
+    return names[src];
+}
+
 void err_clear(struct mdo_err *err)
 {
     if (!err)
         return;
     err->code = 0;
+    err->origin = MDO_SRC_NONE;
     err->http_status = 0;
+    err->why[0] = '\0';
     err->msg[0] = '\0';
 }
 

@@ -4,25 +4,98 @@
 #include <string.h>
 #include "json.h"
 #include "log.h"
+#include "names.h"
 #include "registry.h"
+
+/* Every DESIGN §5 key is built here, from a prefix reg_prefix_norm() made ("" or "/a/b"). */
+int reg_prefix_norm(const char *in, char **out)
+{
+    struct buf b = BUF_INIT(1024);
+    int ret = 0;
+
+    *out = NULL;
+    if (!in || in[0] != '/')
+        return -MDO_EUSAGE;
+    for (const char *p = in; *p && !ret; p++)
+        if (!(*p == '/' && (p[1] == '/' || p[1] == '\0')))
+            ret = buf_addc(&b, *p);
+    if (!ret && !(*out = buf_detach(&b)))
+        ret = -MDO_ENOMEM;
+    buf_release(&b);
+    return ret;
+}
+
+static int env_part(struct buf *b, const char *prefix, const char *env)
+{
+    if (!name_ok(env))
+        return -MDO_EUSAGE;
+    return buf_addf(b, "%s/%s/", prefix, env);
+}
 
 int reg_prefix(struct buf *b, const char *prefix, const char *env, const char *service)
 {
-    if (service)
-        return buf_addf(b, "%s/%s/services/%s/instances/", prefix, env, service);
-    return buf_addf(b, "%s/%s/services/", prefix, env);
+    int ret = env_part(b, prefix, env);
+
+    if (!ret && service && !name_ok(service))
+        return -MDO_EUSAGE;
+    if (!ret)
+        ret = service ? buf_addf(b, "services/%s/instances/", service) : buf_adds(b, "services/");
+    return ret;
 }
 
 int reg_key(struct buf *b, const char *prefix, const struct reg_record *r)
 {
     int ret = reg_prefix(b, prefix, r->environment, r->service);
 
+    if (!ret && !segment_ok(r->container))
+        return -MDO_EUSAGE;
     return ret ? ret : buf_adds(b, r->container);
 }
 
 int reg_spec_key(struct buf *b, const char *prefix, const char *env, const char *service)
 {
-    return buf_addf(b, "%s/%s/specs/%s", prefix, env, service);
+    int ret = env_part(b, prefix, env);
+
+    if (!ret && !name_ok(service))
+        return -MDO_EUSAGE;
+    return ret ? ret : buf_addf(b, "specs/%s", service);
+}
+
+int reg_callbacks_prefix(struct buf *b, const char *prefix, const char *env, const char *service)
+{
+    int ret = env_part(b, prefix, env);
+
+    if (!ret && service && !name_ok(service))
+        return -MDO_EUSAGE;
+    if (!ret)
+        ret = service ? buf_addf(b, "callbacks/%s/", service) : buf_adds(b, "callbacks/");
+    return ret;
+}
+
+int reg_callback_key(struct buf *b, const char *prefix, const char *env, const char *service,
+                     const char *id)
+{
+    int ret = reg_callbacks_prefix(b, prefix, env, service);
+
+    if (!ret && !segment_ok(id))
+        return -MDO_EUSAGE;
+    return ret ? ret : buf_adds(b, id);
+}
+
+int reg_secret_key(struct buf *b, const char *prefix, const char *env, const char *id)
+{
+    int ret = env_part(b, prefix, env);
+
+    if (!ret && !segment_ok(id))
+        return -MDO_EUSAGE;
+    return ret ? ret : buf_addf(b, "secrets/callbacks/%s", id);
+}
+
+int reg_leader_key(struct buf *b, const char *prefix, const char *env)
+{
+    int ret = env_part(b, prefix, env);
+
+    return ret ? ret : buf_adds(b, "leader");
 }
 
 static int kv_cmp(const void *a, const void *b)

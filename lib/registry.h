@@ -3,6 +3,9 @@
  *
  *   <prefix>/<env>/services/<service>/instances/<container>  -> instance record (JSON)
  *   <prefix>/<env>/specs/<service>                           -> the service as launched (JSON)
+ *   <prefix>/<env>/callbacks/<service>/<id>                  -> a callback registration
+ *   <prefix>/<env>/secrets/callbacks/<id>                    -> its HMAC secret
+ *   <prefix>/<env>/leader                                    -> the subscriber leader
  *
  * A struct reg_record owns all its strings and arrays; reg_record_release() frees them and leaves
  * a zeroed record. Arrays of records are freed with reg_records_free(). Ports keep the order of
@@ -39,10 +42,28 @@ struct reg_record {
     int64_t mod_revision; /* when read from etcd, else 0 */
 };
 
+/* Keys (DESIGN §5), all built here. prefix is as reg_prefix_norm() made it: "" or "/a/b", no
+ * trailing '/'. env and service follow name_ok() (env may also be "local"), container and id
+ * segment_ok() (names.h). Each returns 0, -MDO_EUSAGE when a name breaks its rule (nothing is
+ * added that could escape the prefix), or -MDO_ENOMEM. */
+/* "/a//b/" -> "/a/b", "/" -> "": repeated and trailing '/' dropped; -MDO_EUSAGE without a
+ * leading '/'. *out is the caller's to free. */
+int reg_prefix_norm(const char *in, char **out);
 /* "<prefix>/<env>/services/<service>/instances/" (service NULL: ".../services/"). */
 int reg_prefix(struct buf *b, const char *prefix, const char *env, const char *service);
+/* "<prefix>/<env>/services/<service>/instances/<container>" */
 int reg_key(struct buf *b, const char *prefix, const struct reg_record *r);
+/* "<prefix>/<env>/specs/<service>" */
 int reg_spec_key(struct buf *b, const char *prefix, const char *env, const char *service);
+/* "<prefix>/<env>/callbacks/<service>/" (service NULL: ".../callbacks/") */
+int reg_callbacks_prefix(struct buf *b, const char *prefix, const char *env, const char *service);
+/* "<prefix>/<env>/callbacks/<service>/<id>" */
+int reg_callback_key(struct buf *b, const char *prefix, const char *env, const char *service,
+                     const char *id);
+/* "<prefix>/<env>/secrets/callbacks/<id>" */
+int reg_secret_key(struct buf *b, const char *prefix, const char *env, const char *id);
+/* "<prefix>/<env>/leader" */
+int reg_leader_key(struct buf *b, const char *prefix, const char *env);
 
 /* Canonical JSON of DESIGN §5; caller frees. Same record, same bytes (the diff relies on it). */
 char *reg_record_json(const struct reg_record *r);

@@ -261,7 +261,7 @@ struct watch {
 static void set_error(struct watch *w, const char *msg)
 {
     pthread_mutex_lock(&w->lock);
-    snprintf(w->error, sizeof(w->error), "%s", msg);
+    snprintf(w->error, sizeof(w->error), "%.*s", (int)sizeof(w->error) - 1, msg);
     pthread_mutex_unlock(&w->lock);
 }
 
