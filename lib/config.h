@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include "err.h"
 
+/* CFG_SCHED_SWARM is a word of DESIGN §3 that cfg_load() refuses until the backend exists: a
+ * loaded config never has it. */
 enum cfg_sched { CFG_SCHED_DOCKER, CFG_SCHED_MARATHON, CFG_SCHED_SWARM };
 enum cfg_pull { CFG_PULL_MISSING, CFG_PULL_ALWAYS, CFG_PULL_NEVER };
 
@@ -63,7 +65,8 @@ struct cfg_service {
 struct cfg_etcd {
     char **endpoints; /* at least one, "http://host:port" (seed host/port becomes one of these) */
     unsigned nendpoints;
-    char *prefix;                                /* default "/mdo" */
+    char *prefix; /* default "/mdo"; normalised by reg_prefix_norm(): "/mdo/" loads as "/mdo",
+                   * "/a//b" as "/a/b", "/" as "" */
     char *username, *password, *ca, *cert, *key; /* or NULL */
 };
 
@@ -98,6 +101,12 @@ struct cfg {
     struct cfg_docker docker;
     struct cfg_service *services; /* in file order */
     unsigned nservices;
+    /* Every value ${VAR} expansion took from the environment (DESIGN §3: how secrets get in),
+     * each distinct non-empty value once, in the order first used, wherever it went (a password,
+     * an env value, part of an image name). Whatever shows config values (--dry-run, /info, the
+     * stored specs) redacts these. cfg_free() wipes them. */
+    char **secrets; /* or NULL when nsecrets == 0 */
+    unsigned nsecrets;
 };
 
 #define CFG_MAX_INSTANCES 1000
@@ -108,7 +117,8 @@ const char *cfg_default_path(const char *explicit);
 
 /* Loads and checks path. On failure *out is NULL and err->msg holds every problem found, one per
  * line, each "FILE:LINE:COL: ..." naming the key and what was expected (code MDO_ECONFIG), or
- * "cannot read FILE: why". ${VAR} in strings is expanded from the environment (unset = error). */
+ * "cannot read FILE: why". ${VAR} in strings is expanded from the environment (unset = error; see
+ * expand.h), and what it put in is listed in cfg->secrets. */
 int cfg_load(const char *path, struct cfg **out, struct mdo_err *err);
 void cfg_free(struct cfg *cfg);
 
@@ -116,5 +126,11 @@ void cfg_free(struct cfg *cfg);
 const struct cfg_service *cfg_service(const struct cfg *cfg, const char *name);
 /* Value of label/env `key` in a kv array, or NULL. */
 const char *cfg_kv_get(const struct cfg_kv *kv, unsigned n, const char *key);
+/* The port an http health check of svc probes: the one health.port names, else the first port;
+ * NULL when svc has no ports. (Whether svc has a health check over http is svc->has_health and
+ * svc->health.http.) */
+const struct cfg_port *cfg_health_port(const struct cfg_service *svc);
+/* Whether any port of svc has a fixed host port (host_ports or ports-hard). */
+bool cfg_service_fixed_ports(const struct cfg_service *svc);
 
 #endif
