@@ -8,6 +8,7 @@
 #include "check.h"
 #include "json.h"
 #include "marathon.h"
+#include "spec.h"
 
 static char *slurp(const char *path)
 {
@@ -118,7 +119,7 @@ static void test_app(void)
     CHECK_AT(app, "cmd", "(absent)");
 
     /* --dry-run redacts secret-looking env values, nothing else */
-    s = mar_app_redacted(app);
+    s = spec_redacted(app);
     CHECK(s && strstr(s, "<redacted>") && !strstr(s, "s3cret") && strstr(s, "exec cassandra -f"));
     free(s);
 
