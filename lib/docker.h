@@ -58,6 +58,10 @@ cJSON *dkr_create_body(const struct cfg *cfg, const struct cfg_service *svc,
 int dkr_record(const char *env, const char *host_address, const cJSON *in, struct reg_record *rec,
                struct mdo_err *err);
 
+/* 1 when a POST /images/create answer (one JSON object a line) holds a failure
+ * ({"error": ...}, or {"message": ...} for a refused request), its text put in why; else 0. */
+int dkr_pull_failed(const char *body, size_t len, struct buf *why);
+
 /* ---- the client (docker.c) ---- */
 
 static inline struct dk_sched *dk_of(struct sched *s)

@@ -310,3 +310,24 @@ int dkr_record(const char *env, const char *host_address, const cJSON *in, struc
         reg_record_release(rec);
     return ret;
 }
+
+int dkr_pull_failed(const char *body, size_t len, struct buf *why)
+{
+    const char *p = body, *end = body + len;
+
+    while (body && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        cJSON *o = cJSON_ParseWithLength(p, n);
+        const char *e = json_str(o, "error") ? json_str(o, "error") : json_str(o, "message");
+        if (e) {
+            buf_reset(why);
+            buf_adds(why, e);
+            cJSON_Delete(o);
+            return 1;
+        }
+        cJSON_Delete(o);
+        p += n + 1;
+    }
+    return 0;
+}

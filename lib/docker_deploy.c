@@ -38,6 +38,7 @@ static int ensure_image(struct dk_sched *d, const char *image, struct mdo_err *e
     if (!ret && (pull == CFG_PULL_ALWAYS || (!present && pull == CFG_PULL_MISSING))) {
         /* POST /images/create streams progress; a failure arrives as {"error": ...} in it */
         struct http_resp resp = HTTP_RESP_INIT;
+        struct buf why = BUF_INIT(4096);
         struct http_conn c = d->conn;
         char url[2048];
         buf_reset(&path);
@@ -46,11 +47,16 @@ static int ensure_image(struct dk_sched *d, const char *image, struct mdo_err *e
         snprintf(url, sizeof(url), "%s%s", DK_API, path.ptr);
         c.timeout_ms = 600000;
         ret = http_request(&c, "POST", url, "", 0, NULL, &resp, err);
-        if (!ret && (resp.status != 200 || strstr(buf_str(&resp.body), "\"error\"")))
+        if (!ret && (resp.status != 200 || dkr_pull_failed(resp.body.ptr, resp.body.len, &why))) {
+            if (resp.status != 200 && !why.len)
+                dkr_pull_failed(resp.body.ptr, resp.body.len, &why); /* {"message": ...} */
             ret = err_set(err, MDO_EFAIL, "cannot pull image '%s': %.300s", image,
-                          buf_str(&resp.body));
+                          why.len ? buf_str(&why) : buf_str(&resp.body));
+            err_why(err, "%.300s", why.len ? buf_str(&why) : buf_str(&resp.body));
+        }
         if (ret)
             err_from(err, MDO_SRC_DOCKER);
+        buf_release(&why);
         http_resp_release(&resp);
     }
     buf_release(&path);
