@@ -1,4 +1,5 @@
-/* spec.c - a service's spec JSON, its app_version hash, and the environment mdo injects */
+/* spec.c - what both backends make of a service: its spec JSON, app_version hash, the environment
+ * and labels mdo gives its containers, and the --dry-run redaction */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,8 @@
 /* spec.h - what a service becomes, whatever the backend: its spec (the config of one service as
  * JSON, stored at /mdo/<env>/specs/<service> and shown by --dry-run), its app_version (a hash of
- * the spec: a changed image or env gives a new version, a changed instance count does not), and
- * the environment mdo injects into each of its containers (DESIGN §4).
+ * the spec: a changed image or env gives a new version, a changed instance count does not), the
+ * environment mdo injects into each of its containers (DESIGN §4), the labels it puts on them and
+ * reads back, and what both backends ask of a service's ports. One copy for docker and marathon.
  */
 #ifndef MDO_SPEC_H
 #define MDO_SPEC_H

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "check.h"
 #include "json.h"
 #include "marathon.h"
@@ -300,6 +301,45 @@ static void test_refused(void)
     }
 }
 
+/* A refused app is said once, not on every listing pass; its tasks are never records. */
+static void test_refused_once(void)
+{
+    cJSON *app = cJSON_Parse("{\"id\":\"/team-x/evil\",\"labels\":{\"mdo.environment\":"
+                             "\"prod\",\"mdo.service\":\"web\"},\"tasks\":[{\"id\":\"t.1\","
+                             "\"host\":\"srv1\",\"state\":\"TASK_RUNNING\"}]}");
+    const cJSON *task = cJSON_GetArrayItem(cJSON_GetObjectItem(app, "tasks"), 0);
+    struct mar_sched m;
+    struct cfg cfg = {0};
+    struct reg_record r;
+    char line[512];
+    FILE *log = tmpfile();
+    int saved = dup(2), lines = 0;
+
+    if (!app || !log || saved < 0) {
+        fprintf(stderr, "fixture setup failed\n");
+        exit(2);
+    }
+    memset(&m, 0, sizeof(m));
+    cfg.environment = "prod";
+    m.cfg = &cfg;
+    pthread_mutex_init(&m.lock, NULL);
+    fflush(stderr);
+    dup2(fileno(log), 2);
+    for (int pass = 0; pass < 3; pass++)
+        CHECK_INT(mar_record(&m, app, task, &r), 1);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(log);
+    while (fgets(line, sizeof(line), log))
+        lines += strstr(line, "app skipped") && strstr(line, "/team-x/evil") ? 1 : 0;
+    CHECK_INT(lines, 1);
+    fclose(log);
+    strset_release(&m.refused);
+    pthread_mutex_destroy(&m.lock);
+    cJSON_Delete(app);
+}
+
 static void test_paths(void)
 {
     struct buf b = BUF_INIT(0);
@@ -316,6 +356,7 @@ int main(void)
 {
     test_refused();
     test_paths();
+    test_refused_once();
     test_app();
     test_ids();
     test_records();
