@@ -1,40 +1,101 @@
-/* marathon.h - the pure parts of the Marathon backend (lib/marathon.c), apart so that unit tests
- * reach them: the app definition mdo sends (DESIGN §8), its comparison with what Marathon stores,
- * and the mapping of Marathon's tasks to registry records.
+/* marathon.h - inside the Marathon backend: its pure parts (lib/marathon_app.c), which unit tests
+ * reach — the app definition mdo sends (DESIGN §8), its comparison with what Marathon stores, and
+ * the mapping of Marathon's tasks to registry records — and what its files share: the state
+ * behind the opaque struct sched, the client (marathon.c), the deploying ops
+ * (marathon_deploy.c) and the event feeds (marathon_events.c).
  *
  * cJSON trees returned are the caller's (cJSON_Delete); records filled are the caller's
- * (reg_record_release). Nothing here does I/O.
+ * (reg_record_release). Nothing in the pure part does I/O.
  */
 #ifndef MDO_MARATHON_H
 #define MDO_MARATHON_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <cjson/cJSON.h>
 #include "buf.h"
 #include "config.h"
+#include "http.h"
 #include "registry.h"
+#include "scheduler.h"
+#include "strset.h"
+
+/* ---- pure (marathon_app.c) ---- */
 
 /* "/<env>/<service>" */
 int mar_app_id(struct buf *b, const char *env, const char *service);
+/* "/v2/apps/<env>/<service>" appended to b, each segment percent-encoded. */
+int mar_app_path(struct buf *b, const char *env, const char *service);
 /* The service of an app id "/<env>/<service>" of this environment, copied into out; NULL when
  * the id is not of that form (another environment, a deeper group, too long). */
 const char *mar_service_of(const char *env, const char *app_id, char *out, size_t n);
 
 /* The app definition of svc with the config's instance count. legacy: Marathon 1.4 and earlier
  * (container.docker.network BRIDGE + container.docker.portMappings, no networks). NULL on ENOMEM.
- */
+ * --dry-run shows it with spec_redacted(). */
 cJSON *mar_app_json(const struct cfg *cfg, const struct cfg_service *svc, int legacy);
 /* 1 when the stored app `have` (GET /v2/apps/<id> "app") already is what `want` asks: every field
  * of want is in have with the same value (Marathon adds defaults and servicePorts, so have may
  * hold more), and env and labels (with mdo.app_version) are exactly equal. */
 int mar_app_same(const cJSON *want, const cJSON *have);
-/* The definition as --dry-run shows it: pretty, env values with secret-looking names redacted.
- * Caller frees; NULL on ENOMEM. */
-char *mar_app_redacted(const cJSON *app);
 
 /* The registry record of one task of app (as GET /v2/apps?embed=apps.tasks gives them): 0 and
  * rec filled; 1 when there is nothing to register (not TASK_RUNNING, or an app without mdo's
- * labels or of another environment); -MDO_ENOMEM. */
+ * labels or of another environment); 2 when the app carries this environment's labels but is
+ * refused: its id is not /<env>/<service of its mdo.service label>, that service is not a
+ * valid name, or the task id is no valid key segment (names.h); -MDO_ENOMEM. */
 int mar_task_record(const char *env, const cJSON *app, const cJSON *task, struct reg_record *rec);
+
+/* ---- the backend's state and client (marathon.c) ---- */
+
+struct mar_sched {
+    const struct cfg *cfg;
+    struct http_conn conn;
+    char *base;      /* marathon.url without a trailing '/' */
+    char *shown;     /* the same without user:password@, for messages */
+    int url_secrets; /* base holds credentials: never echo a message that quotes it */
+    int legacy;
+    pthread_mutex_t lock;  /* guards refused (the list and events threads both log) */
+    struct strset refused; /* app ids already logged as refused: one line each */
+};
+
+static inline struct mar_sched *mar_of(struct sched *s)
+{
+    return (struct mar_sched *)(void *)s;
+}
+
+/* One request to base + path. Any HTTP status is success here: *status and *out (the JSON
+ * answer, or NULL) are the caller's to judge (mar_fail). Transport failures name Marathon's
+ * shown URL and the cause. Errors are tagged MDO_SRC_MARATHON. */
+int mar_call(struct mar_sched *m, const char *method, const char *path, const char *body,
+             long *status, cJSON **out, struct mdo_err *err);
+/* The error for an unexpected answer to `what` (e.g. "PUT /v2/apps/x"); Marathon's message in
+ * err->why. */
+int mar_fail(struct mar_sched *m, const char *what, long status, const cJSON *ans,
+             struct mdo_err *err);
+/* The auth failure (401/403) in words: which credential is missing or refused. */
+int mar_auth_error(struct mar_sched *m, long status, struct mdo_err *err);
+/* err holds a transport failure: restates it as "cannot reach Marathon at <shown>: <cause>". */
+int mar_net_error(struct mar_sched *m, struct mdo_err *err);
+/* mar_task_record() for this backend; a refused app is logged once and reported as 1. */
+int mar_record(struct mar_sched *m, const cJSON *app, const cJSON *task, struct reg_record *rec);
+
+/* ---- deploying (marathon_deploy.c) ---- */
+
+int mar_launch(struct sched *s, const struct cfg_service *svc, const struct sched_opts *o,
+               struct mdo_err *err);
+int mar_scale(struct sched *s, const struct cfg_service *svc, unsigned n,
+              const struct sched_opts *o, struct mdo_err *err);
+int mar_restart(struct sched *s, const struct cfg_service *svc, unsigned pause_s,
+                const struct sched_opts *o, struct mdo_err *err);
+int mar_stop(struct sched *s, const char *service, const struct sched_opts *o, struct mdo_err *err);
+
+/* ---- events (marathon_events.c) ---- */
+
+int mar_events(struct sched *s, const struct sched_sink *sink, const volatile int *stop,
+               struct mdo_err *err);
+int mar_feed(struct sched *s, const struct sched_sink *sink, const char *body, size_t len,
+             struct mdo_err *err);
+int mar_subscription(struct sched *s, const char *url, int action, struct mdo_err *err);
 
 #endif

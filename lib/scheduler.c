@@ -11,10 +11,12 @@ int sched_for(const struct cfg *cfg, const struct sched_ops **ops, struct mdo_er
         *ops = &sched_marathon;
         return 0;
     case CFG_SCHED_SWARM:
-        return err_set(err, MDO_ECONFIG,
-                       "%s: scheduler 'swarm' is not available in this build "
-                       "yet: use scheduler: docker",
-                       cfg->path);
+        err_set(err, MDO_ECONFIG,
+                "%s: scheduler 'swarm' is not available in this build "
+                "yet: use scheduler: docker",
+                cfg->path);
+        return err_from(err, MDO_SRC_CONFIG);
     }
-    return err_set(err, MDO_ECONFIG, "unknown scheduler");
+    err_set(err, MDO_ECONFIG, "unknown scheduler");
+    return err_from(err, MDO_SRC_CONFIG);
 }

@@ -1,4 +1,5 @@
-/* spec.c - a service's spec JSON, its app_version hash, and the environment mdo injects */
+/* spec.c - what both backends make of a service: its spec JSON, app_version hash, the environment
+ * and labels mdo gives its containers, and the --dry-run redaction */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "envname.h"
 #include "json.h"
 #include "spec.h"
+#include "url.h"
 
 static cJSON *kv_object(const struct cfg_kv *kv, unsigned n)
 {
@@ -104,23 +106,20 @@ int spec_env_secret(const char *name)
     return 0;
 }
 
-static int is_loopback(const char *host, size_t n)
-{
-    return (n == 9 && !strncasecmp(host, "localhost", 9)) ||
-           (n >= 4 && !strncmp(host, "127.", 4)) || (n == 5 && !strncmp(host, "[::1]", 5));
-}
-
-/* Appends url with a loopback host replaced by host_address. */
+/* Appends url with a loopback host replaced by host_address (an endpoint that is not a URL is
+ * passed on as it is: the loader checked them). */
 static int add_endpoint(struct buf *b, const char *url, const char *host_address)
 {
-    const char *host = strstr(url, "://"), *end;
+    char *host = NULL, *rehosted = NULL;
+    unsigned port;
+    int ret;
 
-    host = host ? host + 3 : url;
-    end = host[0] == '[' ? strchr(host, ']') : NULL;
-    end = end ? end + 1 : host + strcspn(host, ":/");
-    if (host_address && is_loopback(host, (size_t)(end - host)))
-        return buf_addf(b, "%.*s%s%s", (int)(host - url), url, host_address, end);
-    return buf_adds(b, url);
+    if (host_address && !url_host_port(url, &host, &port) && url_host_is_loopback(host))
+        rehosted = url_rehost(url, host_address);
+    ret = buf_adds(b, rehosted ? rehosted : url);
+    free(rehosted);
+    free(host);
+    return ret;
 }
 
 char *spec_etcd_for_guests(const struct cfg *cfg, const char *host_address)
@@ -145,13 +144,17 @@ static void env_add(struct envlist *l, struct buf *b)
 {
     char **p;
 
-    if (l->oom)
+    if (l->oom || !b->ptr) {
+        l->oom = 1;
+        buf_release(b);
         return;
+    }
     if (l->n + 2 > l->alloc) {
         size_t na = l->alloc ? 2 * l->alloc : 32;
         p = realloc(l->v, na * sizeof(*p));
         if (!p) {
             l->oom = 1;
+            buf_release(b);
             return;
         }
         l->v = p;
@@ -169,38 +172,72 @@ static void env_addf(struct envlist *l, const char *name, const char *value)
     env_add(l, &b);
 }
 
+/* Whether l sets name ("NAME=..."). */
+static int env_has(const struct envlist *l, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (size_t i = 0; i < l->n; i++)
+        if (!strncmp(l->v[i], name, n) && l->v[i][n] == '=')
+            return 1;
+    return 0;
+}
+
+/* ETCD_HOST_ADDRESS: host:port of the first endpoint as guests see it. */
+static void add_etcd_host(struct envlist *l, const char *etcd)
+{
+    struct buf b = BUF_INIT(0), first = BUF_INIT(0);
+    char *host = NULL;
+    unsigned port;
+
+    buf_add(&first, etcd, strcspn(etcd, ","));
+    if (!url_host_port(buf_str(&first), &host, &port))
+        buf_addf(&b, "ETCD_HOST_ADDRESS=%s%s%s:%u", strchr(host, ':') ? "[" : "", host,
+                 strchr(host, ':') ? "]" : "", port);
+    else
+        buf_adds(&b, "ETCD_HOST_ADDRESS=");
+    env_add(l, &b);
+    free(host);
+    buf_release(&first);
+}
+
 char **spec_env(const struct cfg *cfg, const struct cfg_service *svc, const char *host_address,
                 const char *container)
 {
-    struct envlist l = {NULL, 0, 0, 0};
+    struct envlist mdo = {NULL, 0, 0, 0}, l = {NULL, 0, 0, 0};
     struct buf b = BUF_INIT(0);
     char *etcd = spec_etcd_for_guests(cfg, host_address);
-    const char *hostport;
 
-    for (unsigned i = 0; i < svc->nenv; i++)
-        env_addf(&l, svc->env[i].key, svc->env[i].value);
-    env_addf(&l, "MDO_ENVIRONMENT", cfg->environment);
-    env_addf(&l, "MDO_SERVICE", svc->name);
-    env_addf(&l, "MDO_ETCD", etcd ? etcd : "");
-    env_addf(&l, "MDO_ETCD_PREFIX", cfg->etcd.prefix);
+    env_addf(&mdo, "MDO_ENVIRONMENT", cfg->environment);
+    env_addf(&mdo, "MDO_SERVICE", svc->name);
+    env_addf(&mdo, "MDO_ETCD", etcd ? etcd : "");
+    env_addf(&mdo, "MDO_ETCD_PREFIX", cfg->etcd.prefix);
     for (unsigned i = 0; i < svc->nports; i++) {
         envname(&b, "MDO_PORT_", svc->ports[i].name);
         buf_addf(&b, "=%u", svc->ports[i].port);
-        env_add(&l, &b);
+        env_add(&mdo, &b);
     }
     /* the seed's images read these two */
-    env_addf(&l, "SERVICE_NAME", svc->name);
-    hostport = etcd ? strstr(etcd, "://") : NULL;
-    hostport = hostport ? hostport + 3 : (etcd ? etcd : "");
-    buf_addf(&b, "ETCD_HOST_ADDRESS=%.*s", (int)strcspn(hostport, "/,"), hostport);
-    env_add(&l, &b);
+    env_addf(&mdo, "SERVICE_NAME", svc->name);
+    add_etcd_host(&mdo, etcd ? etcd : "");
     if (container)
-        env_addf(&l, "MDO_CONTAINER_NAME", container);
+        env_addf(&mdo, "MDO_CONTAINER_NAME", container);
     if (host_address)
-        env_addf(&l, "MDO_HOST_ADDRESS", host_address);
+        env_addf(&mdo, "MDO_HOST_ADDRESS", host_address);
+    /* The user's variables first, then mdo's. A user variable mdo also sets is dropped: Docker
+     * keeps both of a repeated name and getenv() returns the first, so it would win. */
+    for (unsigned i = 0; i < svc->nenv; i++)
+        if (!env_has(&mdo, svc->env[i].key))
+            env_addf(&l, svc->env[i].key, svc->env[i].value);
+    for (size_t i = 0; i < mdo.n; i++) {
+        buf_reset(&b);
+        buf_adds(&b, mdo.v[i]);
+        env_add(&l, &b);
+    }
     free(etcd);
     buf_release(&b);
-    if (l.oom) {
+    spec_env_free(mdo.v);
+    if (l.oom || mdo.oom) {
         spec_env_free(l.v);
         return NULL;
     }
@@ -212,4 +249,100 @@ void spec_env_free(char **env)
     for (size_t i = 0; env && env[i]; i++)
         free(env[i]);
     free(env);
+}
+
+cJSON *spec_labels(const struct cfg *cfg, const struct cfg_service *svc, const char *version)
+{
+    cJSON *o = cJSON_CreateObject();
+    struct buf b = BUF_INIT(0);
+
+    cJSON_AddStringToObject(o, "mdo.environment", cfg->environment);
+    cJSON_AddStringToObject(o, "mdo.service", svc->name);
+    cJSON_AddStringToObject(o, "mdo.app_version", version);
+    for (unsigned i = 0; i < svc->nlabels; i++) {
+        buf_reset(&b);
+        buf_addf(&b, "mdo.label.%s", svc->labels[i].key);
+        cJSON_AddStringToObject(o, buf_str(&b), svc->labels[i].value);
+    }
+    buf_release(&b);
+    return o;
+}
+
+int spec_record_labels(struct reg_record *rec, const cJSON *labels)
+{
+    const cJSON *l;
+    unsigned n = 0;
+
+    cJSON_ArrayForEach(l, labels)
+    {
+        if (l->string && !strncmp(l->string, SPEC_LABEL, strlen(SPEC_LABEL)) && cJSON_IsString(l))
+            n++;
+    }
+    if (!n)
+        return 0;
+    rec->labels = calloc(n, sizeof(*rec->labels));
+    if (!rec->labels)
+        return -MDO_ENOMEM;
+    cJSON_ArrayForEach(l, labels)
+    {
+        struct cfg_kv *kv = &rec->labels[rec->nlabels];
+        if (!l->string || strncmp(l->string, SPEC_LABEL, strlen(SPEC_LABEL)) || !cJSON_IsString(l))
+            continue;
+        kv->key = strdup(l->string + strlen(SPEC_LABEL));
+        kv->value = strdup(l->valuestring);
+        rec->nlabels++;
+        if (!kv->key || !kv->value)
+            return -MDO_ENOMEM;
+    }
+    return 0;
+}
+
+char *spec_redacted(const cJSON *body)
+{
+    cJSON *copy = cJSON_Duplicate(body, 1), *e;
+    struct buf r = BUF_INIT(0);
+    char *s;
+
+    /* Docker: "Env": ["NAME=value", ...] */
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(copy, "Env"))
+    {
+        size_t k;
+        if (!cJSON_IsString(e))
+            continue;
+        k = strcspn(e->valuestring, "=");
+        buf_reset(&r);
+        buf_add(&r, e->valuestring, k < 255 ? k : 255);
+        if (spec_env_secret(buf_str(&r))) {
+            buf_adds(&r, "=<redacted>");
+            cJSON_SetValuestring(e, buf_str(&r));
+        }
+    }
+    /* Marathon: "env": {"NAME": "value", ...} */
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(copy, "env"))
+    {
+        if (spec_env_secret(e->string) && cJSON_IsString(e))
+            cJSON_SetValuestring(e, "<redacted>");
+    }
+    s = copy ? cJSON_Print(copy) : NULL;
+    cJSON_Delete(copy);
+    buf_release(&r);
+    return s;
+}
+
+const struct cfg_port *spec_fixed_ports(const struct cfg_service *svc)
+{
+    for (unsigned i = 0; i < svc->nports; i++)
+        if (svc->ports[i].host_port)
+            return &svc->ports[i];
+    return NULL;
+}
+
+unsigned spec_health_port(const struct cfg_service *svc)
+{
+    unsigned idx = 0;
+
+    for (unsigned i = 0; svc->health.port && i < svc->nports; i++)
+        if (!strcmp(svc->ports[i].name, svc->health.port))
+            idx = i;
+    return idx;
 }

@@ -1,7 +1,8 @@
 /* spec.h - what a service becomes, whatever the backend: its spec (the config of one service as
  * JSON, stored at /mdo/<env>/specs/<service> and shown by --dry-run), its app_version (a hash of
- * the spec: a changed image or env gives a new version, a changed instance count does not), and
- * the environment mdo injects into each of its containers (DESIGN §4).
+ * the spec: a changed image or env gives a new version, a changed instance count does not), the
+ * environment mdo injects into each of its containers (DESIGN §4), the labels it puts on them and
+ * reads back, and what both backends ask of a service's ports. One copy for docker and marathon.
  */
 #ifndef MDO_SPEC_H
 #define MDO_SPEC_H
@@ -9,16 +10,18 @@
 #include <cjson/cJSON.h>
 #include "config.h"
 #include "err.h"
+#include "registry.h"
 
 /* The spec; caller deletes. NULL on ENOMEM. */
 cJSON *spec_json(const struct cfg *cfg, const struct cfg_service *svc);
 /* First 12 hex digits of SHA-256 over the spec without its instance count. */
 int spec_version(const struct cfg *cfg, const struct cfg_service *svc, char out[13]);
 
-/* "KEY=VALUE" strings, NULL-terminated; caller frees with spec_env_free(). The user's
- * environment comes first, then mdo's (which wins where a name repeats). host_address rewrites
- * loopback etcd endpoints (a container cannot reach the host's loopback); container and
- * host_address may be NULL (Marathon: Mesos sets MESOS_TASK_ID and HOST). */
+/* "KEY=VALUE" strings, NULL-terminated, no name twice; caller frees with spec_env_free(). The
+ * user's environment comes first, then mdo's; a user variable of a name mdo sets is dropped
+ * (mdo's value wins: Docker keeps both of a repeated name, getenv() returns the first).
+ * host_address rewrites loopback etcd endpoints (a container cannot reach the host's loopback);
+ * container and host_address may be NULL (Marathon: Mesos sets MESOS_TASK_ID and HOST). */
 char **spec_env(const struct cfg *cfg, const struct cfg_service *svc, const char *host_address,
                 const char *container);
 void spec_env_free(char **env);
@@ -28,5 +31,26 @@ int spec_env_secret(const char *name);
 
 /* The endpoint list as containers see it: loopback hosts replaced by host_address. Caller frees. */
 char *spec_etcd_for_guests(const struct cfg *cfg, const char *host_address);
+
+/* The prefix of a service label's key on a container or app: mdo.label.<key>. */
+#define SPEC_LABEL "mdo.label."
+
+/* mdo's labels of a container (Docker) or app (Marathon): mdo.environment, mdo.service,
+ * mdo.app_version = version, and mdo.label.<k> for each of the service's labels. Caller deletes;
+ * NULL on ENOMEM. */
+cJSON *spec_labels(const struct cfg *cfg, const struct cfg_service *svc, const char *version);
+/* Reads the mdo.label.<k> string labels of a scheduler's label object back into rec->labels
+ * (rec->labels must be empty). 0, or -MDO_ENOMEM (what was read stays in rec for
+ * reg_record_release). */
+int spec_record_labels(struct reg_record *rec, const cJSON *labels);
+/* A request body as --dry-run shows it: pretty-printed, the values of secret-looking variables
+ * (spec_env_secret) replaced by "<redacted>", in Docker's "Env" list and in Marathon's "env"
+ * object. Caller frees; NULL on ENOMEM. */
+char *spec_redacted(const cJSON *body);
+
+/* The first port of svc with a fixed host port, or NULL when the scheduler picks them all. */
+const struct cfg_port *spec_fixed_ports(const struct cfg_service *svc);
+/* The index in svc->ports of the port the health check names (0 when it names none). */
+unsigned spec_health_port(const struct cfg_service *svc);
 
 #endif

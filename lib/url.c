@@ -187,3 +187,19 @@ int url_add_segment(struct buf *b, const char *s)
     curl_free(e);
     return ret;
 }
+
+int url_has_credentials(const char *s)
+{
+    CURLU *u = parse(s);
+    char *user = NULL, *pass = NULL;
+    int has;
+
+    if (!u)
+        return 0;
+    has = !curl_url_get(u, CURLUPART_USER, &user, 0) ||
+          !curl_url_get(u, CURLUPART_PASSWORD, &pass, 0);
+    curl_free(user);
+    curl_free(pass);
+    curl_url_cleanup(u);
+    return has;
+}

@@ -33,4 +33,7 @@ int url_host_is_loopback(const char *host);
 /* Adds s percent-encoded as one path segment ('/' becomes %2F). 0 or -MDO_ENOMEM. */
 int url_add_segment(struct buf *b, const char *s);
 
+/* 1 when the URL holds a user or password (user:password@host): text quoting it is secret. */
+int url_has_credentials(const char *s);
+
 #endif

@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "check.h"
 #include "json.h"
 #include "marathon.h"
+#include "spec.h"
 
 static char *slurp(const char *path)
 {
@@ -118,7 +120,7 @@ static void test_app(void)
     CHECK_AT(app, "cmd", "(absent)");
 
     /* --dry-run redacts secret-looking env values, nothing else */
-    s = mar_app_redacted(app);
+    s = spec_redacted(app);
     CHECK(s && strstr(s, "<redacted>") && !strstr(s, "s3cret") && strstr(s, "exec cassandra -f"));
     free(s);
 
@@ -258,8 +260,103 @@ out:
     free(text);
 }
 
+/* F8: an app's labels do not choose the service on their own; names are checked */
+static void test_refused(void)
+{
+    static const char fmt[] =
+        "{\"id\":\"%s\",\"labels\":{\"mdo.environment\":\"prod\",\"mdo.service\":\"%s\"},"
+        "\"tasks\":[{\"id\":\"%s\",\"host\":\"srv1\",\"state\":\"TASK_RUNNING\"}]}";
+    static const struct {
+        const char *id, *service, *task;
+        int want;
+    } cases[] = {
+        {"/prod/web", "web", "prod_web.1", 0},
+        {"/team-x/evil", "web", "team-x_evil.1", 2}, /* another group claiming prod's web */
+        {"/prod/evil", "web", "prod_evil.1", 2},     /* label and id disagree */
+        {"/prod/a/web", "web", "prod_a_web.1", 2},   /* a deeper group */
+        {"/prod/Web", "Web", "prod_Web.1", 2},       /* not a service name */
+        {"/prod/web", "web", "..", 2},               /* a task id that is no key segment */
+        {"/prod/web", "web", "a/b", 2},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct buf b = BUF_INIT(0);
+        struct reg_record r;
+        cJSON *app;
+        int ret;
+        buf_addf(&b, fmt, cases[i].id, cases[i].service, cases[i].task);
+        app = cJSON_Parse(buf_str(&b));
+        if (!app) {
+            fprintf(stderr, "fixture is not JSON: %s\n", buf_str(&b));
+            exit(2);
+        }
+        ret = mar_task_record("prod", app, cJSON_GetArrayItem(cJSON_GetObjectItem(app, "tasks"), 0),
+                              &r);
+        if (ret != cases[i].want)
+            fprintf(stderr, "case %zu: %s\n", i, buf_str(&b));
+        CHECK_INT(ret, cases[i].want);
+        if (!ret)
+            reg_record_release(&r);
+        cJSON_Delete(app);
+        buf_release(&b);
+    }
+}
+
+/* A refused app is said once, not on every listing pass; its tasks are never records. */
+static void test_refused_once(void)
+{
+    cJSON *app = cJSON_Parse("{\"id\":\"/team-x/evil\",\"labels\":{\"mdo.environment\":"
+                             "\"prod\",\"mdo.service\":\"web\"},\"tasks\":[{\"id\":\"t.1\","
+                             "\"host\":\"srv1\",\"state\":\"TASK_RUNNING\"}]}");
+    const cJSON *task = cJSON_GetArrayItem(cJSON_GetObjectItem(app, "tasks"), 0);
+    struct mar_sched m;
+    struct cfg cfg = {0};
+    struct reg_record r;
+    char line[512];
+    FILE *log = tmpfile();
+    int saved = dup(2), lines = 0;
+
+    if (!app || !log || saved < 0) {
+        fprintf(stderr, "fixture setup failed\n");
+        exit(2);
+    }
+    memset(&m, 0, sizeof(m));
+    cfg.environment = "prod";
+    m.cfg = &cfg;
+    pthread_mutex_init(&m.lock, NULL);
+    fflush(stderr);
+    dup2(fileno(log), 2);
+    for (int pass = 0; pass < 3; pass++)
+        CHECK_INT(mar_record(&m, app, task, &r), 1);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(log);
+    while (fgets(line, sizeof(line), log))
+        lines += strstr(line, "app skipped") && strstr(line, "/team-x/evil") ? 1 : 0;
+    CHECK_INT(lines, 1);
+    fclose(log);
+    strset_release(&m.refused);
+    pthread_mutex_destroy(&m.lock);
+    cJSON_Delete(app);
+}
+
+static void test_paths(void)
+{
+    struct buf b = BUF_INIT(0);
+
+    mar_app_path(&b, "prod", "web");
+    CHECK_STR(b.ptr, "/v2/apps/prod/web");
+    buf_reset(&b);
+    mar_app_path(&b, "prod", "a/../b?x"); /* one segment each, whatever they hold */
+    CHECK_STR(b.ptr, "/v2/apps/prod/a%2F..%2Fb%3Fx");
+    buf_release(&b);
+}
+
 int main(void)
 {
+    test_refused();
+    test_paths();
+    test_refused_once();
     test_app();
     test_ids();
     test_records();

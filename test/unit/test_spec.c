@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
+#include "json.h"
 #include "spec.h"
 
 static const char *find(char **env, const char *name)
@@ -57,12 +58,13 @@ int main(void)
     CHECK_STR(find(e, "MDO_CONTAINER_NAME"), "prod-cassandra-1");
     CHECK_STR(find(e, "MDO_HOST_ADDRESS"), "172.17.0.1");
     {
-        /* mdo's own variables come last, so they win over a user's same-named one */
-        const char *last = NULL;
+        /* The user's MDO_SERVICE is dropped, not listed before mdo's: Docker keeps both of a
+         * repeated name and getenv() returns the first, so only one entry shows mdo's value. */
+        unsigned count = 0;
         for (size_t i = 0; e[i]; i++)
-            if (!strncmp(e[i], "MDO_SERVICE=", 12))
-                last = e[i] + 12;
-        CHECK_STR(last, "cassandra");
+            count += !strncmp(e[i], "MDO_SERVICE=", 12);
+        CHECK_INT(count, 1);
+        CHECK_STR(find(e, "MDO_SERVICE"), "cassandra");
     }
     spec_env_free(e);
     e = spec_env(&cfg, &svc, NULL, NULL); /* Marathon: Mesos gives the name and host */
@@ -78,6 +80,77 @@ int main(void)
     svc.image = "example/cassandra:4"; /* a new image is */
     spec_version(&cfg, &svc, v2);
     CHECK(strcmp(v1, v2) != 0);
+
+    /* IPv6 loopback is rewritten too; a non-loopback host and its path stay as written */
+    {
+        char *eps6[] = {"http://[::1]:2379", "http://etcd.example:2379/base"};
+        cfg.etcd.endpoints = eps6;
+        cfg.etcd.nendpoints = 2;
+        g = spec_etcd_for_guests(&cfg, "172.17.0.1");
+        CHECK_STR(g, "http://172.17.0.1:2379,http://etcd.example:2379/base");
+        free(g);
+        e = spec_env(&cfg, &svc, "172.17.0.1", NULL);
+        CHECK_STR(find(e, "ETCD_HOST_ADDRESS"), "172.17.0.1:2379");
+        spec_env_free(e);
+        e = spec_env(&cfg, &svc, NULL, NULL);
+        CHECK_STR(find(e, "ETCD_HOST_ADDRESS"), "[::1]:2379");
+        spec_env_free(e);
+        cfg.etcd.endpoints = eps;
+        cfg.etcd.nendpoints = 3;
+    }
+
+    /* one label set for both backends, read back the same way */
+    {
+        struct cfg_kv labels[] = {{"tier", "db"}, {"zone", "a"}};
+        struct reg_record r = {0};
+        cJSON *l;
+        char *s;
+        svc.labels = labels;
+        svc.nlabels = 2;
+        l = spec_labels(&cfg, &svc, "0123456789ab");
+        s = json_print(l);
+        CHECK_STR(s, "{\"mdo.environment\":\"prod\",\"mdo.service\":\"cassandra\","
+                     "\"mdo.app_version\":\"0123456789ab\",\"mdo.label.tier\":\"db\","
+                     "\"mdo.label.zone\":\"a\"}");
+        free(s);
+        cJSON_AddStringToObject(l, "HAPROXY_GROUP", "external");
+        cJSON_AddNumberToObject(l, "mdo.label.n", 1); /* not a string: not a label */
+        CHECK_INT(spec_record_labels(&r, l), 0);
+        CHECK_INT(r.nlabels, 2);
+        CHECK_STR(reg_record_label(&r, "tier"), "db");
+        CHECK_STR(reg_record_label(&r, "zone"), "a");
+        CHECK(reg_record_label(&r, "n") == NULL);
+        reg_record_release(&r);
+        cJSON_Delete(l);
+        svc.labels = NULL;
+        svc.nlabels = 0;
+    }
+
+    /* --dry-run: one redaction for Docker's Env list and Marathon's env object */
+    {
+        cJSON *b = cJSON_Parse("{\"Env\":[\"DB_PASSWORD=s3cret\",\"MIN_NODES=2\",\"TOKEN\"],"
+                               "\"env\":{\"API_TOKEN\":\"t0ken\",\"MIN_NODES\":\"2\"}}");
+        char *s = spec_redacted(b), *want;
+        cJSON *w = cJSON_Parse("{\"Env\":[\"DB_PASSWORD=<redacted>\",\"MIN_NODES=2\","
+                               "\"TOKEN=<redacted>\"],\"env\":{\"API_TOKEN\":\"<redacted>\","
+                               "\"MIN_NODES\":\"2\"}}");
+        want = cJSON_Print(w);
+        CHECK_STR(s, want);
+        free(s);
+        free(want);
+        cJSON_Delete(w);
+        cJSON_Delete(b);
+    }
+
+    /* the two port questions both backends ask */
+    CHECK(spec_fixed_ports(&svc) == &ports[1]);
+    CHECK_INT(spec_health_port(&svc), 0); /* no health port named */
+    svc.health.port = "peer-x";
+    CHECK_INT(spec_health_port(&svc), 1);
+    svc.health.port = "nope";
+    CHECK_INT(spec_health_port(&svc), 0);
+    ports[1].host_port = 0;
+    CHECK(spec_fixed_ports(&svc) == NULL);
 
     CHECK(spec_env_secret("DB_PASSWORD"));
     CHECK(spec_env_secret("api_token"));

@@ -1,0 +1,128 @@
+/* docker_events.c - the docker backend's event stream: GET /events (newline-delimited JSON) of
+ * this environment's containers, each start/stop turned into the sink's up/down */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "buf.h"
+#include "docker.h"
+#include "http.h"
+#include "json.h"
+#include "log.h"
+#include "names.h"
+
+#define EVENT_LINE_CAP (1u << 20)
+
+struct dk_evstate {
+    struct dk_sched *d;
+    const struct sched_sink *sink;
+    struct buf line;
+};
+
+static int is_action(const char *action, const char *const *list)
+{
+    for (; *list; list++)
+        if (!strcmp(action, *list))
+            return 1;
+    return 0;
+}
+
+static void on_event(struct dk_evstate *st, const cJSON *ev)
+{
+    static const char *const gone[] = {"die", "destroy", "stop", "pause", NULL};
+    static const char *const runs[] = {"start", "unpause", "rename", NULL};
+    const char *action = json_str(ev, "Action"), *id = json_str(ev, "id");
+    const cJSON *attrs = cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "Actor"), "Attributes");
+    const char *name = json_str(attrs, "name"), *service = json_str(attrs, "mdo.service");
+    int health = action && !strncmp(action, "health_status", 13);
+    struct mdo_err err = MDO_ERR_INIT;
+
+    if (!action || !id || !name || !service)
+        return;
+    /* names from the engine become registry keys: checked first (a refused container is
+     * logged by the listing, which sees it too) */
+    if (!name_ok(service) || !segment_ok(name)) {
+        log_debug("docker", "event of a container with a bad name, skipped", "action=\"%s\"",
+                  action);
+        return;
+    }
+    log_debug("docker", "event", "action=\"%s\" container=%s", action, name);
+    if (is_action(action, gone)) {
+        st->sink->down(st->sink->ctx, service, name);
+    } else if (!strcmp(action, "rename")) {
+        const char *old = json_str(attrs, "oldName");
+        if (old && *old == '/')
+            old++;
+        if (old && segment_ok(old))
+            st->sink->down(st->sink->ctx, service, old);
+    }
+    if (is_action(action, runs) || health) {
+        cJSON *in = NULL;
+        struct reg_record rec;
+        int r = dk_inspect(st->d, id, &in, &err);
+        if (!r)
+            r = dk_record(st->d, in, &rec, &err);
+        if (!r)
+            st->sink->up(st->sink->ctx, &rec);
+        else if (r == 1 && !health)
+            st->sink->down(st->sink->ctx, service, name); /* died again already */
+        else if (r < 0 && r != -MDO_ENOTFOUND)
+            log_warn("docker", "inspect failed", "container=%s err=\"%s\"", name, err.msg);
+        cJSON_Delete(in);
+    }
+}
+
+static int on_data(void *ctx, const char *p, size_t n)
+{
+    struct dk_evstate *st = ctx;
+    char *nl;
+
+    if (buf_add(&st->line, p, n)) {
+        log_warn("docker", "event line over 1 MiB dropped", "%s", "");
+        buf_reset(&st->line);
+        return 0;
+    }
+    while ((nl = memchr(st->line.ptr, '\n', st->line.len))) {
+        cJSON *ev = cJSON_ParseWithLength(st->line.ptr, (size_t)(nl - st->line.ptr));
+        if (ev)
+            on_event(st, ev);
+        else if (nl > st->line.ptr)
+            log_warn("docker", "event is not JSON, skipped", "len=%zu",
+                     (size_t)(nl - st->line.ptr));
+        cJSON_Delete(ev);
+        buf_consume(&st->line, (size_t)(nl - st->line.ptr) + 1);
+    }
+    return 0;
+}
+
+int dk_events(struct sched *s, const struct sched_sink *sink, const volatile int *stop,
+              struct mdo_err *err)
+{
+    struct dk_sched *d = dk_of(s);
+    struct dk_evstate st = {d, sink, BUF_INIT(EVENT_LINE_CAP)};
+    struct buf url = BUF_INIT(0);
+    struct http_conn c = d->conn;
+    int ret;
+
+    /* since: replays what happened while (re)connecting, so the reconcile that connected()
+     * starts and the stream overlap instead of leaving a gap */
+    buf_addf(&url, "%s/events?since=%lld&filters=", DK_API, (long long)time(NULL) - 2);
+    if (dkr_filters(&url, "container", d->cfg->environment, NULL)) {
+        buf_release(&url);
+        err_set(err, MDO_ENOMEM, "out of memory");
+        return err_from(err, MDO_SRC_DOCKER);
+    }
+    c.timeout_ms = 0;
+    sink->connected(sink->ctx);
+    ret = http_stream(&c, "GET", url.ptr, NULL, NULL, on_data, &st, stop, 0, err);
+    if (ret == -MDO_ENET) {
+        char cause[1024]; /* a copy: err's own text cannot be an argument of err_set on it */
+        snprintf(cause, sizeof(cause), "%.1000s", err->why[0] ? err->why : err->msg);
+        err_set(err, MDO_ENET, "lost Docker's event stream at %s: %s", c.unix_socket, cause);
+        err_why(err, "%s", cause);
+    }
+    if (ret < 0)
+        err_from(err, MDO_SRC_DOCKER);
+    buf_release(&st.line);
+    buf_release(&url);
+    return ret;
+}
