@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "callback.h"
+#include "subscribe_callbacks.h"
 #include "cmd.h"
 #include "http.h"
 #include "json.h"
@@ -491,7 +491,7 @@ int cmd_subscribe(int argc, char **argv)
     ret = callbacks_start(&s.cb, s.ce.cfg, &s.ce.etcd, &err);
     if (ret)
         goto out_server;
-    callbacks_routes(s.cb, srv);
+    subscribe_callbacks_routes(srv, s.cb);
     s.k.changed = callbacks_changed;
     s.k.changed_ctx = s.cb;
     memset(&sa, 0, sizeof(sa));

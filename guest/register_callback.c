@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "applet.h"
-#include "callback.h"
+#include "cbreg.h"
 
 const char guest_usage_register_callback[] =
     "usage: register_callback SERVICE URL [--secret S] [--owner NAME] [--remove]\n"
@@ -34,7 +34,7 @@ int guest_register_callback(int argc, char **argv)
     const char *name = argv[0], *usage = guest_usage_register_callback;
     const char *svc = NULL, *url = NULL, *secret = NULL,
                *owner = guest_env("MDO_CONTAINER_NAME", "MESOS_TASK_ID");
-    char id[CALLBACKS_ID_LEN + 1];
+    char id[CBREG_ID_LEN + 1];
     int remove = 0, ret;
 
     if (cmd_wants_help(argc, argv, usage))
@@ -76,10 +76,10 @@ int guest_register_callback(int argc, char **argv)
         return guest_usage_error(name, usage, "%s", err.msg);
     ret = guest_reg_open(&g, &err);
     if (!ret && remove) {
-        callbacks_id(svc, url, owner, id);
-        ret = callbacks_unregister(&g.etcd, g.prefix, g.env, id, &err);
+        cbreg_id(svc, url, owner, id);
+        ret = cbreg_unregister(&g.etcd, g.prefix, g.env, id, &err);
     } else if (!ret) {
-        ret = callbacks_register(&g.etcd, g.prefix, g.env, svc, url, secret, owner, id, &err);
+        ret = cbreg_register(&g.etcd, g.prefix, g.env, svc, url, secret, owner, id, &err);
     }
     if (!ret)
         guest_print(id);

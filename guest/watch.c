@@ -46,8 +46,9 @@ const char guest_usage_watch[] =
 
 struct svc {
     const char *name;
-    char *delivered; /* membership text CMD last saw (NULL before the first listing) */
-    int known;       /* the first listing came */
+    struct reg_record *delivered; /* membership CMD last saw, sorted by container */
+    unsigned ndelivered;
+    int known; /* the first listing came */
 };
 
 struct wopts {
@@ -213,12 +214,14 @@ static int store_apply(struct store *st, struct watch_event *ev)
     return 0;
 }
 
-/* The membership text and node lines of one service from the copy. prefix ends in '/'. */
+/* The membership (records sorted by container: the copy's key order) and node lines of one
+ * service from the copy. prefix ends in '/'. *recs is the caller's (reg_records_free). */
 static int service_view(const struct store *st, const char *prefix, const char *svc,
-                        struct buf *text, struct buf *nodes, const char *prog)
+                        struct reg_record **recs, unsigned *nrecs, struct buf *nodes,
+                        const char *prog)
 {
     struct buf p = BUF_INIT(0);
-    size_t at;
+    size_t at, alloc = 0;
     int ret = buf_addf(&p, "%s%s/instances/", prefix, svc);
 
     if (ret)
@@ -233,14 +236,23 @@ static int service_view(const struct store *st, const char *prefix, const char *
             fprintf(stderr, "%s: bad record '%s' skipped: %s\n", prog, st->v[at].key, perr.msg);
             continue;
         }
-        ret = watch_member_line(text, &r);
-        if (!ret)
-            ret = buf_adds(nodes, r.host);
+        if (*nrecs == alloc) {
+            size_t na = alloc ? 2 * alloc : 8;
+            struct reg_record *nv = realloc(*recs, na * sizeof(*nv));
+            if (!nv) {
+                reg_record_release(&r);
+                ret = -MDO_ENOMEM;
+                break;
+            }
+            *recs = nv;
+            alloc = na;
+        }
+        ret = buf_adds(nodes, r.host);
         for (unsigned i = 0; !ret && i < r.nports; i++)
             ret = buf_addf(nodes, ":%d", r.ports[i].external);
         if (!ret)
             ret = buf_addc(nodes, '\n');
-        reg_record_release(&r);
+        (*recs)[(*nrecs)++] = r; /* taken */
     }
     buf_release(&p);
     return ret;
@@ -257,8 +269,23 @@ static char *env_entry(const char *name, const char *value)
 }
 
 /* Runs CMD for a change of svc; returns its exit status (128+N when killed by signal N). */
-static int run(const struct wopts *o, const char *prog, const char *svc, const struct watch_diff *d,
-               int delta, const char *nodes, int initial)
+/* "a b c": the names for MDO_ADDED and its kin. */
+static char *names_env(const char *name, const char *const *v, unsigned n)
+{
+    struct buf b = BUF_INIT(0);
+    char *s = NULL;
+    int ret = buf_addf(&b, "%s=", name);
+
+    for (unsigned i = 0; !ret && i < n; i++)
+        ret = buf_addf(&b, "%s%s", i ? " " : "", v[i]);
+    if (!ret)
+        s = buf_detach(&b);
+    buf_release(&b);
+    return s;
+}
+
+static int run(const struct wopts *o, const char *prog, const char *svc,
+               const struct reg_members_diff *d, int delta, const char *nodes, int initial)
 {
     static const char *ours[] = {"MDO_CHANGED", "MDO_DELTA",     "MDO_COUNT",
                                  "MDO_NODES",   "MDO_NODES_SEP", "MDO_ADDED",
@@ -298,9 +325,9 @@ static int run(const struct wopts *o, const char *prog, const char *svc, const s
         envp[k++] = env_entry("MDO_COUNT", cstr);
         envp[k++] = env_entry("MDO_NODES", nodes);
         envp[k++] = env_entry("MDO_NODES_SEP", sep);
-        envp[k++] = env_entry("MDO_ADDED", buf_str(&d->names_added));
-        envp[k++] = env_entry("MDO_REMOVED", buf_str(&d->names_removed));
-        envp[k++] = env_entry("MDO_MOVED", buf_str(&d->names_changed));
+        envp[k++] = names_env("MDO_ADDED", d->names_added, d->added);
+        envp[k++] = names_env("MDO_REMOVED", d->names_removed, d->removed);
+        envp[k++] = names_env("MDO_MOVED", d->names_changed, d->changed);
         envp[k++] = env_entry("MDO_INITIAL", initial ? "1" : "0");
         envp[k] = NULL;
         fprintf(stderr, "%s: %s changed (%s, now %u): running %s\n", prog, svc, dstr, d->count,
@@ -332,17 +359,19 @@ static int deliver(struct wopts *o, const struct store *st, const char *prefix, 
                    int initial)
 {
     for (unsigned i = 0; i < o->n && !got_signal; i++) {
-        struct buf text = BUF_INIT(0), nodes = BUF_INIT(0);
-        struct watch_diff d = WATCH_DIFF_INIT;
+        struct buf nodes = BUF_INIT(0);
+        struct reg_members_diff d = REG_MEMBERS_DIFF_INIT;
+        struct reg_record *recs = NULL;
+        unsigned nrecs = 0;
         int differs, rc = 0;
 
-        if (service_view(st, prefix, o->s[i].name, &text, &nodes, prog)) {
+        if (service_view(st, prefix, o->s[i].name, &recs, &nrecs, &nodes, prog)) {
             fprintf(stderr, "%s: out of memory\n", prog);
-            buf_release(&text);
+            reg_records_free(recs, nrecs);
             buf_release(&nodes);
             return 1;
         }
-        differs = watch_members_diff(o->s[i].delivered, buf_str(&text), &d);
+        differs = reg_members_diff(o->s[i].delivered, o->s[i].ndelivered, recs, nrecs, &d);
         int first = !o->s[i].known;
 
         if (first) { /* the first listing: the baseline */
@@ -356,13 +385,16 @@ static int deliver(struct wopts *o, const struct store *st, const char *prefix, 
                 fprintf(stderr, "%s: '%s' exited with status %d%s\n", prog, o->cmd[0], rc,
                         o->exit_on_failure ? "" : " (going on)");
         }
+        reg_members_diff_release(&d); /* it borrows from both memberships */
         if (differs >= 0) {
-            free(o->s[i].delivered);
-            o->s[i].delivered = buf_detach(&text);
+            reg_records_free(o->s[i].delivered, o->s[i].ndelivered);
+            o->s[i].delivered = recs;
+            o->s[i].ndelivered = nrecs;
+            recs = NULL;
+            nrecs = 0;
         }
-        buf_release(&text);
+        reg_records_free(recs, nrecs);
         buf_release(&nodes);
-        watch_diff_release(&d);
         if (rc && o->exit_on_failure)
             return rc;
     }
@@ -447,7 +479,7 @@ out:
     store_clear(&st);
     free(st.v);
     for (unsigned i = 0; i < o.n; i++)
-        free(o.s[i].delivered);
+        reg_records_free(o.s[i].delivered, o.s[i].ndelivered);
     free(o.names);
     buf_release(&prefix);
     guest_reg_close(&g);

@@ -71,3 +71,28 @@ int64_t clock_backoff_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms)
         return d;
     return d / 2 + (int64_t)(jitter() % (uint64_t)(d / 2 + 1));
 }
+
+int clock_cond_init(pthread_cond_t *c)
+{
+    pthread_condattr_t ca;
+    int ret = pthread_condattr_init(&ca);
+
+    if (ret)
+        return ret;
+    ret = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (!ret)
+        ret = pthread_cond_init(c, &ca);
+    pthread_condattr_destroy(&ca);
+    return ret;
+}
+
+struct timespec clock_timespec(int64_t deadline_ms)
+{
+    struct timespec ts;
+
+    if (deadline_ms < 0)
+        deadline_ms = 0;
+    ts.tv_sec = (time_t)(deadline_ms / 1000);
+    ts.tv_nsec = (long)(deadline_ms % 1000) * 1000000L;
+    return ts;
+}

@@ -6,7 +6,9 @@
 #ifndef MDO_CLOCK_H
 #define MDO_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t clock_now_ms(void);
@@ -20,5 +22,11 @@ int clock_nap_ms(int64_t ms, const volatile int *stop);
 /* Capped exponential backoff with jitter: a value in [d/2, d] where d = min(cap_ms,
  * base_ms * 2^attempt). attempt counts from 0. Thread-safe. */
 int64_t clock_backoff_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms);
+
+/* For threads that wait on a condition until a deadline: clock_cond_init() makes c measure
+ * timeouts on CLOCK_MONOTONIC, and clock_timespec() turns a clock_deadline_ms() value into the
+ * absolute time pthread_cond_timedwait(c, ...) takes. */
+int clock_cond_init(pthread_cond_t *c);
+struct timespec clock_timespec(int64_t deadline_ms);
 
 #endif

@@ -103,46 +103,17 @@ static int kv_cmp(const void *a, const void *b)
     return strcmp(((const struct cfg_kv *)a)->key, ((const struct cfg_kv *)b)->key);
 }
 
-static void add_str(cJSON *o, const char *k, const char *v)
+/* 1 when added (or nothing to add), 0 on ENOMEM */
+static int add_str(cJSON *o, const char *k, const char *v)
 {
-    if (v)
-        cJSON_AddStringToObject(o, k, v);
+    return !v || cJSON_AddStringToObject(o, k, v) != NULL;
 }
 
 char *reg_record_json(const struct reg_record *r)
 {
-    cJSON *o = cJSON_CreateObject(), *ports, *labels;
-    struct cfg_kv *sorted = NULL;
-    char *s;
+    cJSON *o = reg_record_cjson(r);
+    char *s = o ? json_print(o) : NULL;
 
-    add_str(o, "service", r->service);
-    add_str(o, "container", r->container);
-    add_str(o, "environment", r->environment);
-    add_str(o, "host", r->host);
-    add_str(o, "address", r->address);
-    ports = cJSON_AddObjectToObject(o, "ports");
-    for (unsigned i = 0; i < r->nports; i++) {
-        cJSON *p = cJSON_AddObjectToObject(ports, r->ports[i].name);
-        cJSON_AddNumberToObject(p, "internal", r->ports[i].internal);
-        cJSON_AddNumberToObject(p, "external", r->ports[i].external);
-        cJSON_AddStringToObject(p, "protocol", r->ports[i].proto[0] ? r->ports[i].proto : "tcp");
-    }
-    labels = cJSON_AddObjectToObject(o, "labels");
-    if (r->nlabels) { /* sorted: the same labels always encode to the same bytes */
-        sorted = malloc(r->nlabels * sizeof(*sorted));
-        if (sorted) {
-            memcpy(sorted, r->labels, r->nlabels * sizeof(*sorted));
-            qsort(sorted, r->nlabels, sizeof(*sorted), kv_cmp);
-            for (unsigned i = 0; i < r->nlabels; i++)
-                cJSON_AddStringToObject(labels, sorted[i].key, sorted[i].value);
-        }
-        free(sorted);
-    }
-    add_str(o, "state", r->state);
-    add_str(o, "started_at", r->started_at);
-    add_str(o, "app_version", r->app_version);
-    add_str(o, "backend", r->backend);
-    s = json_print(o);
     cJSON_Delete(o);
     return s;
 }
@@ -518,4 +489,113 @@ unsigned reg_hold_mass_removals(struct reg_change *c, unsigned *n, const struct 
     }
     *n = kept;
     return nheld;
+}
+
+/* The tree reg_record_json prints (labels sorted, so the same record prints the same bytes). */
+cJSON *reg_record_cjson(const struct reg_record *r)
+{
+    cJSON *o = cJSON_CreateObject(), *ports, *labels;
+    struct cfg_kv *sorted = NULL;
+    int ok = o != NULL;
+
+    ok &= add_str(o, "service", r->service);
+    ok &= add_str(o, "container", r->container);
+    ok &= add_str(o, "environment", r->environment);
+    ok &= add_str(o, "host", r->host);
+    ok &= add_str(o, "address", r->address);
+    ports = cJSON_AddObjectToObject(o, "ports");
+    ok &= ports != NULL;
+    for (unsigned i = 0; ok && i < r->nports; i++) {
+        cJSON *p = cJSON_AddObjectToObject(ports, r->ports[i].name);
+        ok &= p && cJSON_AddNumberToObject(p, "internal", r->ports[i].internal) &&
+              cJSON_AddNumberToObject(p, "external", r->ports[i].external) &&
+              cJSON_AddStringToObject(p, "protocol",
+                                      r->ports[i].proto[0] ? r->ports[i].proto : "tcp");
+    }
+    labels = cJSON_AddObjectToObject(o, "labels");
+    ok &= labels != NULL;
+    if (ok && r->nlabels) { /* sorted: the same labels always encode to the same bytes */
+        sorted = malloc(r->nlabels * sizeof(*sorted));
+        ok &= sorted != NULL;
+        if (sorted) {
+            memcpy(sorted, r->labels, r->nlabels * sizeof(*sorted));
+            qsort(sorted, r->nlabels, sizeof(*sorted), kv_cmp);
+            for (unsigned i = 0; ok && i < r->nlabels; i++)
+                ok &= cJSON_AddStringToObject(labels, sorted[i].key, sorted[i].value) != NULL;
+        }
+        free(sorted);
+    }
+    ok &= add_str(o, "state", r->state);
+    ok &= add_str(o, "started_at", r->started_at);
+    ok &= add_str(o, "app_version", r->app_version);
+    ok &= add_str(o, "backend", r->backend);
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* ---- membership ---- */
+
+static int str_same(const char *a, const char *b)
+{
+    return !strcmp(a ? a : "", b ? b : "");
+}
+
+int reg_member_equal(const struct reg_record *a, const struct reg_record *b)
+{
+    if (!str_same(a->container, b->container) || !str_same(a->host, b->host) ||
+        a->nports != b->nports || a->nlabels != b->nlabels)
+        return 0;
+    for (unsigned i = 0; i < a->nports; i++) {
+        const struct reg_port *p = &a->ports[i], *q = &b->ports[i];
+        if (!str_same(p->name, q->name) || p->internal != q->internal ||
+            p->external != q->external || strcmp(p->proto, q->proto))
+            return 0;
+    }
+    for (unsigned i = 0; i < a->nlabels; i++)
+        if (!str_same(a->labels[i].key, b->labels[i].key) ||
+            !str_same(a->labels[i].value, b->labels[i].value))
+            return 0;
+    return 1;
+}
+
+int reg_members_diff(const struct reg_record *old, unsigned nold, const struct reg_record *cur,
+                     unsigned ncur, struct reg_members_diff *d)
+{
+    unsigned i = 0, j = 0;
+
+    memset(d, 0, sizeof(*d));
+    /* added + changed <= ncur, removed <= nold; +1 so that none is a zero-size calloc */
+    d->names_added = calloc((size_t)ncur + 1, sizeof(*d->names_added));
+    d->names_changed = calloc((size_t)ncur + 1, sizeof(*d->names_changed));
+    d->names_removed = calloc((size_t)nold + 1, sizeof(*d->names_removed));
+    if (!d->names_added || !d->names_changed || !d->names_removed) {
+        reg_members_diff_release(d);
+        return -MDO_ENOMEM;
+    }
+    while (i < nold || j < ncur) {
+        int c = i >= nold ? 1 : j >= ncur ? -1 : strcmp(old[i].container, cur[j].container);
+        if (c < 0) { /* only in old */
+            d->names_removed[d->removed++] = old[i++].container;
+        } else if (c > 0) { /* only in cur */
+            d->names_added[d->added++] = cur[j++].container;
+            d->count++;
+        } else {
+            if (!reg_member_equal(&old[i], &cur[j]))
+                d->names_changed[d->changed++] = cur[j].container;
+            d->count++;
+            i++, j++;
+        }
+    }
+    return d->added || d->removed || d->changed;
+}
+
+void reg_members_diff_release(struct reg_members_diff *d)
+{
+    free(d->names_added);
+    free(d->names_removed);
+    free(d->names_changed);
+    memset(d, 0, sizeof(*d));
 }

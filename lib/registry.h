@@ -15,6 +15,7 @@
 #define MDO_REGISTRY_H
 
 #include <stdint.h>
+#include <cjson/cJSON.h>
 #include "buf.h"
 #include "config.h"
 #include "err.h"
@@ -67,6 +68,9 @@ int reg_leader_key(struct buf *b, const char *prefix, const char *env);
 
 /* Canonical JSON of DESIGN §5; caller frees. Same record, same bytes (the diff relies on it). */
 char *reg_record_json(const struct reg_record *r);
+/* The same as a cJSON tree, for documents that embed records; caller cJSON_Delete()s it.
+ * NULL on ENOMEM. */
+cJSON *reg_record_cjson(const struct reg_record *r);
 /* Fills r (zeroed first) from JSON; -MDO_EPROTO names what is missing. */
 int reg_record_parse(const char *json, size_t len, struct reg_record *r, struct mdo_err *err);
 /* Same canonical JSON (mod_revision aside). */
@@ -121,5 +125,32 @@ unsigned reg_hold_mass_removals(struct reg_change *c, unsigned *n, const struct 
 
 /* Sort order of reg_list: service, then container. */
 int reg_record_cmp(const void *a, const void *b);
+
+/* ---- membership: what "the service changed" means (the watch applet and the callbacks) ----
+ * Two records are membership-equal when their container, host, ports (name, internal, external,
+ * protocol, in order) and labels (in order; reg_record_parse gives them sorted) agree. State,
+ * start time and version are left out: a health flip or a restart that keeps the instance's
+ * name, host and ports is not a membership change; a new port is. */
+int reg_member_equal(const struct reg_record *a, const struct reg_record *b);
+
+struct reg_members_diff {
+    unsigned count;                   /* records in cur */
+    unsigned added, removed, changed; /* by container; changed: same name, not member-equal */
+    /* container names in container order, borrowed from cur (added, changed) and old
+     * (removed): valid while those arrays are; the arrays are the diff's own */
+    const char **names_added, **names_removed, **names_changed;
+};
+
+#define REG_MEMBERS_DIFF_INIT                                                                      \
+    {                                                                                              \
+        0, 0, 0, 0, NULL, NULL, NULL                                                               \
+    }
+
+/* One merge over two memberships of a service, each sorted by container (reg_list's order
+ * within a service). Returns 1 when they differ, 0 when equal, -MDO_ENOMEM (d empty). The
+ * caller releases d with reg_members_diff_release() before freeing old or cur. */
+int reg_members_diff(const struct reg_record *old, unsigned nold, const struct reg_record *cur,
+                     unsigned ncur, struct reg_members_diff *d);
+void reg_members_diff_release(struct reg_members_diff *d);
 
 #endif

@@ -1,6 +1,6 @@
 /* watch.h - an etcd v3 watch over a key prefix, through the gateway's streaming POST /v3/watch,
- * that survives broken streams and etcd restarts; plus the membership text that the `watch`
- * applet and the callbacks compare to tell whether a service changed.
+ * that survives broken streams and etcd restarts (what "a service changed" means is
+ * registry.h's reg_members_diff).
  *
  * The gateway answers one JSON object per line:
  *   {"result":{"header":{"revision":"7"},"created":true}}
@@ -78,29 +78,6 @@ void watch_stop(struct watch *w);
  * (checked about every second, and between reconnects). Returns 0 when ended. */
 int watch_run(struct etcd *e, const char *prefix, int (*fn)(void *ctx, struct watch_batch *b),
               void *ctx, const volatile int *stop, struct mdo_err *err);
-
-/* --- membership: what "the service changed" means ---
- * A service's membership text is one line per instance, sorted by container name:
- *   "<container>\t<host>\t<port>=<external>/<internal>/<proto>,...\t<label>=<value>,...\n"
- * The state, start time and version of a record are left out: a health flip or a restart that
- * keeps the instance's name, host and ports is not a membership change; a new port is. */
-int watch_member_line(struct buf *b, const struct reg_record *r);
-
-struct watch_diff {
-    unsigned count;                   /* instances in the new text */
-    unsigned added, removed, changed; /* by container name; changed = same name, new line */
-    struct buf names_added, names_removed, names_changed; /* space-separated names */
-};
-
-#define WATCH_DIFF_INIT                                                                            \
-    {                                                                                              \
-        0, 0, 0, 0, BUF_INIT(0), BUF_INIT(0), BUF_INIT(0)                                          \
-    }
-
-/* Compares two membership texts (NULL = empty). Returns 1 when they differ, 0 when equal,
- * -MDO_ENOMEM. The caller releases d with watch_diff_release(). */
-int watch_members_diff(const char *old, const char *cur, struct watch_diff *d);
-void watch_diff_release(struct watch_diff *d);
 
 /* Debounce: milliseconds left before a burst counts as settled, i.e. settle_ms passed with no
  * new event, or max_ms passed since its first event (a steady trickle must not starve the

@@ -1,6 +1,8 @@
-/* test_watch.c - pure parts of the watch client: gateway answer parsing, membership diffs,
- * debounce */
+/* test_watch.c - pure parts of the watch client: gateway answer parsing, debounce; and the
+ * membership diff the watch applet runs on (registry.h's reg_member_equal, reg_members_diff) */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "check.h"
 #include "watch.h"
 
@@ -77,72 +79,142 @@ static void parse_tests(void)
     }
 }
 
-static void line_tests(void)
+/* An owned record: container, host, one port "p" published on ext, one label (or none). */
+static struct reg_record mk(const char *container, const char *host, int ext, const char *label)
 {
-    struct reg_port ports[] = {{"peer", 7000, 31000, "tcp"}, {"client", 9042, 31001, "udp"}};
-    struct cfg_kv labels[] = {{"rack", "r1"}};
     struct reg_record r = {0};
-    struct buf b = BUF_INIT(0);
 
-    r.container = "db-1";
-    r.host = "10.0.0.1";
-    r.ports = ports;
-    r.nports = 2;
-    r.labels = labels;
-    r.nlabels = 1;
-    r.state = "healthy";
-    CHECK_INT(watch_member_line(&b, &r), 0);
-    CHECK_STR(b.ptr, "db-1\t10.0.0.1\tpeer=31000/7000/tcp,client=31001/9042/udp\track=r1\n");
-    buf_reset(&b);
-    r.state = "unhealthy"; /* not part of the line */
-    r.container = "a\tb\nc";
-    r.nports = 0;
-    r.nlabels = 0;
-    CHECK_INT(watch_member_line(&b, &r), 0);
-    CHECK_STR(b.ptr, "a?b?c\t10.0.0.1\t\t\n");
-    buf_release(&b);
+    r.service = strdup("db");
+    r.container = strdup(container);
+    r.host = strdup(host);
+    r.state = strdup("running");
+    r.ports = calloc(1, sizeof(*r.ports));
+    r.nports = 1;
+    r.ports[0].name = strdup("p");
+    r.ports[0].internal = 7000;
+    r.ports[0].external = ext;
+    snprintf(r.ports[0].proto, sizeof(r.ports[0].proto), "tcp");
+    if (label) {
+        r.labels = calloc(1, sizeof(*r.labels));
+        r.nlabels = 1;
+        r.labels[0].key = strdup("rack");
+        r.labels[0].value = strdup(label);
+    }
+    return r;
+}
+
+/* "a b": the names as the watch applet joins them for MDO_ADDED and its kin */
+static const char *joined(const char *const *v, unsigned n)
+{
+    static char out[256];
+    size_t at = 0;
+
+    out[0] = '\0';
+    for (unsigned i = 0; i < n; i++)
+        at += (size_t)snprintf(out + at, sizeof(out) - at, "%s%s", i ? " " : "", v[i]);
+    return out;
+}
+
+static void equal_tests(void)
+{
+    struct reg_record a = mk("db-1", "10.0.0.1", 31000, "r1"),
+                      b = mk("db-1", "10.0.0.1", 31000, "r1");
+
+    CHECK_INT(reg_member_equal(&a, &b), 1);
+    free(b.state); /* a health flip is not a membership change */
+    b.state = strdup("unhealthy");
+    free(b.started_at);
+    b.started_at = strdup("2026-12-01T00:00:00Z");
+    CHECK_INT(reg_member_equal(&a, &b), 1);
+    b.ports[0].external = 31001; /* a new host port is */
+    CHECK_INT(reg_member_equal(&a, &b), 0);
+    b.ports[0].external = 31000;
+    snprintf(b.ports[0].proto, sizeof(b.ports[0].proto), "udp");
+    CHECK_INT(reg_member_equal(&a, &b), 0);
+    snprintf(b.ports[0].proto, sizeof(b.ports[0].proto), "tcp");
+    free(b.labels[0].value);
+    b.labels[0].value = strdup("r2");
+    CHECK_INT(reg_member_equal(&a, &b), 0);
+    reg_record_release(&b);
+    b = mk("db-1", "10.0.0.2", 31000, "r1"); /* moved */
+    CHECK_INT(reg_member_equal(&a, &b), 0);
+    reg_record_release(&b);
+    b = mk("db-1", "10.0.0.1", 31000, NULL);
+    CHECK_INT(reg_member_equal(&a, &b), 0);
+    reg_record_release(&a);
+    reg_record_release(&b);
 }
 
 static void diff_tests(void)
 {
-    struct watch_diff d = WATCH_DIFF_INIT;
-    const char *old = "a\th\tp=1\t\nb\th\tp=2\t\nc\th\tp=3\t\n";
-    const char *cur = "a\th\tp=1\t\nb\th\tp=9\t\nd\th\tp=4\t\ne\th\tp=5\t\n";
+    struct reg_members_diff d = REG_MEMBERS_DIFF_INIT;
+    struct reg_record old[3], cur[4], one[1], two[2];
 
-    CHECK_INT(watch_members_diff(old, cur, &d), 1);
+    old[0] = mk("a", "h", 1, NULL);
+    old[1] = mk("b", "h", 2, NULL);
+    old[2] = mk("c", "h", 3, NULL);
+    cur[0] = mk("a", "h", 1, NULL);
+    cur[1] = mk("b", "h", 9, NULL);
+    cur[2] = mk("d", "h", 4, NULL);
+    cur[3] = mk("e", "h", 5, NULL);
+
+    CHECK_INT(reg_members_diff(old, 3, cur, 4, &d), 1);
     CHECK_INT(d.count, 4);
     CHECK_INT(d.added, 2);
     CHECK_INT(d.removed, 1);
     CHECK_INT(d.changed, 1);
-    CHECK_STR(buf_str(&d.names_added), "d e");
-    CHECK_STR(buf_str(&d.names_removed), "c");
-    CHECK_STR(buf_str(&d.names_changed), "b");
-    watch_diff_release(&d);
+    CHECK_STR(joined(d.names_added, d.added), "d e");
+    CHECK_STR(joined(d.names_removed, d.removed), "c");
+    CHECK_STR(joined(d.names_changed, d.changed), "b");
+    reg_members_diff_release(&d);
+    CHECK(d.names_added == NULL);
 
-    d = (struct watch_diff)WATCH_DIFF_INIT;
-    CHECK_INT(watch_members_diff(old, old, &d), 0);
+    CHECK_INT(reg_members_diff(old, 3, old, 3, &d), 0);
     CHECK_INT(d.count, 3);
-    watch_diff_release(&d);
+    CHECK_INT(d.added + d.removed + d.changed, 0);
+    reg_members_diff_release(&d);
 
-    d = (struct watch_diff)WATCH_DIFF_INIT;
-    CHECK_INT(watch_members_diff(NULL, old, &d), 1);
+    CHECK_INT(reg_members_diff(NULL, 0, old, 3, &d), 1);
     CHECK_INT(d.added, 3);
-    CHECK_STR(buf_str(&d.names_added), "a b c");
-    watch_diff_release(&d);
+    CHECK_STR(joined(d.names_added, d.added), "a b c");
+    reg_members_diff_release(&d);
 
-    d = (struct watch_diff)WATCH_DIFF_INIT;
-    CHECK_INT(watch_members_diff(old, "", &d), 1);
+    CHECK_INT(reg_members_diff(old, 3, NULL, 0, &d), 1);
     CHECK_INT(d.removed, 3);
     CHECK_INT(d.count, 0);
-    watch_diff_release(&d);
+    CHECK_STR(joined(d.names_removed, d.removed), "a b c");
+    reg_members_diff_release(&d);
 
-    /* a name that is a prefix of another: "a" < "a-2", compared by name, not by line */
-    d = (struct watch_diff)WATCH_DIFF_INIT;
-    CHECK_INT(watch_members_diff("a\tx\t\t\n", "a\tx\t\t\na-2\tx\t\t\n", &d), 1);
+    CHECK_INT(reg_members_diff(NULL, 0, NULL, 0, &d), 0);
+    CHECK_INT(d.count, 0);
+    reg_members_diff_release(&d);
+
+    /* a name that is a prefix of another: "a" < "a-2", compared by name */
+    one[0] = mk("a", "x", 1, NULL);
+    two[0] = mk("a", "x", 1, NULL);
+    two[1] = mk("a-2", "x", 1, NULL);
+    CHECK_INT(reg_members_diff(one, 1, two, 2, &d), 1);
     CHECK_INT(d.added, 1);
     CHECK_INT(d.removed, 0);
-    CHECK_STR(buf_str(&d.names_added), "a-2");
-    watch_diff_release(&d);
+    CHECK_INT(d.changed, 0);
+    CHECK_STR(joined(d.names_added, d.added), "a-2");
+    reg_members_diff_release(&d);
+
+    /* names holding the old text encoding's separators are names like any other */
+    reg_record_release(&two[1]);
+    two[1] = mk("a\tb,c d", "x", 1, NULL);
+    CHECK_INT(reg_members_diff(one, 1, two, 2, &d), 1);
+    CHECK_INT(d.added, 1);
+    CHECK_STR(d.names_added[0], "a\tb,c d");
+    reg_members_diff_release(&d);
+
+    for (int i = 0; i < 3; i++)
+        reg_record_release(&old[i]);
+    for (int i = 0; i < 4; i++)
+        reg_record_release(&cur[i]);
+    reg_record_release(&one[0]);
+    reg_record_release(&two[0]);
+    reg_record_release(&two[1]);
 }
 
 static void settle_tests(void)
@@ -160,7 +232,7 @@ static void settle_tests(void)
 int main(void)
 {
     parse_tests();
-    line_tests();
+    equal_tests();
     diff_tests();
     settle_tests();
     return check_done("test_watch");

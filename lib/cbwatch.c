@@ -1,0 +1,456 @@
+/* cbwatch.c - the callbacks' dispatcher: membership diffs per service, deliveries queued per
+ * registration, and the sweep of registrations whose owner container is gone */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "cbreg.h"
+#include "cbsend.h"
+#include "cbwatch.h"
+#include "clock.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "names.h"
+#include "registry.h"
+#include "strset.h"
+#include "url.h"
+
+#define CB_SWEEP_S 10 /* how often registrations of vanished owners are looked for */
+#define CB_OWNER_GRACE                                                                             \
+    60                   /* a registration's owner may be unregistered this long (it               \
+                          * registers its callback before the subscriber registers it) */
+#define CB_RETRY_MS 1000 /* a change that could not be read is retried after this */
+
+/* The membership of one service as last delivered: records sorted by container. */
+struct cb_members {
+    char *service;
+    struct reg_record *recs;
+    unsigned n;
+    struct cb_members *next;
+};
+
+struct callbacks {
+    const struct cfg *cfg;
+    struct etcd *etcd;
+    const char *prefix; /* cfg->etcd.prefix, normalised by the loader */
+    struct cbsend *send;
+    pthread_mutex_t lock; /* guards the fields below up to `members` */
+    pthread_cond_t cond;  /* the dispatcher's wake-up */
+    int stop;
+    struct strset pending; /* services waiting for the dispatcher */
+    unsigned long owner_removed, changes;
+    long registered; /* -1 until first counted */
+    /* the dispatcher's own (written by callbacks_start before the thread, then only by it): */
+    int have_baseline;
+    struct cb_members *members;
+    pthread_t dispatcher;
+    int have_dispatcher;
+};
+
+static struct cb_members *members_of(struct callbacks *cb, const char *service, int create)
+{
+    struct cb_members *m;
+
+    for (m = cb->members; m && strcmp(m->service, service); m = m->next)
+        ;
+    if (!m && create && (m = calloc(1, sizeof(*m)))) {
+        if (!(m->service = strdup(service))) {
+            free(m);
+            return NULL;
+        }
+        m->next = cb->members;
+        cb->members = m;
+    }
+    return m;
+}
+
+/* m's membership becomes recs[0, n) (taken). */
+static void members_set(struct cb_members *m, struct reg_record *recs, unsigned n)
+{
+    reg_records_free(m->recs, m->n);
+    m->recs = recs;
+    m->n = n;
+}
+
+/* The baseline: every service's membership as the registry holds it now. */
+static int baseline(struct callbacks *cb, struct mdo_err *err)
+{
+    struct reg_record *recs = NULL;
+    unsigned n = 0, i = 0;
+    int ret =
+        reg_list(cb->etcd, cb->prefix, cb->cfg->environment, NULL, &recs, &n, NULL, NULL, err);
+
+    if (ret)
+        return ret;
+    while (i < n) {
+        unsigned j = i, k;
+        struct cb_members *m = members_of(cb, recs[i].service, 1);
+        struct reg_record *part;
+        while (j < n && !strcmp(recs[j].service, recs[i].service))
+            j++;
+        part = m ? calloc(j - i, sizeof(*part)) : NULL;
+        if (part) { /* moved out of recs: their fields now belong to part */
+            memcpy(part, &recs[i], (j - i) * sizeof(*part));
+            for (k = i; k < j; k++)
+                memset(&recs[k], 0, sizeof(recs[k]));
+            members_set(m, part, j - i);
+        }
+        i = j;
+    }
+    cb->have_baseline = 1;
+    reg_records_free(recs, n);
+    return 0;
+}
+
+static void count_registered(struct callbacks *cb, long n)
+{
+    pthread_mutex_lock(&cb->lock);
+    cb->registered = n;
+    pthread_mutex_unlock(&cb->lock);
+}
+
+/* Deletes the registrations owned by the containers in owners. */
+static void remove_owned(struct callbacks *cb, const struct strset *owners)
+{
+    struct mdo_err err = MDO_ERR_INIT;
+    struct cbreg *r = NULL;
+    size_t n = 0;
+    char *shown;
+
+    if (!owners->n || cbreg_list(cb->etcd, cb->prefix, cb->cfg->environment, NULL, &r, &n, &err))
+        return;
+    count_registered(cb, (long)n);
+    for (size_t i = 0; i < n; i++) {
+        if (!r[i].owner || !strset_has(owners, r[i].owner))
+            continue;
+        if (cbreg_delete(cb->etcd, cb->prefix, cb->cfg->environment, &r[i], &err)) {
+            log_warn("callbacks", "cannot remove a vanished owner's callback", "id=%s err=\"%s\"",
+                     r[i].id, err.msg);
+            continue;
+        }
+        shown = url_shown(r[i].url, URL_NO_QUERY);
+        log_info("callbacks", "removed: its owner is gone", "id=%s owner=%s url=%s", r[i].id,
+                 r[i].owner, shown ? shown : "");
+        free(shown);
+        pthread_mutex_lock(&cb->lock);
+        cb->owner_removed++;
+        if (cb->registered > 0)
+            cb->registered--;
+        pthread_mutex_unlock(&cb->lock);
+    }
+    cbreg_free(r, n);
+}
+
+/* Registrations whose owner is in no service (for longer than the grace): removed. Catches
+ * owners that went away while no subscriber watched. */
+static void sweep(struct callbacks *cb)
+{
+    struct mdo_err err = MDO_ERR_INIT;
+    struct reg_record *recs = NULL;
+    struct cbreg *r = NULL;
+    struct strset running = STRSET_INIT, gone = STRSET_INIT;
+    unsigned nrec = 0;
+    size_t n = 0, old = 0;
+    time_t now = time(NULL); /* the wall clock: `created` is a date */
+    int ret;
+
+    if (cbreg_list(cb->etcd, cb->prefix, cb->cfg->environment, NULL, &r, &n, &err))
+        return;
+    count_registered(cb, (long)n); /* /metrics' count, kept fresh */
+    for (size_t i = 0; i < n; i++)
+        old += r[i].owner && now - r[i].created >= CB_OWNER_GRACE;
+    ret = old ? reg_list(cb->etcd, cb->prefix, cb->cfg->environment, NULL, &recs, &nrec, NULL, NULL,
+                         &err)
+              : -1;
+    for (unsigned k = 0; !ret && k < nrec; k++)
+        ret = strset_add(&running, recs[k].container);
+    for (size_t i = 0; !ret && i < n; i++)
+        if (r[i].owner && now - r[i].created >= CB_OWNER_GRACE && !strset_has(&running, r[i].owner))
+            ret = strset_add(&gone, r[i].owner);
+    cbreg_free(r, n);
+    reg_records_free(recs, nrec);
+    if (!ret)
+        remove_owned(cb, &gone);
+    strset_release(&running);
+    strset_release(&gone);
+}
+
+/* Queues the change to every registration of service. */
+static int deliver(struct callbacks *cb, const char *service, int64_t rev,
+                   const struct reg_record *recs, unsigned n, const struct reg_members_diff *d)
+{
+    struct mdo_err err = MDO_ERR_INIT;
+    struct cbreg *r = NULL;
+    size_t nr = 0;
+    char *body = NULL;
+    int ret = cbreg_list(cb->etcd, cb->prefix, cb->cfg->environment, service, &r, &nr, &err);
+
+    if (ret) {
+        log_warn("callbacks", "cannot read registrations, will retry", "service=%s err=\"%s\"",
+                 service, err.msg);
+        return ret;
+    }
+    body = cbsend_body(cb->cfg->environment, service, rev, recs, n, d);
+    if (!body) {
+        cbreg_free(r, nr);
+        return -MDO_ENOMEM;
+    }
+    log_info("callbacks", "membership changed",
+             "service=%s instances=%u added=%u removed=%u "
+             "changed=%u targets=%zu revision=%lld",
+             service, d->count, d->added, d->removed, d->changed, nr, (long long)rev);
+    for (size_t i = 0; !ret && i < nr; i++)
+        ret =
+            cbsend_queue(cb->send, r[i].url, r[i].id, service, body, cbreg_secret(cb->etcd, &r[i]));
+    free(body);
+    cbreg_free(r, nr);
+    return ret;
+}
+
+/* One service that may have changed. 0 when handled (delivered or nothing to do). */
+static int process(struct callbacks *cb, const char *service)
+{
+    struct mdo_err err = MDO_ERR_INIT;
+    struct reg_record *recs = NULL;
+    struct reg_members_diff d = REG_MEMBERS_DIFF_INIT;
+    struct strset left = STRSET_INIT;
+    struct cb_members *m = members_of(cb, service, 1);
+    unsigned n = 0;
+    int64_t rev = 0;
+    int ret, differs;
+
+    if (!m)
+        return -MDO_ENOMEM;
+    ret =
+        reg_list(cb->etcd, cb->prefix, cb->cfg->environment, service, &recs, &n, &rev, NULL, &err);
+    if (ret) {
+        log_warn("callbacks", "cannot read the service, will retry", "service=%s err=\"%s\"",
+                 service, err.msg);
+        return ret;
+    }
+    differs = reg_members_diff(m->recs, m->n, recs, n, &d);
+    if (differs <= 0) {
+        ret = differs;
+        goto out;
+    }
+    /* the owners that left lose their registrations before anything is sent to them */
+    for (unsigned i = 0; !ret && i < d.removed; i++)
+        ret = strset_add(&left, d.names_removed[i]);
+    if (!ret) {
+        remove_owned(cb, &left);
+        ret = deliver(cb, service, rev, recs, n, &d);
+    }
+    if (ret)
+        goto out;
+    pthread_mutex_lock(&cb->lock);
+    cb->changes++;
+    pthread_mutex_unlock(&cb->lock);
+    reg_members_diff_release(&d); /* it borrows from both memberships */
+    members_set(m, recs, n);
+    recs = NULL;
+    n = 0;
+out:
+    strset_release(&left);
+    reg_members_diff_release(&d);
+    reg_records_free(recs, n);
+    return ret;
+}
+
+/* Adds every member of from to to; 0 or -MDO_ENOMEM. */
+static int merge(struct strset *to, const struct strset *from)
+{
+    int ret = 0;
+
+    for (size_t i = 0; !ret && i < from->n; i++)
+        ret = strset_add(to, from->v[i]);
+    return ret;
+}
+
+static void *dispatcher_main(void *arg)
+{
+    struct callbacks *cb = arg;
+    int64_t next_sweep = clock_deadline_ms(2000), retry_at = 0;
+    struct strset retry = STRSET_INIT; /* services whose change could not be read yet */
+
+    pthread_mutex_lock(&cb->lock);
+    while (!cb->stop) {
+        struct strset todo = STRSET_INIT;
+        int64_t now = clock_now_ms(), wait_until = next_sweep;
+
+        if (retry.n && retry_at < wait_until)
+            wait_until = retry_at;
+        if (!cb->pending.n && now < wait_until) {
+            struct timespec until = clock_timespec(wait_until);
+            pthread_cond_timedwait(&cb->cond, &cb->lock, &until);
+            continue;
+        }
+        strset_swap(&todo, &cb->pending);
+        pthread_mutex_unlock(&cb->lock);
+        if (retry.n && now >= retry_at) { /* merged: a name may be in both */
+            if (merge(&todo, &retry))
+                log_warn("callbacks", "out of memory, changes may be late", "%s", "");
+            strset_clear(&retry);
+        }
+        if (!cb->have_baseline) {
+            struct mdo_err err = MDO_ERR_INIT;
+            if (baseline(cb, &err))
+                log_warn("callbacks", "cannot read the registry yet", "err=\"%s\"", err.msg);
+        }
+        for (size_t i = 0; cb->have_baseline && i < todo.n; i++) {
+            /* one waiting for its retry waits on: it is read when its turn comes */
+            if (!strset_has(&retry, todo.v[i]) && process(cb, todo.v[i])) {
+                strset_add(&retry, todo.v[i]);
+                retry_at = clock_deadline_ms(CB_RETRY_MS);
+            }
+        }
+        if (!cb->have_baseline && todo.n) { /* keep them for when the registry answers */
+            merge(&retry, &todo);
+            retry_at = clock_deadline_ms(CB_RETRY_MS);
+        }
+        strset_release(&todo);
+        if (clock_now_ms() >= next_sweep) {
+            sweep(cb);
+            next_sweep = clock_deadline_ms(CB_SWEEP_S * 1000L);
+        }
+        pthread_mutex_lock(&cb->lock);
+    }
+    pthread_mutex_unlock(&cb->lock);
+    strset_release(&retry);
+    http_thread_cleanup();
+    return NULL;
+}
+
+/* ---- the interface ---- */
+
+int callbacks_start(struct callbacks **out, const struct cfg *cfg, struct etcd *etcd,
+                    struct mdo_err *err)
+{
+    struct callbacks *cb = calloc(1, sizeof(*cb));
+    struct mdo_err berr = MDO_ERR_INIT;
+    int e;
+
+    *out = NULL;
+    if (!cb || !(cb->send = cbsend_new())) {
+        free(cb);
+        return err_set(err, MDO_ENOMEM, "out of memory");
+    }
+    cb->cfg = cfg;
+    cb->etcd = etcd;
+    cb->prefix = cfg->etcd.prefix ? cfg->etcd.prefix : "/mdo";
+    cb->registered = -1;
+    cb->pending = (struct strset)STRSET_INIT;
+    pthread_mutex_init(&cb->lock, NULL);
+    clock_cond_init(&cb->cond);
+    /* before the keeper's first pass, so the changes that pass makes are seen as changes;
+     * when etcd does not answer yet, the dispatcher takes it later */
+    if (baseline(cb, &berr))
+        log_warn("callbacks", "cannot read the registry yet, will retry", "err=\"%s\"", berr.msg);
+    e = pthread_create(&cb->dispatcher, NULL, dispatcher_main, cb);
+    if (e) {
+        callbacks_stop(cb);
+        return err_set(err, MDO_EFAIL, "cannot start the callbacks thread: %s", strerror(e));
+    }
+    cb->have_dispatcher = 1;
+    *out = cb;
+    return 0;
+}
+
+void callbacks_stop(struct callbacks *cb)
+{
+    struct cb_members *m;
+
+    if (!cb)
+        return;
+    pthread_mutex_lock(&cb->lock);
+    cb->stop = 1;
+    pthread_cond_broadcast(&cb->cond);
+    pthread_mutex_unlock(&cb->lock);
+    if (cb->have_dispatcher)
+        pthread_join(cb->dispatcher, NULL);
+    cbsend_free(cb->send);
+    while ((m = cb->members)) {
+        cb->members = m->next;
+        free(m->service);
+        reg_records_free(m->recs, m->n);
+        free(m);
+    }
+    strset_release(&cb->pending);
+    pthread_cond_destroy(&cb->cond);
+    pthread_mutex_destroy(&cb->lock);
+    free(cb);
+}
+
+void callbacks_changed(void *ctx, const char *service)
+{
+    struct callbacks *cb = ctx;
+
+    if (!cb || !name_ok(service)) /* no key could be built for it: nothing to read */
+        return;
+    pthread_mutex_lock(&cb->lock);
+    if (strset_add(&cb->pending, service))
+        log_warn("callbacks", "out of memory, change not queued", "service=%s", service);
+    pthread_cond_signal(&cb->cond);
+    pthread_mutex_unlock(&cb->lock);
+}
+
+const struct cfg *callbacks_cfg(const struct callbacks *cb)
+{
+    return cb->cfg;
+}
+
+struct etcd *callbacks_etcd(const struct callbacks *cb)
+{
+    return cb->etcd;
+}
+
+void callbacks_registered(struct callbacks *cb, long n)
+{
+    count_registered(cb, n);
+}
+
+void callbacks_recount(struct callbacks *cb)
+{
+    struct mdo_err err = MDO_ERR_INIT;
+    struct cbreg *r = NULL;
+    size_t n = 0;
+
+    if (!cbreg_list(cb->etcd, cb->prefix, cb->cfg->environment, NULL, &r, &n, &err)) {
+        count_registered(cb, (long)n);
+        cbreg_free(r, n);
+    }
+}
+
+void callbacks_metrics(struct callbacks *cb, struct buf *out)
+{
+    struct cbsend_stats st;
+    unsigned long removed, changes;
+    long registered;
+
+    if (!cb)
+        return;
+    cbsend_stats(cb->send, &st);
+    pthread_mutex_lock(&cb->lock);
+    removed = cb->owner_removed;
+    changes = cb->changes;
+    registered = cb->registered;
+    pthread_mutex_unlock(&cb->lock);
+    metrics_add(out, "mdo_callbacks_sent_total", "counter", "Callback deliveries answered 2xx.",
+                (double)st.sent);
+    metrics_add(out, "mdo_callbacks_failed_total", "counter",
+                "Callback deliveries given up after every retry (or dropped).",
+                (double)(st.failed + st.dropped));
+    metrics_add(out, "mdo_callbacks_retries_total", "counter", "Callback delivery retries.",
+                (double)st.retries);
+    metrics_add(out, "mdo_callbacks_dropped_total", "counter",
+                "Deliveries dropped unsent (queue full, or stopping).", (double)st.dropped);
+    metrics_add(out, "mdo_callbacks_registered", "gauge",
+                "Callback registrations in etcd (-1 until counted).", (double)registered);
+    metrics_add(out, "mdo_callbacks_pending", "gauge", "Deliveries queued or in flight.",
+                (double)st.pending);
+    metrics_add(out, "mdo_callbacks_owner_removed_total", "counter",
+                "Registrations removed because their owner container is gone.", (double)removed);
+    metrics_add(out, "mdo_membership_changes_total", "counter",
+                "Service membership changes seen by the callbacks.", (double)changes);
+}

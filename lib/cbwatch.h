@@ -1,0 +1,40 @@
+/* cbwatch.h - membership-change callbacks (DESIGN §5, §6): the dispatcher that turns "a
+ * service may have changed" into deliveries, and the sweeper of registrations whose owner left.
+ *
+ * Threads: the keeper's writers call callbacks_changed(), which only queues the service name.
+ * One dispatcher thread reads the service's instances, diffs them (reg_members_diff) against
+ * the membership it delivered last (kept in memory as records, first read from the registry at
+ * start), removes the registrations of owners that left, reads the service's registrations
+ * (cbreg.h) and queues one delivery per registration (cbsend.h). Every CB_SWEEP_S it also
+ * removes registrations whose owner is in no service.
+ *
+ * struct callbacks is owned by whoever started it (callbacks_start/callbacks_stop); it borrows
+ * cfg and etcd, which must outlive it. All functions are thread-safe.
+ */
+#ifndef MDO_CBWATCH_H
+#define MDO_CBWATCH_H
+
+#include "buf.h"
+#include "config.h"
+#include "err.h"
+#include "etcd.h"
+
+struct callbacks;
+
+int callbacks_start(struct callbacks **cb, const struct cfg *cfg, struct etcd *etcd,
+                    struct mdo_err *err);
+/* Stops delivery threads (pending deliveries are dropped, counted) and frees everything. */
+void callbacks_stop(struct callbacks *cb);
+/* The keeper's `changed` hook: ctx is the struct callbacks. Returns at once. */
+void callbacks_changed(void *ctx, const char *service);
+/* Appends Prometheus text lines (mdo_callbacks_*, mdo_membership_changes_total). */
+void callbacks_metrics(struct callbacks *cb, struct buf *out);
+
+/* For the HTTP routes (cmd/subscribe_callbacks.c): what the callbacks were started with, and
+ * the registration count /metrics shows (n: as just listed; callbacks_recount lists again). */
+const struct cfg *callbacks_cfg(const struct callbacks *cb);
+struct etcd *callbacks_etcd(const struct callbacks *cb);
+void callbacks_registered(struct callbacks *cb, long n);
+void callbacks_recount(struct callbacks *cb);
+
+#endif
