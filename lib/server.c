@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <civetweb.h>
+#include <cjson/cJSON.h>
 #include "http.h"
 #include "log.h"
 #include "server.h"
@@ -40,7 +41,33 @@ static void send_resp(struct mg_connection *c, int head, int status, const char 
         mg_write(c, body, len);
 }
 
-static const char too_large[] = "{\"error\":\"body too large\"}\n";
+int server_json(struct server_resp *resp, int status, const cJSON *o)
+{
+    char *out = o ? cJSON_PrintUnformatted(o) : NULL;
+
+    buf_reset(&resp->body);
+    resp->content_type = "application/json";
+    if (!out || buf_adds(&resp->body, out) || buf_addc(&resp->body, '\n')) {
+        free(out);
+        buf_reset(&resp->body);
+        resp->status = 500;
+        return -MDO_ENOMEM; /* an empty 500: nothing else can be built */
+    }
+    free(out);
+    resp->status = status;
+    return 0;
+}
+
+void server_error(struct server_resp *resp, int status, const char *msg)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o && cJSON_AddStringToObject(o, "error", msg))
+        server_json(resp, status, o);
+    else
+        server_json(resp, 500, NULL);
+    cJSON_Delete(o);
+}
 
 static int dispatch(struct mg_connection *c, void *cbdata)
 {
@@ -50,20 +77,12 @@ static int dispatch(struct mg_connection *c, void *cbdata)
     struct server_resp resp = {200, "application/json", BUF_INIT(64u << 20)};
     struct buf body = BUF_INIT(SERVER_BODY_CAP + 1);
     int head = !strcmp(ri->request_method, "HEAD");
+    int too_large = ri->content_length > (long long)SERVER_BODY_CAP;
     char chunk[8192];
     int n;
 
-    if (ri->content_length > (long long)SERVER_BODY_CAP) {
-        send_resp(c, head, 413, "application/json", too_large, sizeof(too_large) - 1);
-        return 413;
-    }
-    while ((n = mg_read(c, chunk, sizeof(chunk))) > 0) {
-        if (buf_add(&body, chunk, (size_t)n)) {
-            buf_release(&body);
-            send_resp(c, head, 413, "application/json", too_large, sizeof(too_large) - 1);
-            return 413;
-        }
-    }
+    while (!too_large && (n = mg_read(c, chunk, sizeof(chunk))) > 0)
+        too_large = buf_add(&body, chunk, (size_t)n) != 0;
     req.method = head ? "GET" : ri->request_method; /* HEAD is GET without the body */
     req.head = head;
     req.path = ri->local_uri;
@@ -71,7 +90,10 @@ static int dispatch(struct mg_connection *c, void *cbdata)
     req.authorization = mg_get_header(c, "Authorization");
     req.body = buf_str(&body);
     req.body_len = body.len;
-    r->fn(r->ctx, &req, &resp);
+    if (too_large)
+        server_error(&resp, 413, "body too large"); /* before any handler runs */
+    else
+        r->fn(r->ctx, &req, &resp);
     send_resp(c, head, resp.status, resp.content_type, buf_str(&resp.body), resp.body.len);
     log_debug("server", "request", "method=%s path=%s status=%d reason=\"%s\"", ri->request_method,
               req.path, resp.status, mg_get_response_code_text(c, resp.status));

@@ -40,4 +40,11 @@ void server_route(struct server *s, const char *uri, server_fn fn, void *ctx);
 int server_port(const struct server *s);
 void server_stop(struct server *s);
 
+/* JSON answers, built with cJSON (never by hand). server_json: status and o printed compactly
+ * with a final newline (o stays the caller's); 0, or -MDO_ENOMEM after answering 500.
+ * server_error: status and {"error":"<msg>"}. Both replace whatever the body held. */
+struct cJSON;
+int server_json(struct server_resp *resp, int status, const struct cJSON *o);
+void server_error(struct server_resp *resp, int status, const char *msg);
+
 #endif
