@@ -29,6 +29,14 @@ static void route_hello(void *ctx, const struct server_req *req, struct server_r
     buf_adds(&resp->body, "{\"hello\":1}\n");
 }
 
+/* server_error: the message escaped by cJSON, the status kept, the body built so far replaced */
+static void route_err(void *ctx, const struct server_req *req, struct server_resp *resp)
+{
+    (void)ctx, (void)req;
+    buf_adds(&resp->body, "half an answer");
+    server_error(resp, 409, "a \"quoted\"\nmessage");
+}
+
 static void route_404(void *ctx, const struct server_req *req, struct server_resp *resp)
 {
     (void)ctx, (void)req;
@@ -135,6 +143,13 @@ static void test_routes(int port, int *calls)
     CHECK_STR(body, "");
     free(a);
 
+    a = request(port, "GET", "/err");
+    head = split(a, &body);
+    CHECK(!strncmp(head, "HTTP/1.1 409 Conflict\r\n", 23));
+    CHECK(has_header(head, "Content-Type: application/json"));
+    CHECK_STR(body, "{\"error\":\"a \\\"quoted\\\"\\nmessage\"}\n");
+    free(a);
+
     /* a method the handler refuses */
     a = request(port, "DELETE", "/hello");
     head = split(a, &body);
@@ -184,6 +199,7 @@ int main(void)
     CHECK(server_port(srv) > 0);
     server_route(srv, "/", route_404, NULL);
     server_route(srv, "/hello", route_hello, &calls);
+    server_route(srv, "/err", route_err, NULL);
     test_routes(server_port(srv), &calls);
     server_stop(srv);
 
