@@ -284,9 +284,9 @@ void keeper_down(void *ctx, const char *service, const char *container)
         return;
     }
     ret = reg_key(&key, k->cfg->etcd.prefix, &r);
-    if (ret)
+    if (ret) {
         key_error(ret, &r, &err);
-    else {
+    } else {
         ret = etcd_delete(k->etcd, key.ptr, &err);
         from_peer(&err, MDO_SRC_ETCD);
     }
