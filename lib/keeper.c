@@ -2,8 +2,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "clock.h"
 #include "keeper.h"
 #include "log.h"
+#include "names.h"
 
 void keeper_init(struct keeper *k, const struct cfg *cfg, struct etcd *etcd,
                  const struct sched_ops *ops, struct sched *sched)
@@ -14,9 +16,10 @@ void keeper_init(struct keeper *k, const struct cfg *cfg, struct etcd *etcd,
     k->ops = ops;
     k->sched = sched;
     pthread_mutex_init(&k->lock, NULL);
-    k->held = (struct buf)BUF_INIT(1u << 20);
-    k->st.started = time(NULL);
+    k->held = (struct strset)STRSET_INIT;
+    k->st.started_ms = clock_now_ms();
     k->st.etcd_ok = 1;
+    k->st.sched_ok = 1;
     k->st.writer = 1;
 }
 
@@ -29,18 +32,63 @@ void keeper_set_writer(struct keeper *k, int writer)
 
 void keeper_release(struct keeper *k)
 {
-    buf_release(&k->held);
+    strset_release(&k->held);
     pthread_mutex_destroy(&k->lock);
 }
 
-/* Called with k->lock held. */
-static void note_error(struct keeper *k, const struct mdo_err *err)
+/* The origin a backend's errors have (its module tags them; see from_peer()). */
+static enum mdo_src sched_src(const struct sched_ops *ops)
 {
-    snprintf(k->st.last_error, sizeof(k->st.last_error), "%.255s", err->msg);
-    if (err->code == MDO_ENET || strstr(err->msg, "etcd")) {
-        k->st.etcd_ok = 0;
-        k->st.etcd_errors++;
+    if (ops && ops->name && !strcmp(ops->name, "docker"))
+        return MDO_SRC_DOCKER;
+    if (ops && ops->name && !strcmp(ops->name, "marathon"))
+        return MDO_SRC_MARATHON;
+    return MDO_SRC_NONE;
+}
+
+/* A peer's failure (unreachable, an answer we did not want or cannot read) is tagged with the
+ * peer the keeper called, unless the module that talked to it tagged it already (err_from keeps
+ * the first tag). Our own failures (out of memory, a name that makes no key) stay untagged. */
+static void from_peer(struct mdo_err *err, enum mdo_src src)
+{
+    if (err->code == MDO_ENET || err->code == MDO_EHTTP || err->code == MDO_EPROTO)
+        err_from(err, src);
+}
+
+void keeper_note_error(struct keeper_stats *st, const struct mdo_err *err)
+{
+    snprintf(st->last_error, sizeof(st->last_error), "%.255s", err->msg);
+    if (err->origin == MDO_SRC_ETCD) {
+        st->etcd_ok = 0;
+        st->etcd_errors++;
+    } else if ((err->origin == MDO_SRC_DOCKER || err->origin == MDO_SRC_MARATHON) &&
+               err->code == MDO_ENET) {
+        st->sched_ok = 0;
+        st->sched_src = err->origin;
     }
+}
+
+/* "<peer> <text>", or text alone when peer is NULL. */
+static void reason(struct keeper_reasons *r, const char *peer, const char *text)
+{
+    if (r->n < KEEPER_REASONS_MAX)
+        snprintf(r->text[r->n++], sizeof(r->text[0]), "%s%s%s", peer ? peer : "", peer ? " " : "",
+                 text);
+}
+
+void keeper_reasons(const struct keeper_stats *st, size_t nheld, struct keeper_reasons *r)
+{
+    r->n = 0;
+    if (!st->etcd_ok)
+        reason(r, err_src_name(MDO_SRC_ETCD), "unreachable");
+    if (!st->sched_ok)
+        reason(r, err_src_name(st->sched_src), "unreachable");
+    if (!st->stream_connected)
+        reason(r, NULL, "scheduler event stream disconnected");
+    if (st->writer && !st->last_reconcile_ok_ms)
+        reason(r, NULL, "no reconcile has succeeded yet");
+    if (nheld)
+        reason(r, NULL, "mass removal held back until a second listing agrees");
 }
 
 /* Asks the scheduler once more about each instance a pass would remove: one that runs now
@@ -72,7 +120,7 @@ int keeper_reconcile(struct keeper *k, struct mdo_err *err)
     struct reg_record *have = NULL, *want = NULL;
     struct reg_change *c = NULL;
     unsigned nhave = 0, nwant = 0, n = 0, failed = 0, bad = 0, held, puts = 0, dels = 0;
-    struct buf newheld = BUF_INIT(1u << 20);
+    struct strset newheld = STRSET_INIT;
     int ret;
 
     pthread_mutex_lock(&k->lock);
@@ -83,21 +131,24 @@ int keeper_reconcile(struct keeper *k, struct mdo_err *err)
     /* registry first, scheduler second: whatever starts after the scheduler's listing is not in
      * this registry listing either, so the pass cannot remove it */
     ret = reg_list_all(k->etcd, cfg->etcd.prefix, cfg->environment, &have, &nhave, &bad, err);
+    from_peer(err, MDO_SRC_ETCD);
     if (!ret) {
         k->st.etcd_ok = 1;
         ret = k->ops->list(k->sched, NULL, &want, &nwant, err);
+        from_peer(err, sched_src(k->ops));
+        if (!ret)
+            k->st.sched_ok = 1;
     }
     if (!ret && reg_diff(want, nwant, have, nhave, &c, &n))
         ret = err_set(err, MDO_ENOMEM, "out of memory");
     if (!ret) {
-        held = reg_hold_mass_removals(c, &n, have, nhave, buf_str(&k->held), &newheld);
+        held = reg_hold_mass_removals(c, &n, have, nhave, &k->held, &newheld);
         if (held) {
             log_warn("keeper", "mass removal held back until a second listing agrees",
                      "instances=%u", held);
             k->st.held_back += held;
         }
-        buf_reset(&k->held);
-        buf_add(&k->held, newheld.ptr ? newheld.ptr : "", newheld.len);
+        strset_swap(&k->held, &newheld);
         n = recheck(k, c, n);
         for (unsigned i = 0; i < n; i++) {
             puts += c[i].type == REG_PUT;
@@ -107,16 +158,17 @@ int keeper_reconcile(struct keeper *k, struct mdo_err *err)
                      "service=%s container=%s", c[i].rec->service, c[i].rec->container);
         }
         ret = reg_apply(k->etcd, cfg->etcd.prefix, c, n, &failed, err);
+        from_peer(err, MDO_SRC_ETCD);
     }
     k->st.reconciles++;
     k->st.bad_records = bad;
     if (ret) {
         k->st.reconcile_errors++;
-        note_error(k, err);
+        keeper_note_error(&k->st, err);
     } else {
         k->st.reconcile_puts += puts;
         k->st.reconcile_dels += dels;
-        k->st.last_reconcile_ok = time(NULL);
+        k->st.last_reconcile_ok_ms = clock_now_ms();
         k->st.dirty = failed > 0;
         k->st.etcd_ok = 1;
         log_debug("keeper", "reconciled", "scheduler=%u registry=%u puts=%u dels=%u failed=%u",
@@ -133,8 +185,18 @@ int keeper_reconcile(struct keeper *k, struct mdo_err *err)
     free(c);
     reg_records_free(have, nhave);
     reg_records_free(want, nwant);
-    buf_release(&newheld);
+    strset_release(&newheld);
     return ret;
+}
+
+/* Fills err for reg_key()'s own failures: a name that breaks its rule (names.h), or ENOMEM. */
+static void key_error(int ret, const struct reg_record *r, struct mdo_err *err)
+{
+    if (ret == -MDO_ENOMEM)
+        err_set(err, MDO_ENOMEM, "out of memory");
+    else if (!name_check("service", r->service, err) &&
+             !segment_check("container", r->container, err))
+        err_set(err, MDO_EUSAGE, "environment '%s' makes no registry key", r->environment);
 }
 
 /* Writes rec unless the registry already holds exactly it; guarded so a concurrent writer (a
@@ -165,8 +227,9 @@ static int put_record(struct keeper *k, const struct reg_record *rec, int *wrote
             break;
         }
     }
-    if (ret == -MDO_ENOMEM)
-        err_set(err, MDO_ENOMEM, "out of memory");
+    from_peer(err, MDO_SRC_ETCD);
+    if (ret == -MDO_EUSAGE || ret == -MDO_ENOMEM)
+        key_error(ret, rec, err);
     free(val);
     buf_release(&key);
     return ret;
@@ -186,11 +249,11 @@ void keeper_up(void *ctx, struct reg_record *rec)
     }
     ret = put_record(k, rec, &wrote, &err);
     k->st.events_up++;
-    k->st.last_event = time(NULL);
+    k->st.last_event_ms = clock_now_ms();
     if (ret) {
         k->st.event_errors++;
         k->st.dirty = 1; /* the next reconcile (retried until etcd answers) heals it */
-        note_error(k, &err);
+        keeper_note_error(&k->st, &err);
         log_warn("keeper", "register failed", "service=%s container=%s err=\"%s\"", rec->service,
                  rec->container, err.msg);
     } else {
@@ -209,6 +272,10 @@ void keeper_down(void *ctx, const char *service, const char *container)
     struct keeper *k = ctx;
     struct mdo_err err = MDO_ERR_INIT;
     struct buf key = BUF_INIT(0);
+    /* only read by reg_key(): the casts lend the names, nothing writes through them */
+    struct reg_record r = {.service = (char *)service,
+                           .container = (char *)container,
+                           .environment = (char *)k->cfg->environment};
     int ret;
 
     pthread_mutex_lock(&k->lock);
@@ -216,17 +283,19 @@ void keeper_down(void *ctx, const char *service, const char *container)
         pthread_mutex_unlock(&k->lock);
         return;
     }
-    ret = reg_prefix(&key, k->cfg->etcd.prefix, k->cfg->environment, service);
-    if (!ret)
-        ret = buf_adds(&key, container);
-    if (!ret)
+    ret = reg_key(&key, k->cfg->etcd.prefix, &r);
+    if (ret) {
+        key_error(ret, &r, &err);
+    } else {
         ret = etcd_delete(k->etcd, key.ptr, &err);
+        from_peer(&err, MDO_SRC_ETCD);
+    }
     k->st.events_down++;
-    k->st.last_event = time(NULL);
+    k->st.last_event_ms = clock_now_ms();
     if (ret) {
         k->st.event_errors++;
         k->st.dirty = 1;
-        note_error(k, &err);
+        keeper_note_error(&k->st, &err);
         log_warn("keeper", "deregister failed", "service=%s container=%s err=\"%s\"", service,
                  container, err.msg);
     } else {
@@ -239,11 +308,11 @@ void keeper_down(void *ctx, const char *service, const char *container)
     buf_release(&key);
 }
 
-void keeper_snapshot(struct keeper *k, struct keeper_stats *st, struct buf *held)
+void keeper_snapshot(struct keeper *k, struct keeper_stats *st, struct strset *held)
 {
     pthread_mutex_lock(&k->lock);
     *st = k->st;
-    if (held)
-        buf_add(held, buf_str(&k->held), k->held.len);
+    if (held && strset_copy(held, &k->held))
+        log_warn("keeper", "out of memory copying the held-back removals", "n=%zu", k->held.n);
     pthread_mutex_unlock(&k->lock);
 }

@@ -2,25 +2,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cjson/cJSON.h>
 #include "leader.h"
 #include "log.h"
+#include "registry.h"
 
 int leader_init(struct leader *l, struct etcd *e, const char *prefix, const char *env,
                 const char *value, long ttl)
 {
-    size_t n = strlen(prefix) + strlen(env) + 16;
+    struct buf key = BUF_INIT(0);
+    int ret = reg_leader_key(&key, prefix, env);
 
     memset(l, 0, sizeof(*l));
     l->etcd = e;
     l->ttl = ttl < 2 ? 2 : ttl;
-    l->key = malloc(n);
-    l->value = strdup(value);
-    if (!l->key || !l->value) {
+    if (!ret && !(l->key = buf_detach(&key)))
+        ret = -MDO_ENOMEM;
+    if (!ret && !(l->value = strdup(value)))
+        ret = -MDO_ENOMEM;
+    if (ret)
         leader_release(l);
-        return -MDO_ENOMEM;
-    }
-    snprintf(l->key, n, "%s/%s/leader", prefix, env);
-    return 0;
+    buf_release(&key);
+    return ret;
+}
+
+char *leader_value(const char *host, long pid, const char *listen)
+{
+    cJSON *o = cJSON_CreateObject();
+    char id[300], *out = NULL;
+    int n = snprintf(id, sizeof(id), "%s:%ld", host, pid);
+
+    if (o && n > 0 && (size_t)n < sizeof(id) && cJSON_AddStringToObject(o, "id", id) &&
+        cJSON_AddStringToObject(o, "listen", listen))
+        out = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return out;
 }
 
 int leader_tick(struct leader *l, struct mdo_err *err)

@@ -21,8 +21,12 @@ struct leader {
     int is_leader;
 };
 
+/* The key is reg_leader_key()'s. 0, -MDO_EUSAGE (env makes no key) or -MDO_ENOMEM. */
 int leader_init(struct leader *l, struct etcd *e, const char *prefix, const char *env,
                 const char *value, long ttl);
+/* The key's value, {"id":"<host>:<pid>","listen":"<listen>"}, as JSON; caller frees. NULL on
+ * ENOMEM (or a host name too long to be one). */
+char *leader_value(const char *host, long pid, const char *listen);
 /* Renews or campaigns. Returns 0 and sets l->is_leader; on an etcd error returns it and keeps
  * is_leader as it was (nobody can write while etcd is away). */
 int leader_tick(struct leader *l, struct mdo_err *err);

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "names.h"
 #include "registry.h"
+#include "strset.h"
 
 /* Every DESIGN §5 key is built here, from a prefix reg_prefix_norm() made ("" or "/a/b"). */
 int reg_prefix_norm(const char *in, char **out)
@@ -445,27 +446,20 @@ int reg_apply(struct etcd *e, const char *prefix, const struct reg_change *c, un
     return 0;
 }
 
-static int line_listed(const char *list, const char *service, const char *container)
+/* "service/container": how a held-back key is named in the sets (and on /health). */
+static int hold_name(struct buf *b, const struct reg_record *r)
 {
-    size_t ls = strlen(service), lc = strlen(container);
-
-    for (const char *p = list; p && *p;) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        if (len == ls + 1 + lc && !strncmp(p, service, ls) && p[ls] == '/' &&
-            !strncmp(p + ls + 1, container, lc))
-            return 1;
-        p = nl ? nl + 1 : NULL;
-    }
-    return 0;
+    buf_reset(b);
+    return buf_addf(b, "%s/%s", r->service, r->container);
 }
 
 unsigned reg_hold_mass_removals(struct reg_change *c, unsigned *n, const struct reg_record *have,
-                                unsigned nhave, const char *prev, struct buf *held)
+                                unsigned nhave, const struct strset *prev, struct strset *held)
 {
+    struct buf name = BUF_INIT(0);
     unsigned kept = 0, nheld = 0;
 
-    buf_reset(held);
+    strset_clear(held);
     for (unsigned i = 0; i < *n; i++) {
         const char *svc = c[i].rec->service;
         unsigned registered = 0, dels = 0, confirmed = 1;
@@ -478,16 +472,19 @@ unsigned reg_hold_mass_removals(struct reg_change *c, unsigned *n, const struct 
         for (unsigned j = 0; j < *n; j++)
             if (c[j].type == REG_DEL && !strcmp(c[j].rec->service, svc)) {
                 dels++;
-                confirmed &= line_listed(prev, svc, c[j].rec->container);
+                confirmed &= !hold_name(&name, c[j].rec) && strset_has(prev, name.ptr);
             }
+        /* held even when the set cannot grow (ENOMEM): holding back is the safe side */
         if (dels >= 2 && 2 * dels > registered && !confirmed) {
-            buf_addf(held, "%s/%s\n", svc, c[i].rec->container);
+            if (!hold_name(&name, c[i].rec))
+                strset_add(held, name.ptr);
             nheld++;
             continue;
         }
         c[kept++] = c[i];
     }
     *n = kept;
+    buf_release(&name);
     return nheld;
 }
 

@@ -116,12 +116,13 @@ int reg_apply(struct etcd *e, const char *prefix, const struct reg_change *c, un
 
 /* The safety rule for scheduler listings that come back (nearly) empty, e.g. during a Marathon
  * leader failover: for each service where the changes would delete more than half of the
- * registered instances (and at least 2), the DELs are dropped from c (n shrinks) and their keys
- * ("service/container\n" lines) are written to held — unless prev, the keys held back by the
- * previous pass, already lists every one of them: a second listing agreeing is applied.
- * Returns how many DELs were held back. */
+ * registered instances (and at least 2), the DELs are dropped from c (n shrinks) and their
+ * names ("service/container") make up held (emptied first) — unless prev, the set held back by
+ * the previous pass, already has every one of them: a second listing agreeing is applied.
+ * prev and held are distinct sets. Returns how many DELs were held back. */
+struct strset;
 unsigned reg_hold_mass_removals(struct reg_change *c, unsigned *n, const struct reg_record *have,
-                                unsigned nhave, const char *prev, struct buf *held);
+                                unsigned nhave, const struct strset *prev, struct strset *held);
 
 /* Sort order of reg_list: service, then container. */
 int reg_record_cmp(const void *a, const void *b);

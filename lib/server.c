@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <civetweb.h>
+#include <cjson/cJSON.h>
 #include "http.h"
 #include "log.h"
 #include "server.h"
@@ -19,45 +20,53 @@ struct server {
     struct route *routes; /* owned; freed by server_stop */
 };
 
-static const char *reason(int status)
+/* Frames the response with civetweb's response API (status line, reason phrase and Date are
+ * civetweb's); a HEAD request gets the headers GET would get and no body. */
+static void send_resp(struct mg_connection *c, int head, int status, const char *type,
+                      const char *body, size_t len)
 {
-    switch (status) {
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 204:
-        return "No Content";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 413:
-        return "Payload Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "Status";
+    char clen[24];
+
+    snprintf(clen, sizeof(clen), "%zu", len);
+    if (mg_response_header_start(c, status < 100 || status > 999 ? 500 : status)) {
+        log_warn("server", "cannot start the response", "status=%d", status);
+        return;
     }
+    mg_response_header_add(c, "Content-Type", type, -1);
+    mg_response_header_add(c, "Content-Length", clen, -1);
+    mg_response_header_add(c, "Cache-Control", "no-store", -1);
+    mg_response_header_add(c, "X-Content-Type-Options", "nosniff", -1);
+    mg_response_header_send(c);
+    if (len && !head)
+        mg_write(c, body, len);
 }
 
-static void send_resp(struct mg_connection *c, int status, const char *type, const char *body,
-                      size_t len)
+int server_json(struct server_resp *resp, int status, const cJSON *o)
 {
-    mg_printf(c,
-              "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-              "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\r\n",
-              status, reason(status), type, len);
-    if (len)
-        mg_write(c, body, len);
+    char *out = o ? cJSON_PrintUnformatted(o) : NULL;
+
+    buf_reset(&resp->body);
+    resp->content_type = "application/json";
+    if (!out || buf_adds(&resp->body, out) || buf_addc(&resp->body, '\n')) {
+        free(out);
+        buf_reset(&resp->body);
+        resp->status = 500;
+        return -MDO_ENOMEM; /* an empty 500: nothing else can be built */
+    }
+    free(out);
+    resp->status = status;
+    return 0;
+}
+
+void server_error(struct server_resp *resp, int status, const char *msg)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o && cJSON_AddStringToObject(o, "error", msg))
+        server_json(resp, status, o);
+    else
+        server_json(resp, 500, NULL);
+    cJSON_Delete(o);
 }
 
 static int dispatch(struct mg_connection *c, void *cbdata)
@@ -67,30 +76,27 @@ static int dispatch(struct mg_connection *c, void *cbdata)
     struct server_req req = {0};
     struct server_resp resp = {200, "application/json", BUF_INIT(64u << 20)};
     struct buf body = BUF_INIT(SERVER_BODY_CAP + 1);
+    int head = !strcmp(ri->request_method, "HEAD");
+    int too_large = ri->content_length > (long long)SERVER_BODY_CAP;
     char chunk[8192];
     int n;
 
-    if (ri->content_length > (long long)SERVER_BODY_CAP) {
-        send_resp(c, 413, "application/json", "{\"error\":\"body too large\"}\n", 27);
-        return 413;
-    }
-    while ((n = mg_read(c, chunk, sizeof(chunk))) > 0) {
-        if (buf_add(&body, chunk, (size_t)n)) {
-            buf_release(&body);
-            send_resp(c, 413, "application/json", "{\"error\":\"body too large\"}\n", 27);
-            return 413;
-        }
-    }
-    req.method = ri->request_method;
+    while (!too_large && (n = mg_read(c, chunk, sizeof(chunk))) > 0)
+        too_large = buf_add(&body, chunk, (size_t)n) != 0;
+    req.method = head ? "GET" : ri->request_method; /* HEAD is GET without the body */
+    req.head = head;
     req.path = ri->local_uri;
     req.query = ri->query_string;
     req.authorization = mg_get_header(c, "Authorization");
     req.body = buf_str(&body);
     req.body_len = body.len;
-    r->fn(r->ctx, &req, &resp);
-    send_resp(c, resp.status, resp.content_type, buf_str(&resp.body), resp.body.len);
-    log_debug("server", "request", "method=%s path=%s status=%d", req.method, req.path,
-              resp.status);
+    if (too_large)
+        server_error(&resp, 413, "body too large"); /* before any handler runs */
+    else
+        r->fn(r->ctx, &req, &resp);
+    send_resp(c, head, resp.status, resp.content_type, buf_str(&resp.body), resp.body.len);
+    log_debug("server", "request", "method=%s path=%s status=%d reason=\"%s\"", ri->request_method,
+              req.path, resp.status, mg_get_response_code_text(c, resp.status));
     buf_release(&resp.body);
     buf_release(&body);
     return resp.status;

@@ -3,7 +3,8 @@
  * Handlers never see civetweb: they get a parsed request and fill a response whose body the
  * server owns and frees after sending. Handlers run on civetweb's worker threads: whatever they
  * share must be locked by its owner. A request body over SERVER_BODY_CAP is answered 413 before
- * any handler runs.
+ * any handler runs. A HEAD request reaches the handler as "GET" with head set; the server sends
+ * the headers GET would get (Content-Length included) and no body.
  */
 #ifndef MDO_SERVER_H
 #define MDO_SERVER_H
@@ -18,6 +19,7 @@ struct server;
 
 struct server_req {
     const char *method, *path, *query; /* query may be NULL */
+    int head;                          /* a HEAD request: method says "GET" */
     const char *authorization;         /* the header, or NULL */
     const char *body;                  /* NUL-terminated, may be "" */
     size_t body_len;
@@ -37,5 +39,12 @@ int server_start(struct server **s, const char *listen, struct mdo_err *err);
 void server_route(struct server *s, const char *uri, server_fn fn, void *ctx);
 int server_port(const struct server *s);
 void server_stop(struct server *s);
+
+/* JSON answers, built with cJSON (never by hand). server_json: status and o printed compactly
+ * with a final newline (o stays the caller's); 0, or -MDO_ENOMEM after answering 500.
+ * server_error: status and {"error":"<msg>"}. Both replace whatever the body held. */
+struct cJSON;
+int server_json(struct server_resp *resp, int status, const struct cJSON *o);
+void server_error(struct server_resp *resp, int status, const char *msg);
 
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 #include "check.h"
 #include "registry.h"
+#include "strset.h"
 
 static struct reg_port web_ports[] = {{"http", 8080, 32768, "tcp"}, {"admin", 9090, 32769, "udp"}};
 static struct cfg_kv web_labels[] = {{"zone", "a"}, {"tier", "front"}};
@@ -123,7 +124,7 @@ static void test_hold(void)
 {
     struct reg_record have[4];
     struct reg_change c[4];
-    struct buf held = BUF_INIT(0);
+    struct strset none = STRSET_INIT, held = STRSET_INIT, prev = STRSET_INIT;
     unsigned n;
 
     have[0] = rec("db", "d-1", 0);
@@ -134,27 +135,35 @@ static void test_hold(void)
     for (int i = 0; i < 4; i++)
         c[i] = (struct reg_change){REG_DEL, &have[i], 1};
     n = 4;
-    CHECK_INT(reg_hold_mass_removals(c, &n, have, 4, "", &held), 3);
+    CHECK_INT(reg_hold_mass_removals(c, &n, have, 4, &none, &held), 3);
     CHECK_INT(n, 1); /* db's single instance: one removal is not "most of a service at once" */
     CHECK_STR(c[0].rec->container, "d-1");
-    CHECK_STR(held.ptr, "web/w-1\nweb/w-2\nweb/w-3\n");
-    /* the second listing agrees: applied */
+    CHECK_INT(held.n, 3);
+    CHECK_STR(held.n == 3 ? held.v[0] : NULL, "web/w-1");
+    CHECK_STR(held.n == 3 ? held.v[2] : NULL, "web/w-3");
+    /* a second listing that agrees only in part: still held */
+    strset_add(&prev, "web/w-1");
+    strset_add(&prev, "web/w-2");
     for (int i = 0; i < 4; i++)
         c[i] = (struct reg_change){REG_DEL, &have[i], 1};
     n = 4;
-    {
-        char *prev = strdup(held.ptr);
-        CHECK_INT(reg_hold_mass_removals(c, &n, have, 4, prev, &held), 0);
-        free(prev);
-    }
+    CHECK_INT(reg_hold_mass_removals(c, &n, have, 4, &prev, &held), 3);
+    CHECK_INT(n, 1);
+    /* the second listing agrees: applied */
+    strset_copy(&prev, &held);
+    for (int i = 0; i < 4; i++)
+        c[i] = (struct reg_change){REG_DEL, &have[i], 1};
+    n = 4;
+    CHECK_INT(reg_hold_mass_removals(c, &n, have, 4, &prev, &held), 0);
     CHECK_INT(n, 4);
-    CHECK_INT(held.len, 0);
+    CHECK_INT(held.n, 0);
     /* one removal out of three is normal churn */
     c[0] = (struct reg_change){REG_DEL, &have[2], 1};
     n = 1;
-    CHECK_INT(reg_hold_mass_removals(c, &n, have, 4, "", &held), 0);
+    CHECK_INT(reg_hold_mass_removals(c, &n, have, 4, &none, &held), 0);
     CHECK_INT(n, 1);
-    buf_release(&held);
+    strset_release(&held);
+    strset_release(&prev);
 }
 
 int main(void)
