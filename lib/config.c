@@ -496,10 +496,10 @@ const struct cfg_port *cfg_health_port(const struct cfg_service *svc)
     return NULL;
 }
 
-bool cfg_service_fixed_ports(const struct cfg_service *svc)
+const struct cfg_port *cfg_service_fixed_ports(const struct cfg_service *svc)
 {
     for (unsigned i = 0; svc && i < svc->nports; i++)
         if (svc->ports[i].host_port)
-            return true;
-    return false;
+            return &svc->ports[i];
+    return NULL;
 }

@@ -131,6 +131,6 @@ const char *cfg_kv_get(const struct cfg_kv *kv, unsigned n, const char *key);
  * svc->health.http.) */
 const struct cfg_port *cfg_health_port(const struct cfg_service *svc);
 /* Whether any port of svc has a fixed host port (host_ports or ports-hard). */
-bool cfg_service_fixed_ports(const struct cfg_service *svc);
+const struct cfg_port *cfg_service_fixed_ports(const struct cfg_service *svc);
 
 #endif

@@ -87,7 +87,7 @@ static void add_healthcheck(cJSON *o, const struct cfg_service *svc)
     if (svc->health.cmd) {
         buf_adds(&b, svc->health.cmd);
     } else {
-        const struct cfg_port *p = svc->nports ? &svc->ports[spec_health_port(svc)] : NULL;
+        const struct cfg_port *p = cfg_health_port(svc);
         buf_addf(&b, "wget -q -O /dev/null http://127.0.0.1:%u%s || exit 1", p ? p->port : 80,
                  svc->health.http);
     }

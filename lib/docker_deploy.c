@@ -216,7 +216,7 @@ static int replace_instance(struct dk_sched *d, const struct cfg_service *svc,
                 old->version, version);
     else if (o->progress)
         fprintf(o->progress, "%s: restarting %s\n", svc->name, old->name);
-    if (spec_fixed_ports(svc)) {
+    if (cfg_service_fixed_ports(svc)) {
         ret = remove_container(d, old->id, err);
         if (!ret)
             ret = create_instance(d, svc, old->name, version, o, err);
@@ -259,7 +259,7 @@ out:
 int dk_converge(struct dk_sched *d, const struct cfg_service *svc, unsigned n,
                 const struct sched_opts *o, struct mdo_err *err)
 {
-    const struct cfg_port *fixed = spec_fixed_ports(svc);
+    const struct cfg_port *fixed = cfg_service_fixed_ports(svc);
     struct dk_ctr *c = NULL;
     unsigned nc = 0, changed = 0;
     char version[13];

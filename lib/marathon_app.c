@@ -49,7 +49,8 @@ static cJSON *health_json(const struct cfg_service *svc)
     } else {
         cJSON_AddStringToObject(o, "protocol", "HTTP");
         cJSON_AddStringToObject(o, "path", h->http ? h->http : "/");
-        cJSON_AddNumberToObject(o, "portIndex", spec_health_port(svc));
+        cJSON_AddNumberToObject(o, "portIndex",
+                                cfg_health_port(svc) ? cfg_health_port(svc) - svc->ports : 0);
     }
     cJSON_AddNumberToObject(o, "gracePeriodSeconds", h->grace);
     cJSON_AddNumberToObject(o, "intervalSeconds", h->interval);
@@ -68,7 +69,7 @@ static cJSON *health_json(const struct cfg_service *svc)
 static cJSON *upgrade_json(const struct cfg_service *svc)
 {
     cJSON *o = cJSON_CreateObject();
-    int fixed = spec_fixed_ports(svc) != NULL;
+    int fixed = cfg_service_fixed_ports(svc) != NULL;
 
     cJSON_AddNumberToObject(o, "minimumHealthCapacity", svc->upgrade_pause ? 1.0 : 0.5);
     cJSON_AddNumberToObject(o, "maximumOverCapacity", svc->upgrade_pause || fixed ? 0.0 : 0.5);

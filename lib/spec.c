@@ -328,21 +328,3 @@ char *spec_redacted(const cJSON *body)
     buf_release(&r);
     return s;
 }
-
-const struct cfg_port *spec_fixed_ports(const struct cfg_service *svc)
-{
-    for (unsigned i = 0; i < svc->nports; i++)
-        if (svc->ports[i].host_port)
-            return &svc->ports[i];
-    return NULL;
-}
-
-unsigned spec_health_port(const struct cfg_service *svc)
-{
-    unsigned idx = 0;
-
-    for (unsigned i = 0; svc->health.port && i < svc->nports; i++)
-        if (!strcmp(svc->ports[i].name, svc->health.port))
-            idx = i;
-    return idx;
-}

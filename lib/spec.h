@@ -48,9 +48,4 @@ int spec_record_labels(struct reg_record *rec, const cJSON *labels);
  * object. Caller frees; NULL on ENOMEM. */
 char *spec_redacted(const cJSON *body);
 
-/* The first port of svc with a fixed host port, or NULL when the scheduler picks them all. */
-const struct cfg_port *spec_fixed_ports(const struct cfg_service *svc);
-/* The index in svc->ports of the port the health check names (0 when it names none). */
-unsigned spec_health_port(const struct cfg_service *svc);
-
 #endif

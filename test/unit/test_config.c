@@ -416,7 +416,7 @@ static void test_service_helpers(void)
     CHECK(cfg_health_port(s) == NULL);
     CHECK(!cfg_service_fixed_ports(s));
     s = cfg_service(c, "hard");
-    CHECK(cfg_service_fixed_ports(s));
+    CHECK(cfg_service_fixed_ports(s) && cfg_service_fixed_ports(s)->host_port);
     s = cfg_service(c, "host");
     CHECK(cfg_service_fixed_ports(s));
     CHECK(cfg_health_port(NULL) == NULL);

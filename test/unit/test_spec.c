@@ -142,16 +142,6 @@ int main(void)
         cJSON_Delete(b);
     }
 
-    /* the two port questions both backends ask */
-    CHECK(spec_fixed_ports(&svc) == &ports[1]);
-    CHECK_INT(spec_health_port(&svc), 0); /* no health port named */
-    svc.health.port = "peer-x";
-    CHECK_INT(spec_health_port(&svc), 1);
-    svc.health.port = "nope";
-    CHECK_INT(spec_health_port(&svc), 0);
-    ports[1].host_port = 0;
-    CHECK(spec_fixed_ports(&svc) == NULL);
-
     CHECK(spec_env_secret("DB_PASSWORD"));
     CHECK(spec_env_secret("api_token"));
     CHECK(!spec_env_secret("MIN_NODES"));
