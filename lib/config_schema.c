@@ -219,7 +219,7 @@ void cfg_expected(const cyaml_schema_value_t *v, const struct rule *r, char *dst
         [CHK_HOST] = "a host name or address",
         [CHK_URL] = "an http:// or https:// URL",
         [CHK_LISTEN] = "ADDRESS:PORT",
-        [CHK_PREFIX] = "a key prefix starting with '/'",
+        [CHK_PREFIX] = "a key prefix starting with '/' (not '/' alone)",
         [CHK_PATH] = "a path starting with '/'",
         [CHK_IMAGE] = "an image name",
         [CHK_WORDS] = "",
@@ -368,7 +368,8 @@ bool cfg_chk_ok(const struct rule *r, const char *s)
     case CHK_LISTEN:
         colon_at = strrchr(s, ':');
         return colon_at && cfg_parse_int(colon_at + 1, &port) && port >= 1 && port <= 65535;
-    case CHK_PREFIX:
+    case CHK_PREFIX: /* "/" alone would make keys of "" + "/<env>/...": not the root, refused */
+        return s[0] == '/' && s[strspn(s, "/")];
     case CHK_PATH:
         return s[0] == '/';
     case CHK_IMAGE:

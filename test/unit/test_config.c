@@ -345,7 +345,10 @@ static void test_prefix(void)
     static const struct {
         const char *in, *want;
     } t[] = {
-        {"/mdo/", "/mdo"}, {"/a//b/", "/a/b"}, {"/mdo", "/mdo"}, {"\"/x///\"", "/x"}, {"/", ""},
+        {"/mdo/", "/mdo"},
+        {"/a//b/", "/a/b"},
+        {"/mdo", "/mdo"},
+        {"\"/x///\"", "/x"},
     };
     struct mdo_err err = MDO_ERR_INIT;
     struct buf text = BUF_INIT(0);
@@ -365,10 +368,17 @@ static void test_prefix(void)
     buf_adds(&text, "etcd:\n  prefix: mdo/\nservices: {a: {image: b}}\n");
     CHECK_INT(load_text(text.ptr, text.len, &c, &err), -MDO_ECONFIG);
     CHECK(c == NULL);
-    snprintf(want, sizeof(want),
-             "%s/t.yaml:2:11: etcd.prefix: expected a key prefix starting with '/', got 'mdo/'",
-             fixture_tmpdir());
+    snprintf(
+        want, sizeof(want),
+        "%s/t.yaml:2:11: etcd.prefix: expected a key prefix starting with '/' (not '/' alone), "
+        "got 'mdo/'",
+        fixture_tmpdir());
     CHECK_STR(err.msg, want);
+    // "/" alone would name no prefix at all: refused too
+    buf_reset(&text);
+    buf_adds(&text, "etcd:\n  prefix: //\nservices: {a: {image: b}}\n");
+    CHECK_INT(load_text(text.ptr, text.len, &c, &err), -MDO_ECONFIG);
+    CHECK(c == NULL);
     buf_release(&text);
 }
 
