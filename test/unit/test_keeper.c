@@ -1,0 +1,319 @@
+/* test_keeper.c - keeper_reconcile against a real etcd and the in-memory scheduler: writes what
+ * is missing, nothing when equal, PUTs a change, DELs a removal, holds a mass removal until a
+ * second listing agrees, keeps what the recheck finds alive, survives a service named "a/b" */
+#include <stdlib.h>
+#include <string.h>
+#include "check.h"
+#include "etcd_fixture.c"
+#include "keeper.h"
+#include "sched_fake.c"
+
+#define ENV    "t"
+#define PREFIX "/mdo"
+#define KEYS   PREFIX "/" ENV "/services/"
+
+static struct etcd_fixture fx;
+static struct cfg cfg;
+static struct keeper k;
+static struct sched *s;
+
+/* the registry as "service/container" lines, sorted; and its store revision */
+static char *registry(int64_t *rev)
+{
+    struct etcd_kvs kvs = ETCD_KVS_INIT;
+    struct mdo_err err = MDO_ERR_INIT;
+    struct buf b = BUF_INIT(0);
+    char *out;
+
+    if (etcd_get_prefix(&fx.e, KEYS, &kvs, &err)) {
+        fprintf(stderr, "test_keeper: listing the registry: %s\n", err.msg);
+        exit(1); /* fixture I/O: not a check */
+    }
+    for (size_t i = 0; i < kvs.n; i++) {
+        const char *key = kvs.kv[i].key + strlen(KEYS), *inst = strstr(key, "/instances/");
+        if (inst)
+            buf_addf(&b, "%.*s/%s\n", (int)(inst - key), key, inst + strlen("/instances/"));
+        else
+            buf_addf(&b, "?%s\n", key);
+    }
+    if (rev)
+        *rev = kvs.revision;
+    etcd_kvs_release(&kvs);
+    out = strdup(buf_str(&b));
+    buf_release(&b);
+    return out;
+}
+
+/* the stored value of service/container, or NULL */
+static char *value(const char *service, const char *container)
+{
+    struct etcd_kvs kvs = ETCD_KVS_INIT;
+    struct mdo_err err = MDO_ERR_INIT;
+    char key[256], *v = NULL;
+
+    snprintf(key, sizeof(key), KEYS "%s/instances/%s", service, container);
+    if (etcd_get(&fx.e, key, &kvs, &err)) {
+        fprintf(stderr, "test_keeper: get %s: %s\n", key, err.msg);
+        exit(1);
+    }
+    if (kvs.n)
+        v = strdup(kvs.kv[0].value);
+    etcd_kvs_release(&kvs);
+    return v;
+}
+
+static void put_raw(const char *service, const char *container, const char *val)
+{
+    struct mdo_err err = MDO_ERR_INIT;
+    char key[256];
+
+    snprintf(key, sizeof(key), KEYS "%s/instances/%s", service, container);
+    if (etcd_put(&fx.e, key, val, 0, &err)) {
+        fprintf(stderr, "test_keeper: put %s: %s\n", key, err.msg);
+        exit(1);
+    }
+}
+
+static void run(struct sched *sc, const char *service, const char *container, int ext)
+{
+    if (fake_run(sc, service, container, ext)) {
+        fprintf(stderr, "test_keeper: out of memory\n");
+        exit(1);
+    }
+}
+
+#define CHECK_REGISTRY(want)                                                                       \
+    do {                                                                                           \
+        char *got_ = registry(NULL);                                                               \
+        CHECK_STR(got_, want);                                                                     \
+        free(got_);                                                                                \
+    } while (0)
+
+static int reconcile(void)
+{
+    struct mdo_err err = MDO_ERR_INIT;
+    int ret = keeper_reconcile(&k, &err);
+
+    if (ret)
+        fprintf(stderr, "(keeper_reconcile: %d %s)\n", ret, err.msg);
+    return ret;
+}
+
+/* an empty registry: every record written, byte for byte the canonical JSON */
+static void test_fill(void)
+{
+    char *v, *want;
+
+    run(s, "web", "t-web-1", 31001);
+    run(s, "web", "t-web-2", 31002);
+    run(s, "web", "t-web-3", 31003);
+    run(s, "web", "t-web-4", 31004);
+    run(s, "db", "t-db-1", 32001);
+    CHECK_INT(reconcile(), 0);
+    CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\nweb/t-web-2\nweb/t-web-3\nweb/t-web-4\n");
+    CHECK_INT(k.st.reconcile_puts, 5);
+    CHECK_INT(k.st.reconcile_dels, 0);
+    v = value("web", "t-web-3");
+    want = reg_record_json(&fake_find(s, "t-web-3")->rec);
+    CHECK_STR(v, want);
+    free(v);
+    free(want);
+}
+
+/* an equal registry: the pass writes nothing (the store revision does not move) */
+static void test_equal(void)
+{
+    int64_t before, after;
+    unsigned long puts = k.st.reconcile_puts, lists = s->lists;
+
+    free(registry(&before));
+    CHECK_INT(reconcile(), 0);
+    free(registry(&after));
+    CHECK_INT(after, before);
+    CHECK_INT(k.st.reconcile_puts, puts);
+    CHECK_INT(s->lists, lists + 1); /* it did look */
+}
+
+/* a changed record is PUT, and only it */
+static void test_changed(void)
+{
+    int64_t before, after;
+    unsigned long puts = k.st.reconcile_puts;
+    char *v;
+
+    free(registry(&before));
+    fake_find(s, "t-web-1")->rec.ports[0].external = 40001;
+    CHECK_INT(reconcile(), 0);
+    free(registry(&after));
+    CHECK_INT(k.st.reconcile_puts, puts + 1);
+    CHECK_INT(after, before + 1); /* one write */
+    v = value("web", "t-web-1");
+    CHECK(v && strstr(v, "\"external\":40001"));
+    free(v);
+}
+
+/* an instance that no longer runs is DELeted, after the recheck asked about it */
+static void test_removed(void)
+{
+    unsigned long dels = k.st.reconcile_dels, alives = s->alives;
+
+    fake_drop(s, "t-web-4");
+    CHECK_INT(reconcile(), 0);
+    CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\nweb/t-web-2\nweb/t-web-3\n");
+    CHECK_INT(k.st.reconcile_dels, dels + 1);
+    CHECK_INT(s->alives, alives + 1);
+}
+
+/* a listing that would remove most of a service is held back once, applied when the next
+ * listing agrees; and released without removing anything when the next one disagrees */
+static void test_mass_removal(void)
+{
+    struct keeper_stats st;
+    struct buf held = BUF_INIT(0);
+    unsigned long heldback = k.st.held_back, dels = k.st.reconcile_dels;
+
+    /* disagreeing: 2 of web's 3 vanish from one listing, then come back */
+    fake_find(s, "t-web-2")->unlisted = 1;
+    fake_find(s, "t-web-3")->unlisted = 1;
+    s->alive_mode = FAKE_ALIVE_NO; /* the recheck must not be what saves them */
+    CHECK_INT(reconcile(), 0);
+    CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\nweb/t-web-2\nweb/t-web-3\n");
+    CHECK_INT(k.st.held_back, heldback + 2);
+    keeper_snapshot(&k, &st, &held);
+    CHECK_STR(buf_str(&held), "web/t-web-2\nweb/t-web-3\n");
+    buf_reset(&held);
+    fake_find(s, "t-web-2")->unlisted = 0;
+    fake_find(s, "t-web-3")->unlisted = 0;
+    CHECK_INT(reconcile(), 0);
+    CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\nweb/t-web-2\nweb/t-web-3\n");
+    keeper_snapshot(&k, &st, &held);
+    CHECK_INT(held.len, 0);
+    buf_reset(&held);
+    CHECK_INT(k.st.reconcile_dels, dels);
+
+    /* agreeing: they are really gone; held once, removed by the second pass */
+    s->alive_mode = FAKE_ALIVE_BY_ARRAY;
+    fake_drop(s, "t-web-2");
+    fake_drop(s, "t-web-3");
+    CHECK_INT(reconcile(), 0);
+    CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\nweb/t-web-2\nweb/t-web-3\n");
+    CHECK_INT(k.st.held_back, heldback + 4);
+    CHECK_INT(reconcile(), 0);
+    CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\n");
+    CHECK_INT(k.st.reconcile_dels, dels + 2);
+    keeper_snapshot(&k, &st, &held);
+    CHECK_INT(held.len, 0);
+    buf_release(&held);
+}
+
+/* an instance the listing misses but the scheduler says runs (it started after the listing):
+ * kept; one it cannot tell about: kept for the next pass; once it is gone: removed */
+static void test_recheck(void)
+{
+    unsigned long dels = k.st.reconcile_dels, alives = s->alives;
+    char *json;
+
+    run(s, "web", "t-web-9", 31009);
+    fake_find(s, "t-web-9")->unlisted = 1;
+    json = reg_record_json(&fake_find(s, "t-web-9")->rec);
+    put_raw("web", "t-web-9", json); /* registered by its event */
+    free(json);
+    CHECK_INT(reconcile(), 0);
+    CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\nweb/t-web-9\n");
+    CHECK_INT(s->alives, alives + 1);
+    s->alive_mode = FAKE_ALIVE_UNKNOWN;
+    CHECK_INT(reconcile(), 0);
+    CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\nweb/t-web-9\n");
+    s->alive_mode = FAKE_ALIVE_BY_ARRAY;
+    fake_drop(s, "t-web-9");
+    CHECK_INT(reconcile(), 0);
+    CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\n");
+    CHECK_INT(k.st.reconcile_dels, dels + 1);
+}
+
+/* a scheduler that cannot list: the pass fails and removes nothing */
+static void test_list_fails(void)
+{
+    unsigned long errors = k.st.reconcile_errors;
+
+    s->list_error = MDO_ENET;
+    CHECK(reconcile() < 0);
+    CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\n");
+    CHECK_INT(k.st.reconcile_errors, errors + 1);
+    s->list_error = 0;
+}
+
+/* a follower's pass writes nothing */
+static void test_follower(void)
+{
+    int64_t before, after;
+
+    free(registry(&before));
+    run(s, "db", "t-db-2", 32002);
+    keeper_set_writer(&k, 0);
+    CHECK_INT(reconcile(), 0);
+    free(registry(&after));
+    CHECK_INT(after, before);
+    keeper_set_writer(&k, 1);
+    CHECK_INT(reconcile(), 0);
+    CHECK_REGISTRY("db/t-db-1\ndb/t-db-2\nweb/t-web-1\n");
+}
+
+/* F8: a container labelled mdo.service=a/b. The outcome that must hold in any keeper: each pass
+ * returns (one scheduler listing per pass, no loop inside), and no key is written for it, so
+ * nothing lands where the next listing cannot read it back. */
+static void test_bad_service_name(void)
+{
+    unsigned long lists = s->lists, errors = k.st.reconcile_errors;
+    char *v;
+    int ret[3];
+
+    run(s, "a/b", "t-ab-1", 33001);
+    fake_find(s, "t-web-1")->rec.ports[0].external = 40002; /* a good change in the same pass */
+    for (int i = 0; i < 3; i++)
+        ret[i] = reconcile();
+    CHECK_INT(s->lists, lists + 3);
+    CHECK_REGISTRY("db/t-db-1\ndb/t-db-2\nweb/t-web-1\n"); /* nothing under services/a/ */
+    /* BUG (F8), today's outcome, to be flipped by the keeper rebuild (next issue): reg_apply()
+     * refuses the whole transaction the bad key is in, so every pass fails with -MDO_EUSAGE
+     * (reported as "out of memory") and the good change beside it is never written. The fix
+     * skips the bad record (logged once) and writes the rest: then ret == 0, the port below is
+     * 40002, and reconcile_errors does not grow. */
+    for (int i = 0; i < 3; i++)
+        CHECK_INT(ret[i], -MDO_EUSAGE);
+    CHECK_INT(k.st.reconcile_errors, errors + 3);
+    v = value("web", "t-web-1");
+    CHECK(v && strstr(v, "\"external\":40001")); /* BUG (F8): 40002 after the fix */
+    free(v);
+    /* once the bad one is gone, the next pass writes the rest */
+    fake_drop(s, "t-ab-1");
+    CHECK_INT(reconcile(), 0);
+    v = value("web", "t-web-1");
+    CHECK(v && strstr(v, "\"external\":40002"));
+    free(v);
+}
+
+int main(void)
+{
+    if (etcd_fixture_start(&fx))
+        return 1;
+    cfg.environment = ENV;
+    cfg.etcd.prefix = PREFIX;
+    s = fake_new(ENV);
+    if (!s)
+        return 1;
+    keeper_init(&k, &cfg, &fx.e, &sched_fake, s);
+    test_fill();
+    test_equal();
+    test_changed();
+    test_removed();
+    test_mass_removal();
+    test_recheck();
+    test_list_fails();
+    test_follower();
+    test_bad_service_name();
+    keeper_release(&k);
+    fake_free(s);
+    etcd_fixture_stop(&fx);
+    return check_done("test_keeper");
+}
