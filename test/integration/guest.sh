@@ -265,8 +265,8 @@ t_eq "container: installed applet output" "$OUT" $'10.0.0.1\n10.0.0.2\n10.0.0.3'
 # Start-up cost as a script sees it (a figure, not a pass/fail): ten runs inside the container.
 docker exec "$cid" sh -c 'time get_node_list db peer client-port >/dev/null' 2>"$TMP/time1"
 docker exec "$cid" sh -c 'time sh -c "i=0; while [ \$i -lt 100 ]; do get_node_list db peer client-port; i=\$((i + 1)); done" >/dev/null' 2>"$TMP/time100"
-echo "# in-container get_node_list, one run: $(tr '\n' ' ' <"$TMP/time1")"
-echo "# in-container get_node_list, 100 runs: $(tr '\n' ' ' <"$TMP/time100")"
+echo "# figure: in-container get_node_list, one run: $(tr '\n' ' ' <"$TMP/time1")"
+echo "# figure: in-container get_node_list, 100 runs: $(tr '\n' ' ' <"$TMP/time100")"
 docker rm -f "$cid" >/dev/null
 
 t_done
