@@ -99,7 +99,7 @@ int etcd_fixture_start(struct etcd_fixture *f)
 
 void etcd_fixture_stop(struct etcd_fixture *f)
 {
-    char *rm[] = {"rm", "-rf", f->dir, NULL};
+    char rm0[] = "rm", rm1[] = "-rf", *rm[] = {rm0, rm1, f->dir, NULL};
 
     if (f->e.endpoints)
         etcd_close(&f->e);

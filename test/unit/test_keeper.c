@@ -295,10 +295,12 @@ static void test_bad_service_name(void)
 
 int main(void)
 {
+    static char env[] = ENV, prefix[] = PREFIX;
+
     if (etcd_fixture_start(&fx))
         return 1;
-    cfg.environment = ENV;
-    cfg.etcd.prefix = PREFIX;
+    cfg.environment = env;
+    cfg.etcd.prefix = prefix;
     s = fake_new(ENV);
     if (!s)
         return 1;

@@ -98,7 +98,8 @@ int main(void)
     for (int i = 0; i < 75 && !took; i++) {
         struct timespec nap = {0, 200 * 1000 * 1000};
         nanosleep(&nap, NULL);
-        CHECK_INT(tick(&a), 0);
+        if (tick(&a)) /* said on stderr; the check below fails */
+            break;
         took = a.is_leader;
     }
     CHECK_INT(took, 1);

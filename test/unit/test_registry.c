@@ -4,7 +4,8 @@
 #include "check.h"
 #include "registry.h"
 
-static struct cfg_kv web_labels[] = {{"zone", "a"}, {"tier", "front"}};
+static char l_zone[] = "zone", l_a[] = "a", l_tier[] = "tier", l_front[] = "front";
+static struct cfg_kv web_labels[] = {{l_zone, l_a}, {l_tier, l_front}};
 
 /* A record with ports of its own: http's external port is ext (0: 32768). The ports live in a
  * static pool, one pair per call, so changing one record's ports never changes another's. */
@@ -15,22 +16,22 @@ static struct reg_record rec(const char *svc, const char *ctr, int ext)
     struct reg_port *ports = pool[used++ % 32];
     struct reg_record r = {0};
 
-    ports[0] = (struct reg_port){"http", 8080, ext ? ext : 32768, "tcp"};
-    ports[1] = (struct reg_port){"admin", 9090, 32769, "udp"};
+    ports[0] = (struct reg_port){(char *)"http", 8080, ext ? ext : 32768, "tcp"};
+    ports[1] = (struct reg_port){(char *)"admin", 9090, 32769, "udp"};
 
     r.service = (char *)svc;
     r.container = (char *)ctr;
-    r.environment = "prod";
-    r.host = "172.17.0.1";
-    r.address = "172.17.0.5";
+    r.environment = (char *)"prod";
+    r.host = (char *)"172.17.0.1";
+    r.address = (char *)"172.17.0.5";
     r.ports = ports;
     r.nports = 2;
     r.labels = web_labels;
     r.nlabels = 2;
-    r.state = "running";
-    r.started_at = "2026-11-25T08:00:00Z";
-    r.app_version = "abc";
-    r.backend = "docker";
+    r.state = (char *)"running";
+    r.started_at = (char *)"2026-11-25T08:00:00Z";
+    r.app_version = (char *)"abc";
+    r.backend = (char *)"docker";
     return r;
 }
 
@@ -208,7 +209,7 @@ static void test_diff(void)
     have[0].mod_revision = 7;
     have[1].mod_revision = 8;
     have[2].mod_revision = 9;
-    have[2].state = "healthy"; /* differs: rewritten, guarded by its revision */
+    have[2].state = (char *)"healthy"; /* differs: rewritten, guarded by its revision */
     CHECK_INT(reg_diff(want, 3, have, 3, &c, &n), 0);
     CHECK_INT(n, 3);
     CHECK(c[0].type == REG_PUT && !strcmp(c[0].rec->container, "d-1") && c[0].guard == 0);
