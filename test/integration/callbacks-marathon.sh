@@ -55,7 +55,7 @@ CLEANUP+=("kill \$SUB_PID")
 wait_for 10 curl -sf "http://127.0.0.1:$SPORT/health" || { echo "subscriber did not start" >&2; tail "$TMP/sub.log"; exit 1; }
 
 t_run "marathon: launch web (1)" 0 mdo launch web --wait
-wait_for 20 test "$(reg_count web)" == 1
+wait_eq 20 "marathon: web registered (1)" 'reg_count web' 1
 TASK=$(ectl get --prefix --keys-only "/mdo/$E/services/web/instances/" | grep . | sed 's|.*/||')
 C=$(docker ps -q --filter "label=marathon-double.task=$TASK" | head -1)
 wait_for 10 docker exec "$C" grep -q . /tmp/cb.id
@@ -66,9 +66,9 @@ docker exec "$C" sh -c 'get_node_list web http --minimum 3 --wait 30 >/tmp/nl 2>
 NL=$!
 t0=$(date +%s.%N)
 t_run "marathon: scale web 3" 0 mdo scale web 3 --wait
-wait_for 30 test "$(grep -c . "$TMP/cb.log")" -ge 1
+wait_for 30 '[ "$(grep -c . "$TMP/cb.log")" -ge 1 ]'
 echo "# figure: marathon scale 1->3 to the first callback: $(echo "$(date +%s.%N) - $t0" | bc) s"
-wait_for 20 test "$(reg_count web)" == 3
+wait_eq 20 "marathon: web registered (3)" 'reg_count web' 3
 wait $NL
 t_eq "marathon: get_node_list --wait inside a task returned the 3" "$(docker exec "$C" cat /tmp/nl | tail -1) $(docker exec "$C" grep -c : /tmp/nl)" "rc=0 3"
 wait_for 20 bash -c "docker exec $C tail -1 /tmp/changes | grep -q ' 3$'"

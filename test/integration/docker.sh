@@ -201,5 +201,31 @@ t_run "stop again is fine" 0 mdo stop web
 echo "# figure: subscriber RSS after the suite: $(grep -h VmRSS /proc/$SUB_PID/status | tr -s ' \t' ' '), peak $(grep -h VmHWM /proc/$SUB_PID/status | tr -s ' \t' ' ')"
 stop_subscriber
 t_eq "no error lines in the subscriber log" "$(grep -c 'level=error' "$TMP/sub.log")" 0
+
+# --- etcd.prefix with a trailing '/' (F12): one keyspace for the subscriber and the applets ---
+# The prefix is normalised once in the loader: "/pfx/" writes /pfx/<env>/services/..., never
+# /pfx//<env>/..., and the containers' MDO_ETCD_PREFIX=/pfx/ reads the same keys.
+E=$MDO_TEST_ENV
+sed -e "s|^  endpoints: .*|&\n  prefix: /pfx/|" -e 's/instances: 3/instances: 1/' "$CFG" >"$TMP/pfx.yaml"
+export MDO_CONFIG=$TMP/pfx.yaml
+start_subscriber || echo "the subscriber with etcd.prefix /pfx/ did not start (counted above)" >&2
+t_run "prefix /pfx/: launch web --wait" 0 mdo launch web --wait
+wait_eq 15 "prefix /pfx/: the instance is registered under /pfx/<env>/services/web/instances/" \
+    'ectl get --prefix --keys-only "/pfx/$E/services/web/instances/" | grep -c .' 1
+t_eq "prefix /pfx/: no key has '//'" "$(ectl get --prefix --keys-only /pfx/ | grep -c //)" 0
+t_eq "prefix /pfx/: the leader key is /pfx/<env>/leader" "$(ectl get --keys-only "/pfx/$E/leader" | grep -c .)" 1
+want=$(docker port "$E-web-1" 8080/tcp | head -1) # what the record must say: Docker's answer
+t_match "prefix /pfx/: Docker published the port" "$want" '^[0-9.]+:[0-9]+$'
+t_match "prefix /pfx/: the container is told MDO_ETCD_PREFIX=/pfx (or /pfx/)" "$(docker exec "$E-web-1" sh -c 'echo "$MDO_ETCD_PREFIX"')" '^/pfx/?$'
+t_run "prefix /pfx/: get_node_list inside the container" 0 docker exec "$E-web-1" get_node_list web http
+t_eq "prefix /pfx/: ... reads the subscriber's record" "$OUT" "$want"
+t_run "prefix /pfx/: get_node_list on the host, MDO_ETCD_PREFIX=/pfx/" 0 \
+    env MDO_ETCD="$ETCD" MDO_ENVIRONMENT="$E" MDO_ETCD_PREFIX=/pfx/ get_node_list web http
+t_eq "prefix /pfx/: ... reads it too" "$OUT" "$want"
+t_run "prefix /pfx/: stop web" 0 mdo stop web
+wait_eq 10 "prefix /pfx/: stop leaves no key under /pfx/ but the running subscriber's leader key" \
+    'ectl get --prefix --keys-only /pfx/ | grep . | grep -vc "^/pfx/$E/leader\$"' 0
+stop_subscriber
+t_eq "prefix /pfx/: subscriber exits 0" "$?" 0
 [ -n "${KEEP_TMP:-}" ] && cp -r "$TMP" /tmp/keep-$TEST_NAME
 t_done

@@ -88,7 +88,7 @@ t_eq "ring: a departure is no cleanup" "$(docker exec "$E-ring-1" grep -c . /www
 # --- web-proxy ----------------------------------------------------------------------------------
 t_run "web-proxy: launch web (3) and proxy" 0 mdo launch web proxy --wait
 PP=
-wait_for 15 test -n "$(names proxy)"
+wait_for 15 '[ -n "$(names proxy)" ]'
 PP=$(ext proxy "$E-proxy-1" http)
 # the backends answering through the proxy, over 4 rounds of the live count: sorted, unique
 routed() {
@@ -105,7 +105,7 @@ wait_for 30 proxied_ok
 t_eq "web-proxy: after scale 5, exactly the 5 live instances" "$(routed)" "$(names web)"
 t_eq "web-proxy: 5 of them" "$(routed | grep -c .)" 5
 docker kill "$E-web-2" "$E-web-4" >/dev/null
-wait_for 15 test "$(names web | grep -c .)" == 3
+wait_eq 15 "web-proxy: the 2 killed are deregistered" 'names web | grep -c .' 3
 t0=$(date +%s.%N)
 wait_for 30 proxied_ok
 echo "# figure: web-proxy: 2 instances killed -> registry -> watch -> proxy routing to the 3 left: $(echo "$(date +%s.%N) - $t0" | bc) s after deregistration"
@@ -127,7 +127,7 @@ in_container() { # in_container SERVICE CONTAINER PORTS...: the environment mdo 
 in_container kafka "$E-kafka-2" MDO_PORT_BROKER=9092 MIN_ZK=3 \
     /usr/bin/python3 "$EX/zk-kafka/kafka-config.py" - >"$TMP/server.properties" 2>"$TMP/kafka.err" &
 KP=$!
-sleep 1
+sleep 1 # bounded, not a wait: with its minimum met it answers in milliseconds, so alive after 1 s = waiting
 t_eq "zk-kafka: kafka-config.py waits for 3 zookeepers" "$(kill -0 $KP 2>/dev/null && echo waiting)" waiting
 mdo scale zookeeper 3 --wait >/dev/null 2>&1
 wait $KP

@@ -2,7 +2,8 @@
 #
 #   . "$(dirname "$0")/lib.sh"
 #   t_eq "3 records" "$(reg_count web)" 3
-#   t_done            # prints "<name>: N passed, N failed", exits 1 if any failed
+#   wait_eq 15 "3 records" 'reg_count web' 3    # the same, retried until it holds (15 s)
+#   t_done            # prints "<name>: N passed, N failed, N skipped", exits 1 if any failed
 #
 # Each test file gets its own environment name (MDO_TEST_ENV) so its containers and registry keys
 # never meet another test's; everything it starts is removed on exit (trap).
@@ -17,6 +18,7 @@ TMP=$(mktemp -d /tmp/mdo-test.XXXXXX)
 MDO_TEST_ENV=t$$$RANDOM
 T_PASS=0
 T_FAIL=0
+T_SKIP=0
 CLEANUP=()
 
 t_pass() { T_PASS=$((T_PASS + 1)); echo "ok - $1"; }
@@ -41,17 +43,42 @@ t_run() {
         t_fail "$desc" "exit $rc, expected $want" "stdout: ${OUT:0:500}" "stderr: ${ERR:0:500}"
     fi
 }
-# wait_for SECS CMD... : retries CMD every 0.1 s until it succeeds; 1 on timeout
-wait_for() {
+# t_skip N DESC: N checks that cannot run here (DESC says why); printed and counted
+t_skip() { T_SKIP=$((T_SKIP + $1)); echo "skipped - $1 checks: $2"; }
+# try_for SECS CMD... : runs CMD every 0.1 s until it succeeds; 1 on timeout, uncounted.
+# CMD is a command with its arguments, or ONE string, which is eval'ed on every try:
+#   try_for 15 '[ "$(reg_count db)" = 1 ]'      # re-evaluated each try
+# (never `try_for 15 test "$(reg_count db)" = 1`: the shell expands that once, before the call)
+try_for() {
     local end=$((SECONDS + $1))
     shift
-    while ! "$@" >/dev/null 2>&1; do
+    while ! if [ $# = 1 ]; then eval "$1"; else "$@"; fi >/dev/null 2>&1; do
         [ $SECONDS -ge $end ] && return 1
         sleep 0.1
     done
 }
+# wait_for SECS CMD... : try_for, and a timeout is a counted failed check naming CMD
+wait_for() {
+    local secs=$1
+    try_for "$@" && return 0
+    shift
+    t_fail "timed out after $secs s waiting for: $*"
+    return 1
+}
+# wait_eq SECS DESC CMD WANT : a check: CMD (a string, eval'ed each try) prints WANT within SECS
+wait_eq() {
+    local end=$((SECONDS + $1)) got
+    while got=$(eval "$3" 2>/dev/null); [ "$got" != "$4" ]; do
+        if [ $SECONDS -ge $end ]; then
+            t_fail "$2" "got:      $got" "expected: $4 (within $1 s)"
+            return 1
+        fi
+        sleep 0.1
+    done
+    t_pass "$2"
+}
 t_done() {
-    echo "$TEST_NAME: $T_PASS passed, $T_FAIL failed"
+    echo "$TEST_NAME: $T_PASS passed, $T_FAIL failed, $T_SKIP skipped"
     [ "$T_FAIL" == 0 ]
 }
 
@@ -74,7 +101,7 @@ free_port() {
 ensure_dockerd() {
     docker info >/dev/null 2>&1 && return 0
     (dockerd >/var/log/mdo-dockerd.log 2>&1 &)
-    wait_for 60 docker info || { echo "dockerd did not start: see /var/log/mdo-dockerd.log" >&2; return 1; }
+    try_for 60 docker info || { echo "dockerd did not start: see /var/log/mdo-dockerd.log" >&2; return 1; }
 }
 
 # bridge_gateway: the docker0 address (containers reach the host there)

@@ -251,7 +251,10 @@ t_eq "/health is 200 again" "$(curl -s -o /dev/null -w '%{http_code}' "http://12
 curl -s -X POST -H 'Content-Type: application/json' "$MAR/v2/apps" -d "{\"id\":\"/$MDO_TEST_ENV/foreign\",\"instances\":1,\"cpus\":0.1,\"mem\":32,\"container\":{\"type\":\"DOCKER\",\"docker\":{\"image\":\"$TEST_IMAGE\"}},\"args\":[\"sleep\",\"600\"]}" >/dev/null
 foreign_runs() { curl -s "$MAR/v2/apps/$MDO_TEST_ENV/foreign/tasks" | jq -e '[.tasks[] | select(.state == "TASK_RUNNING")] | length == 1' >/dev/null; }
 wait_for 20 foreign_runs
-sleep 4 # one resync (3 s) past its start, and its events
+# the sign that the subscriber looked: two more reconcile passes (the second began after it ran)
+reconciles() { curl -s "http://127.0.0.1:$SPORT/metrics" | awk '$1 == "mdo_reconciles_total" {print $2}'; }
+r=$(reconciles)
+wait_for 15 '[ "$(reconciles)" -ge $((${r:-0} + 2)) ]'
 t_eq "an app without mdo's labels is not registered" "$(ectl get --prefix --keys-only "/mdo/$MDO_TEST_ENV/services/foreign/" | grep -c .)" 0
 t_eq "and not warned about" "$(grep -c 'foreign' "$TMP/sub.log")" 0
 curl -s -X DELETE "$MAR/v2/apps/$MDO_TEST_ENV/foreign?force=true" >/dev/null

@@ -1,186 +1,323 @@
-/* test_keeper.c - what the keeper decides from an error's origin: /health's reasons, the etcd
- * error count; keys refused before any request; a dead etcd counted as etcd */
-#include <stdio.h>
+/* test_keeper.c - keeper_reconcile against a real etcd and the in-memory scheduler: writes what
+ * is missing, nothing when equal, PUTs a change, DELs a removal, holds a mass removal until a
+ * second listing agrees, keeps what the recheck finds alive, survives a service named "a/b" */
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
+#include "etcd_fixture.c"
 #include "keeper.h"
+#include "strset.h"
+#include "sched_fake.c"
 
-static int listed;
+#define ENV    "t"
+#define PREFIX "/mdo"
+#define KEYS   PREFIX "/" ENV "/services/"
 
-static int fake_list(struct sched *s, const char *service, struct reg_record **out, unsigned *n,
-                     struct mdo_err *err)
+static struct etcd_fixture fx;
+static struct cfg cfg;
+static struct keeper k;
+static struct sched *s;
+
+/* the registry as "service/container" lines, sorted; and its store revision */
+static char *registry(int64_t *rev)
 {
-    (void)s, (void)service, (void)err;
-    listed++;
-    *out = NULL;
-    *n = 0;
-    return 0;
-}
-
-static int has_reason(const struct keeper_reasons *r, const char *text)
-{
-    for (unsigned i = 0; i < r->n; i++)
-        if (!strcmp(r->text[i], text))
-            return 1;
-    return 0;
-}
-
-static struct keeper_stats healthy(void)
-{
-    struct keeper_stats st;
-
-    memset(&st, 0, sizeof(st));
-    st.etcd_ok = st.sched_ok = st.stream_connected = st.writer = 1;
-    st.last_reconcile_ok_ms = 1;
-    return st;
-}
-
-static void test_classify(void)
-{
-    struct keeper_stats st = healthy();
-    struct keeper_reasons r;
+    struct etcd_kvs kvs = ETCD_KVS_INIT;
     struct mdo_err err = MDO_ERR_INIT;
+    struct buf b = BUF_INIT(0);
+    char *out;
 
-    keeper_reasons(&st, 0, &r);
-    CHECK_INT(r.n, 0);
-
-    /* a Docker timeout whose text names etcd (an image name): docker's fault, not etcd's */
-    err_set(&err, MDO_ENET, "docker: pulling quay.io/coreos/etcd: timed out");
-    err_from(&err, MDO_SRC_DOCKER);
-    keeper_note_error(&st, &err);
-    CHECK_INT(st.etcd_errors, 0);
-    CHECK_INT(st.etcd_ok, 1);
-    keeper_reasons(&st, 0, &r);
-    CHECK_INT(r.n, 1);
-    CHECK(has_reason(&r, "docker unreachable"));
-    CHECK(!has_reason(&r, "etcd unreachable"));
-    CHECK_STR(st.last_error, "docker: pulling quay.io/coreos/etcd: timed out");
-
-    /* Marathon answering an error is not "unreachable" */
-    st = healthy();
-    err_clear(&err);
-    err_set(&err, MDO_EHTTP, "marathon: HTTP 500");
-    err_from(&err, MDO_SRC_MARATHON);
-    keeper_note_error(&st, &err);
-    keeper_reasons(&st, 0, &r);
-    CHECK_INT(r.n, 0);
-    CHECK_STR(st.last_error, "marathon: HTTP 500");
-
-    /* Marathon unreachable is named */
-    err_clear(&err);
-    err_set(&err, MDO_ENET, "cannot connect");
-    err_from(&err, MDO_SRC_MARATHON);
-    keeper_note_error(&st, &err);
-    keeper_reasons(&st, 0, &r);
-    CHECK(has_reason(&r, "marathon unreachable"));
-
-    /* an etcd error, whatever its code or text, is etcd's and counted */
-    st = healthy();
-    err_clear(&err);
-    err_set(&err, MDO_EHTTP, "HTTP 503 from the cluster");
-    err_from(&err, MDO_SRC_ETCD);
-    keeper_note_error(&st, &err);
-    CHECK_INT(st.etcd_errors, 1);
-    CHECK_INT(st.etcd_ok, 0);
-    keeper_reasons(&st, 0, &r);
-    CHECK_INT(r.n, 1);
-    CHECK(has_reason(&r, "etcd unreachable"));
-
-    /* no origin: the old rule (MDO_ENET, or "etcd" in the text) counted it; now nothing does */
-    st = healthy();
-    err_clear(&err);
-    err_set(&err, MDO_ENET, "etcd-ish text, no origin");
-    keeper_note_error(&st, &err);
-    CHECK_INT(st.etcd_errors, 0);
-    keeper_reasons(&st, 0, &r);
-    CHECK_INT(r.n, 0);
-
-    /* the other reasons, in /health's order */
-    st = healthy();
-    st.stream_connected = 0;
-    st.last_reconcile_ok_ms = 0;
-    keeper_reasons(&st, 2, &r);
-    CHECK_INT(r.n, 3);
-    CHECK_STR(r.text[0], "scheduler event stream disconnected");
-    CHECK_STR(r.text[1], "no reconcile has succeeded yet");
-    CHECK_STR(r.text[2], "mass removal held back until a second listing agrees");
-    st.writer = 0; /* a follower does not reconcile */
-    keeper_reasons(&st, 0, &r);
-    CHECK_INT(r.n, 1);
+    if (etcd_get_prefix(&fx.e, KEYS, &kvs, &err)) {
+        fprintf(stderr, "test_keeper: listing the registry: %s\n", err.msg);
+        exit(1); /* fixture I/O: not a check */
+    }
+    for (size_t i = 0; i < kvs.n; i++) {
+        const char *key = kvs.kv[i].key + strlen(KEYS), *inst = strstr(key, "/instances/");
+        if (inst)
+            buf_addf(&b, "%.*s/%s\n", (int)(inst - key), key, inst + strlen("/instances/"));
+        else
+            buf_addf(&b, "?%s\n", key);
+    }
+    if (rev)
+        *rev = kvs.revision;
+    etcd_kvs_release(&kvs);
+    out = strdup(buf_str(&b));
+    buf_release(&b);
+    return out;
 }
 
-/* Against an etcd that is not there (a closed loopback port): the keeper's errors are etcd's. */
-static void test_dead_etcd(void)
+/* the stored value of service/container, or NULL */
+static char *value(const char *service, const char *container)
 {
-    char *eps[] = {"http://127.0.0.1:1"};
-    struct sched_ops ops = {0};
-    struct cfg cfg;
-    struct etcd e;
-    struct keeper k;
+    struct etcd_kvs kvs = ETCD_KVS_INIT;
+    struct mdo_err err = MDO_ERR_INIT;
+    char key[256], *v = NULL;
+
+    snprintf(key, sizeof(key), KEYS "%s/instances/%s", service, container);
+    if (etcd_get(&fx.e, key, &kvs, &err)) {
+        fprintf(stderr, "test_keeper: get %s: %s\n", key, err.msg);
+        exit(1);
+    }
+    if (kvs.n)
+        v = strdup(kvs.kv[0].value);
+    etcd_kvs_release(&kvs);
+    return v;
+}
+
+static void put_raw(const char *service, const char *container, const char *val)
+{
+    struct mdo_err err = MDO_ERR_INIT;
+    char key[256];
+
+    snprintf(key, sizeof(key), KEYS "%s/instances/%s", service, container);
+    if (etcd_put(&fx.e, key, val, 0, &err)) {
+        fprintf(stderr, "test_keeper: put %s: %s\n", key, err.msg);
+        exit(1);
+    }
+}
+
+static void run(struct sched *sc, const char *service, const char *container, int ext)
+{
+    if (fake_run(sc, service, container, ext)) {
+        fprintf(stderr, "test_keeper: out of memory\n");
+        exit(1);
+    }
+}
+
+#define CHECK_REGISTRY(want)                                                                       \
+    do {                                                                                           \
+        char *got_ = registry(NULL);                                                               \
+        CHECK_STR(got_, want);                                                                     \
+        free(got_);                                                                                \
+    } while (0)
+
+static int reconcile(void)
+{
+    struct mdo_err err = MDO_ERR_INIT;
+    int ret = keeper_reconcile(&k, &err);
+
+    if (ret)
+        fprintf(stderr, "(keeper_reconcile: %d %s)\n", ret, err.msg);
+    return ret;
+}
+
+/* an empty registry: every record written, byte for byte the canonical JSON */
+static void test_fill(void)
+{
+    char *v, *want;
+
+    run(s, "web", "t-web-1", 31001);
+    run(s, "web", "t-web-2", 31002);
+    run(s, "web", "t-web-3", 31003);
+    run(s, "web", "t-web-4", 31004);
+    run(s, "db", "t-db-1", 32001);
+    CHECK_INT(reconcile(), 0);
+    CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\nweb/t-web-2\nweb/t-web-3\nweb/t-web-4\n");
+    CHECK_INT(k.st.reconcile_puts, 5);
+    CHECK_INT(k.st.reconcile_dels, 0);
+    v = value("web", "t-web-3");
+    want = reg_record_json(&fake_find(s, "t-web-3")->rec);
+    CHECK_STR(v, want);
+    free(v);
+    free(want);
+}
+
+/* an equal registry: the pass writes nothing (the store revision does not move) */
+static void test_equal(void)
+{
+    int64_t before, after;
+    unsigned long puts = k.st.reconcile_puts, lists = s->lists;
+
+    free(registry(&before));
+    CHECK_INT(reconcile(), 0);
+    free(registry(&after));
+    CHECK_INT(after, before);
+    CHECK_INT(k.st.reconcile_puts, puts);
+    CHECK_INT(s->lists, lists + 1); /* it did look */
+}
+
+/* a changed record is PUT, and only it */
+static void test_changed(void)
+{
+    int64_t before, after;
+    unsigned long puts = k.st.reconcile_puts;
+    char *v;
+
+    free(registry(&before));
+    fake_find(s, "t-web-1")->rec.ports[0].external = 40001;
+    CHECK_INT(reconcile(), 0);
+    free(registry(&after));
+    CHECK_INT(k.st.reconcile_puts, puts + 1);
+    CHECK_INT(after, before + 1); /* one write */
+    v = value("web", "t-web-1");
+    CHECK(v && strstr(v, "\"external\":40001"));
+    free(v);
+}
+
+/* an instance that no longer runs is DELeted, after the recheck asked about it */
+static void test_removed(void)
+{
+    unsigned long dels = k.st.reconcile_dels, alives = s->alives;
+
+    fake_drop(s, "t-web-4");
+    CHECK_INT(reconcile(), 0);
+    CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\nweb/t-web-2\nweb/t-web-3\n");
+    CHECK_INT(k.st.reconcile_dels, dels + 1);
+    CHECK_INT(s->alives, alives + 1);
+}
+
+/* a listing that would remove most of a service is held back once, applied when the next
+ * listing agrees; and released without removing anything when the next one disagrees */
+static void test_mass_removal(void)
+{
     struct keeper_stats st;
     struct strset held = STRSET_INIT;
-    struct mdo_err err = MDO_ERR_INIT;
-    struct reg_record rec;
+    unsigned long heldback = k.st.held_back, dels = k.st.reconcile_dels;
 
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.environment = "local";
-    cfg.etcd.prefix = "/mdo";
-    ops.name = "docker";
-    ops.list = fake_list;
-    if (etcd_open(&e, eps, 1, NULL, NULL, NULL, NULL, NULL, &err)) {
-        fprintf(stderr, "etcd_open: %s\n", err.msg);
-        CHECK(0);
-        return;
-    }
-    keeper_init(&k, &cfg, &e, &ops, NULL);
-
-    CHECK(keeper_reconcile(&k, &err) != 0);
-    CHECK_INT(err.origin, MDO_SRC_ETCD);
-    CHECK_INT(listed, 0); /* registry first: the scheduler is not asked */
+    /* disagreeing: 2 of web's 3 vanish from one listing, then come back */
+    fake_find(s, "t-web-2")->unlisted = 1;
+    fake_find(s, "t-web-3")->unlisted = 1;
+    s->alive_mode = FAKE_ALIVE_NO; /* the recheck must not be what saves them */
+    CHECK_INT(reconcile(), 0);
+    CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\nweb/t-web-2\nweb/t-web-3\n");
+    CHECK_INT(k.st.held_back, heldback + 2);
     keeper_snapshot(&k, &st, &held);
-    CHECK_INT(st.etcd_errors, 1);
-    CHECK_INT(st.etcd_ok, 0);
-    CHECK_INT(st.reconcile_errors, 1);
+    CHECK_INT(held.n, 2);
+    CHECK(strset_has(&held, "web/t-web-2") && strset_has(&held, "web/t-web-3"));
+    strset_clear(&held);
+    fake_find(s, "t-web-2")->unlisted = 0;
+    fake_find(s, "t-web-3")->unlisted = 0;
+    CHECK_INT(reconcile(), 0);
+    CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\nweb/t-web-2\nweb/t-web-3\n");
+    keeper_snapshot(&k, &st, &held);
     CHECK_INT(held.n, 0);
+    strset_clear(&held);
+    CHECK_INT(k.st.reconcile_dels, dels);
 
-    /* a name that makes no key is refused before any request: not an etcd error */
-    keeper_down(&k, "web", "../x");
-    keeper_snapshot(&k, &st, NULL);
-    CHECK_INT(st.event_errors, 1);
-    CHECK_INT(st.etcd_errors, 1);
-    CHECK(strstr(st.last_error, "container '../x'") != NULL);
-    CHECK_INT(st.dirty, 1);
+    /* agreeing: they are really gone; held once, removed by the second pass */
+    s->alive_mode = FAKE_ALIVE_BY_ARRAY;
+    fake_drop(s, "t-web-2");
+    fake_drop(s, "t-web-3");
+    CHECK_INT(reconcile(), 0);
+    CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\nweb/t-web-2\nweb/t-web-3\n");
+    CHECK_INT(k.st.held_back, heldback + 4);
+    CHECK_INT(reconcile(), 0);
+    CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\n");
+    CHECK_INT(k.st.reconcile_dels, dels + 2);
+    keeper_snapshot(&k, &st, &held);
+    CHECK_INT(held.n, 0);
+    strset_release(&held);
+}
 
-    memset(&rec, 0, sizeof(rec));
-    rec.service = strdup("a/b");
-    rec.container = strdup("c-1");
-    rec.environment = strdup("local");
-    keeper_up(&k, &rec); /* takes rec */
-    keeper_snapshot(&k, &st, NULL);
-    CHECK_INT(st.event_errors, 2);
-    CHECK_INT(st.etcd_errors, 1);
-    CHECK(strstr(st.last_error, "service 'a/b'") != NULL);
+/* an instance the listing misses but the scheduler says runs (it started after the listing):
+ * kept; one it cannot tell about: kept for the next pass; once it is gone: removed */
+static void test_recheck(void)
+{
+    unsigned long dels = k.st.reconcile_dels, alives = s->alives;
+    char *json;
 
-    /* a good name reaches etcd, which is not there */
-    keeper_down(&k, "web", "web-1");
-    keeper_snapshot(&k, &st, NULL);
-    CHECK_INT(st.etcd_errors, 2);
+    run(s, "web", "t-web-9", 31009);
+    fake_find(s, "t-web-9")->unlisted = 1;
+    json = reg_record_json(&fake_find(s, "t-web-9")->rec);
+    put_raw("web", "t-web-9", json); /* registered by its event */
+    free(json);
+    CHECK_INT(reconcile(), 0);
+    CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\nweb/t-web-9\n");
+    CHECK_INT(s->alives, alives + 1);
+    s->alive_mode = FAKE_ALIVE_UNKNOWN;
+    CHECK_INT(reconcile(), 0);
+    CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\nweb/t-web-9\n");
+    s->alive_mode = FAKE_ALIVE_BY_ARRAY;
+    fake_drop(s, "t-web-9");
+    CHECK_INT(reconcile(), 0);
+    CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\n");
+    CHECK_INT(k.st.reconcile_dels, dels + 1);
+}
 
-    /* a follower writes nothing, so nothing fails */
+/* a scheduler that cannot list: the pass fails and removes nothing */
+static void test_list_fails(void)
+{
+    unsigned long errors = k.st.reconcile_errors;
+
+    s->list_error = MDO_ENET;
+    CHECK(reconcile() < 0);
+    CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\n");
+    CHECK_INT(k.st.reconcile_errors, errors + 1);
+    s->list_error = 0;
+}
+
+/* a follower's pass writes nothing */
+static void test_follower(void)
+{
+    int64_t before, after;
+
+    free(registry(&before));
+    run(s, "db", "t-db-2", 32002);
     keeper_set_writer(&k, 0);
-    CHECK_INT(keeper_reconcile(&k, &err), 0);
-    keeper_down(&k, "web", "web-1");
-    keeper_snapshot(&k, &st, NULL);
-    CHECK_INT(st.etcd_errors, 2);
+    CHECK_INT(reconcile(), 0);
+    free(registry(&after));
+    CHECK_INT(after, before);
+    keeper_set_writer(&k, 1);
+    CHECK_INT(reconcile(), 0);
+    CHECK_REGISTRY("db/t-db-1\ndb/t-db-2\nweb/t-web-1\n");
+}
 
-    keeper_release(&k);
-    etcd_close(&e);
+/* F8: a container labelled mdo.service=a/b. The outcome that must hold in any keeper: each pass
+ * returns (one scheduler listing per pass, no loop inside), and no key is written for it, so
+ * nothing lands where the next listing cannot read it back. */
+static void test_bad_service_name(void)
+{
+    unsigned long lists = s->lists, errors = k.st.reconcile_errors;
+    char *v;
+    int ret[3];
+
+    run(s, "a/b", "t-ab-1", 33001);
+    fake_find(s, "t-web-1")->rec.ports[0].external = 40002; /* a good change in the same pass */
+    for (int i = 0; i < 3; i++)
+        ret[i] = reconcile();
+    CHECK_INT(s->lists, lists + 3);
+    CHECK_REGISTRY("db/t-db-1\ndb/t-db-2\nweb/t-web-1\n"); /* nothing under services/a/ */
+    /* BUG (F8), today's outcome, to be flipped by the keeper rebuild (next issue): reg_apply()
+     * refuses the whole transaction the bad key is in, so every pass fails with -MDO_EUSAGE
+     * (reported as "out of memory") and the good change beside it is never written. The fix
+     * skips the bad record (logged once) and writes the rest: then ret == 0, the port below is
+     * 40002, and reconcile_errors does not grow. */
+    for (int i = 0; i < 3; i++)
+        CHECK_INT(ret[i], -MDO_EUSAGE);
+    CHECK_INT(k.st.reconcile_errors, errors + 3);
+    v = value("web", "t-web-1");
+    CHECK(v && strstr(v, "\"external\":40001")); /* BUG (F8): 40002 after the fix */
+    free(v);
+    /* once the bad one is gone, the next pass writes the rest */
+    fake_drop(s, "t-ab-1");
+    CHECK_INT(reconcile(), 0);
+    v = value("web", "t-web-1");
+    CHECK(v && strstr(v, "\"external\":40002"));
+    free(v);
 }
 
 int main(void)
 {
-    test_classify();
-    test_dead_etcd();
+    static char env[] = ENV, prefix[] = PREFIX;
+
+    if (etcd_fixture_start(&fx))
+        return 1;
+    cfg.environment = env;
+    cfg.etcd.prefix = prefix;
+    s = fake_new(ENV);
+    if (!s)
+        return 1;
+    keeper_init(&k, &cfg, &fx.e, &sched_fake, s);
+    test_fill();
+    test_equal();
+    test_changed();
+    test_removed();
+    test_mass_removal();
+    test_recheck();
+    test_list_fails();
+    test_follower();
+    test_bad_service_name();
+    keeper_release(&k);
+    fake_free(s);
+    etcd_fixture_stop(&fx);
     return check_done("test_keeper");
 }
