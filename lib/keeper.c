@@ -17,6 +17,7 @@ void keeper_init(struct keeper *k, const struct cfg *cfg, struct etcd *etcd,
     k->sched = sched;
     pthread_mutex_init(&k->lock, NULL);
     k->held = (struct strset)STRSET_INIT;
+    k->refused = (struct strset)STRSET_INIT;
     k->st.started_ms = clock_now_ms();
     k->st.etcd_ok = 1;
     k->st.sched_ok = 1;
@@ -33,6 +34,7 @@ void keeper_set_writer(struct keeper *k, int writer)
 void keeper_release(struct keeper *k)
 {
     strset_release(&k->held);
+    strset_release(&k->refused);
     pthread_mutex_destroy(&k->lock);
 }
 
@@ -114,6 +116,42 @@ static unsigned recheck(struct keeper *k, struct reg_change *c, unsigned n)
     return kept;
 }
 
+/* 1 (logged the first time only) when rec's names cannot be a registry key (names.h): such a
+ * record is never written, and never fails a pass or makes it loop. */
+static int refused(struct keeper *k, const struct reg_record *rec)
+{
+    struct buf key = BUF_INIT(4096);
+    int bad = reg_key(&key, k->cfg->etcd.prefix, rec) == -MDO_EUSAGE;
+
+    buf_reset(&key);
+    if (bad &&
+        !buf_addf(&key, "%s/%s", rec->service ? rec->service : "",
+                  rec->container ? rec->container : "") &&
+        !strset_has(&k->refused, key.ptr) && !strset_add(&k->refused, key.ptr))
+        log_warn("keeper", "instance skipped: its names cannot be a registry key",
+                 "service=%s container=%s", rec->service ? rec->service : "",
+                 rec->container ? rec->container : "");
+    buf_release(&key);
+    return bad;
+}
+
+/* Drops the records refused() refuses; returns how many are left (v keeps them in order). */
+static unsigned drop_refused(struct keeper *k, struct reg_record *v, unsigned n)
+{
+    unsigned m = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        if (refused(k, &v[i])) {
+            reg_record_release(&v[i]);
+            continue;
+        }
+        if (m != i)
+            v[m] = v[i];
+        m++;
+    }
+    return m;
+}
+
 int keeper_reconcile(struct keeper *k, struct mdo_err *err)
 {
     const struct cfg *cfg = k->cfg;
@@ -138,6 +176,8 @@ int keeper_reconcile(struct keeper *k, struct mdo_err *err)
         from_peer(err, sched_src(k->ops));
         if (!ret)
             k->st.sched_ok = 1;
+        if (!ret)
+            nwant = drop_refused(k, want, nwant);
     }
     if (!ret && reg_diff(want, nwant, have, nhave, &c, &n))
         ret = err_set(err, MDO_ENOMEM, "out of memory");
@@ -243,6 +283,11 @@ void keeper_up(void *ctx, struct reg_record *rec)
 
     pthread_mutex_lock(&k->lock);
     if (!k->st.writer) {
+        pthread_mutex_unlock(&k->lock);
+        reg_record_release(rec);
+        return;
+    }
+    if (refused(k, rec)) {
         pthread_mutex_unlock(&k->lock);
         reg_record_release(rec);
         return;

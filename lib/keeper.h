@@ -45,7 +45,8 @@ struct keeper {
     struct sched *sched;
     pthread_mutex_t lock;
     struct keeper_stats st;
-    struct strset held; /* removals held back by the last pass ("service/container") */
+    struct strset held;    /* removals held back by the last pass ("service/container") */
+    struct strset refused; /* "service/container" names that cannot be keys, logged once */
     /* Called after a write changed a service's instances (an event, or a reconcile pass), outside
      * the lock, from the thread that wrote; may be called when nothing visible changed. Set
      * before the threads start; NULL = nobody listens. */
