@@ -305,6 +305,9 @@ class Double:
         return r
 
     def stop(self):
+        if getattr(self, "_stopped", False):
+            return self.proc.returncode
+        self._stopped = True
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
