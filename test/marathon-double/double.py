@@ -2225,6 +2225,9 @@ def parse_args(argv):
     a = p.parse_args(argv)
     lo, _, hi = a.port_range.partition("-")
     a.port_lo, a.port_hi = int(lo), int(hi or lo)
+    env_ver = os.environ.get("MARATHON_DOUBLE_VERSION")
+    if env_ver and a.marathon_version is None and not a.legacy:
+        a.marathon_version = env_ver   # run a whole test script against one version
     a.default_mode = a.marathon_version is None and not a.legacy
     try:
         a.ver = parse_version(a.marathon_version) if a.marathon_version else DEFAULT_VERSION
