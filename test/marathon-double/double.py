@@ -1805,6 +1805,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise ApiError(400, {"message": "Invalid JSON", "details": [
                     {"path": "/", "errors": ["error.expected.jsobject"]}]})
             partial = method == "PATCH" or q.get("partialUpdate", ["true"])[-1].lower() != "false"
+            if not vge(1, 4):
+                # up to 1.3 a PUT is always an AppUpdate merge (api/v2/AppsResource.scala:145-154,
+                # 241-242 @v1.3.13); partialUpdate arrived in 1.4 (:197 @v1.4.0)
+                partial = True
             status, dep, app = update_app(aid, body, force, partial, self._client_ip(), self.path,
                                           create_ok=(method == "PUT"))
             if S.args.legacy:

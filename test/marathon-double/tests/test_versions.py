@@ -376,6 +376,18 @@ def test_event_type_filter_from_1310(make_double):
         s.close()
 
 
+def test_put_merges_before_14(make_double):
+    for ver, kept in (("1.3", True), ("1.4", False)):
+        d = make_double("--marathon-version", ver, "--task-delay", "0.1")
+        aid = uid("put")
+        d.create(app_def(aid, env={"OLD": "1"}), wait=False)
+        body = app_def(aid, cmd="sleep 999")        # no env: a full replace drops it
+        assert d.req("PUT", "/v2/apps%s?partialUpdate=false&force=true" % aid, body).status == 200
+        got = d.app(aid)
+        assert got["cmd"] == "sleep 999"
+        assert (got.get("env") == {"OLD": "1"}) == kept, (ver, got.get("env"))
+
+
 # ------------------------------------------------------------------ faults, flags
 def test_max_running_deployments_403(double, apps):
     double.faults(max_running_deployments=0)
