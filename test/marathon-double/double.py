@@ -605,13 +605,14 @@ def app_json(app, embed_tasks=False, embed_failure=False):
 
 
 def task_json(t):
-    """The task as the imitated version wrote it: id, host, ports, startedAt, stagedAt, version
-    (api/v2/json/MarathonModule.scala:138-145 @v0.7.0) + appId, servicePorts, healthCheckResults
-    (Formats.scala:68-95 @v0.8.0); slaveId from 0.11 (Formats.scala:78 @v0.11.0); ipAddresses from
+    """The task as the imitated version wrote it: appId, id, host, ports, startedAt, stagedAt,
+    version, healthCheckResults (api/v2/json/MarathonModule.scala:138-145,157-165 @v0.7.0)
+    + servicePorts (Formats.scala:68-95 @v0.8.0); slaveId from 0.11 (Formats.scala:78 @v0.11.0); ipAddresses from
     0.14 (Formats.scala:108 @v0.14.0); state from 1.1.2 (Formats.scala:124 @v1.1.2)."""
     j = {"id": t.id, "host": S.host, "ports": t.ports, "startedAt": t.started_at,
-         "stagedAt": t.staged_at, "version": t.version, "appId": t.app_id,
-         "servicePorts": [m.get("servicePort") for m in t.mappings if m.get("servicePort")]}
+         "stagedAt": t.staged_at, "version": t.version, "appId": t.app_id}
+    if vge(0, 8):
+        j["servicePorts"] = [m.get("servicePort") for m in t.mappings if m.get("servicePort")]
     if vge(0, 11):
         j["slaveId"] = S.slave_id
     if vge(0, 14):

@@ -40,8 +40,7 @@ def test_v07_shape(make_double):
     assert "deployments" not in r.json and "tasksRunning" not in r.json   # the bare app
     assert "labels" not in r.json or r.json["labels"] == {}
     t = started_tasks(d, aid)[0]
-    assert set(t) == {"id", "host", "ports", "startedAt", "stagedAt", "version", "appId",
-                      "servicePorts"}
+    assert set(t) == {"id", "host", "ports", "startedAt", "stagedAt", "version", "appId"}
     app = d.app(aid)
     assert not app.get("labels") and "tasksRunning" not in app and "tasksHealthy" not in app
     assert "name" not in app["container"]["portMappings"][0]
@@ -65,6 +64,7 @@ def test_v08_labels_no_port_names_no_state(make_double):
     d.create(named_app(aid), wait=False)
     t = started_tasks(d, aid)[0]
     assert "state" not in t and "slaveId" not in t and "ipAddresses" not in t
+    assert t["servicePorts"] and t["appId"] == aid
     app = d.app(aid)
     assert app["labels"] == {"mdo.environment": "x"}
     assert "name" not in app["container"]["portMappings"][0]
