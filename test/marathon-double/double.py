@@ -48,6 +48,37 @@ def now_iso(t=None):
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)
 
 
+# ---------------------------------------------------------------------------
+# Which Marathon the double imitates (--marathon-version; README "Versions")
+# ---------------------------------------------------------------------------
+DEFAULT_VERSION = (1, 10, 0)
+FAILURE_STATES = ("TASK_FAILED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED", "TASK_GONE",
+                  "TASK_GONE_BY_OPERATOR", "TASK_UNKNOWN")   # state/TaskFailure.scala:127-131
+
+
+def parse_version(s):
+    m = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?$", s or "")
+    if not m:
+        raise ValueError("want MAJOR.MINOR[.PATCH], e.g. 1.4 or 1.1.2")
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+
+
+def vge(*t):
+    """True when the imitated Marathon is at least version t."""
+    return S.ver >= t
+
+
+def has_task_state():
+    # api/v2/json/Formats.scala:124 @v1.1.2 (absent @v1.1.1); :113 @v0.15.4 (absent @v0.16.0-RC1)
+    return vge(1, 1, 2) or (0, 15, 4) <= S.ver < (0, 16, 0)
+
+
+def callbacks_served():
+    # /v2/eventSubscriptions: up to 1.4 (removed in 1.5). The default mode keeps them: today's
+    # callback-mode tests run against it (README "Versions").
+    return S.default_mode or S.args.legacy or not vge(1, 5)
+
+
 class Version:
     """Monotonic Marathon-style version timestamps (unique per call)."""
     _last = 0.0
@@ -249,8 +280,9 @@ RUNTIME_KEYS = ("version", "versionInfo", "tasks", "tasksStaged", "tasksRunning"
 # State
 # ---------------------------------------------------------------------------
 class Task:
-    def __init__(self, tid, app, mappings):
+    def __init__(self, tid, app, mappings, instance_id=None):
         self.id = tid
+        self.instance_id = instance_id or tid
         self.app_id = app.id
         self.version = app.version
         self.config_version = app.version_info["lastConfigChangeAt"]
@@ -274,6 +306,10 @@ class Task:
 
     def alive(self):
         return not self.terminal and not self.killing
+
+    def listed_unhealthy(self):
+        """Some listed result is alive:false (a probe in the grace period counts: it is stored)."""
+        return any(h.get("reported") and h.get("alive") is not True for h in self.health)
 
     def healthy(self):
         """True: every check alive; False: some check not alive; None: no result/no checks."""
@@ -369,32 +405,68 @@ class SseStream:
 
 
 class Callback:
+    """One subscriber. Like Marathon's HttpEventActor (core/event/impl/callback/
+    HttpEventActor.scala:32-39,99-144 @v1.4.0): a non-2xx answer, a failed POST, or an answer slower
+    than --callback-slow-timeout (Marathon's --http_event_callback_slow_consumer_timeout, 10 s,
+    core/event/EventConf.scala:28-32 @v1.4.0) puts the URL into backoff for 2^n s (n = failures in
+    a row); events published meanwhile are skipped, not queued. A timely 2xx resets n."""
+
     def __init__(self, url):
         self.url = url
         self.q = queue.Queue()
         self.stop = threading.Event()
+        self.failures = 0
+        self.backoff_until = 0.0
+        self.skipped = 0
         threading.Thread(target=self._run, daemon=True, name="callback").start()
 
+    def offer(self, body, etype):
+        """S.lock held."""
+        if time.time() < self.backoff_until:
+            self.skipped += 1
+            log("callback %s in backoff: %s skipped" % (self.url, etype))
+            return
+        self.q.put(body)
+
+    def _done(self, ok):
+        with S.lock:
+            if ok:
+                self.failures = 0
+                self.backoff_until = 0.0
+            else:
+                self.failures += 1
+                self.backoff_until = time.time() + 2.0 ** self.failures
+
     def _run(self):
+        slow = S.args.callback_slow_timeout
         while not self.stop.is_set():
             try:
                 body = self.q.get(timeout=0.5)
             except queue.Empty:
                 continue
+            t0 = time.time()
+            ok = False
             try:
                 u = urllib.parse.urlsplit(self.url if "://" in self.url else "http://" + self.url)
                 conn_cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
                 kw = {"context": ssl._create_unverified_context()} if u.scheme == "https" else {}
-                conn = conn_cls(u.hostname, u.port, timeout=3, **kw)
+                conn = conn_cls(u.hostname, u.port, timeout=slow + 5, **kw)
                 path = u.path or "/"
                 if u.query:
                     path += "?" + u.query
                 conn.request("POST", path, body=body,
-                             headers={"Content-Type": "application/json"})
-                conn.getresponse().read()
+                             headers={"Content-Type": "application/json",
+                                      "Accept": "application/json"})
+                r = conn.getresponse()
+                r.read()
                 conn.close()
+                ok = 200 <= r.status < 300 and time.time() - t0 < slow
+                if not ok:
+                    log("callback %s: HTTP %d after %.1f s: backoff" % (self.url, r.status,
+                                                                       time.time() - t0))
             except Exception as e:  # a dead callback never blocks others
                 log("callback %s failed: %s" % (self.url, e))
+            self._done(ok)
 
 
 class State:
@@ -407,7 +479,8 @@ class State:
         self.callbacks = {}
         self.lose = {}                    # eventType -> count to drop
         self.faults = {"delay_ms": 0, "delay_path": None, "fail_next": 0, "fail_status": 503,
-                       "fail_path": None, "down_until": 0.0, "empty_apps": 0}
+                       "fail_path": None, "down_until": 0.0, "empty_apps": 0,
+                       "max_running_deployments": None}
         self.stopping = False
         self.inflight = 0                 # docker creates in flight
         self.used_ports = set()
@@ -421,6 +494,8 @@ class State:
             or self.docker.bridge_gateway() or "172.17.0.1"
         self.validator = Validator(_find_schema(args.schema))
         self.base_url = None
+        self.ver = args.ver
+        self.default_mode = args.default_mode
 
     # -- events ----------------------------------------------------------
     def emit(self, etype, fields):
@@ -437,7 +512,7 @@ class State:
             for s in list(self.streams):
                 s.offer(etype, data)
             for cb in self.callbacks.values():
-                cb.q.put(data.encode())
+                cb.offer(data.encode(), etype)
 
     def status_event(self, t, msg=""):
         ev = {"slaveId": self.slave_id, "taskId": t.id, "taskStatus": t.state, "message": msg,
@@ -445,10 +520,11 @@ class State:
               "ipAddresses": [{"ipAddress": t.ip or self.host, "protocol": "IPv4"}],
               "ports": t.ports, "version": t.version}
         self.emit("status_update_event", ev)
-        self.emit("instance_changed_event", {
-            "instanceId": t.id, "condition": CONDITION.get(t.state, "Unknown"),
-            "runSpecId": t.app_id, "agentId": self.slave_id, "host": self.host,
-            "runSpecVersion": t.version})
+        if vge(1, 4):  # instances arrived in 1.4 (core/instance/Instance.scala @v1.4.0)
+            self.emit("instance_changed_event", {
+                "instanceId": t.instance_id, "condition": CONDITION.get(t.state, "Unknown"),
+                "runSpecId": t.app_id, "agentId": self.slave_id, "host": self.host,
+                "runSpecVersion": t.version})
 
     # -- ports -----------------------------------------------------------
     def _port_free(self, p):
@@ -513,10 +589,13 @@ def app_json(app, embed_tasks=False, embed_failure=False):
     d["version"] = app.version
     d["versionInfo"] = dict(app.version_info)
     tasks = [t for t in app.tasks.values() if not t.terminal]
-    d["tasksStaged"] = sum(1 for t in tasks if t.state in ("TASK_STAGING", "TASK_STARTING"))
-    d["tasksRunning"] = sum(1 for t in tasks if t.state == "TASK_RUNNING")
-    d["tasksHealthy"] = sum(1 for t in tasks if t.state == "TASK_RUNNING" and t.healthy() is True)
-    d["tasksUnhealthy"] = sum(1 for t in tasks if t.healthy() is False)
+    if vge(0, 8):  # api/v2/AppsResource.scala:269 @v0.8.0; none @v0.7.0
+        d["tasksStaged"] = sum(1 for t in tasks if t.state in ("TASK_STAGING", "TASK_STARTING"))
+        d["tasksRunning"] = sum(1 for t in tasks if t.state == "TASK_RUNNING")
+    if vge(0, 9):  # api/v2/AppsResource.scala:324 @v0.9.0
+        d["tasksHealthy"] = sum(1 for t in tasks
+                                if t.state == "TASK_RUNNING" and t.healthy() is True)
+        d["tasksUnhealthy"] = sum(1 for t in tasks if t.listed_unhealthy())
     d["deployments"] = [{"id": app.deployment.id}] if app.deployment else []
     if embed_tasks:
         d["tasks"] = [task_json(t) for t in sorted(tasks, key=lambda t: t.stage_t)]
@@ -526,18 +605,54 @@ def app_json(app, embed_tasks=False, embed_failure=False):
 
 
 def task_json(t):
-    j = {"id": t.id, "appId": t.app_id, "host": S.host, "ports": t.ports,
-         "servicePorts": [m.get("servicePort") for m in t.mappings if m.get("servicePort")],
-         "ipAddresses": [{"ipAddress": t.ip or S.host, "protocol": "IPv4"}],
-         "slaveId": S.slave_id, "state": t.state, "stagedAt": t.staged_at,
-         "startedAt": t.started_at, "version": t.version, "localVolumes": []}
+    """The task as the imitated version wrote it: appId, id, host, ports, startedAt, stagedAt,
+    version, healthCheckResults (api/v2/json/MarathonModule.scala:138-145,157-165 @v0.7.0)
+    + servicePorts (Formats.scala:68-95 @v0.8.0); slaveId from 0.11 (Formats.scala:78 @v0.11.0); ipAddresses from
+    0.14 (Formats.scala:108 @v0.14.0); state from 1.1.2 (Formats.scala:124 @v1.1.2)."""
+    j = {"id": t.id, "host": S.host, "ports": t.ports, "startedAt": t.started_at,
+         "stagedAt": t.staged_at, "version": t.version, "appId": t.app_id}
+    if vge(0, 8):
+        j["servicePorts"] = [m.get("servicePort") for m in t.mappings if m.get("servicePort")]
+    if vge(0, 11):
+        j["slaveId"] = S.slave_id
+    if vge(0, 14):
+        j["ipAddresses"] = [{"ipAddress": t.ip or S.host, "protocol": "IPv4"}]
+    if has_task_state():
+        j["state"] = t.state
+    if vge(1, 1):
+        j["localVolumes"] = []
     if t.defn.get("healthChecks"):
-        j["healthCheckResults"] = [dict(h) for h in t.health if h.get("alive") is not None]
+        # a probe that failed in the grace period is stored unchanged: alive false until the first
+        # success (core/health/impl/HealthCheckActor.scala:145-186, core/health/Health.scala:16-19
+        # @v1.10.26)
+        idk = "instanceId" if vge(1, 4) else "taskId"
+        res = []
+        for h in t.health:
+            if h.get("reported"):
+                r = {k: v for k, v in h.items() if k not in ("reported", "instanceId")}
+                r["alive"] = h.get("alive") is True
+                r[idk] = t.instance_id if vge(1, 4) else t.id
+                res.append(r)
+        j["healthCheckResults"] = res
     return j
 
 
 def new_task_id(app):
-    return "%s.%s" % (app.id.strip("/").replace("/", "."), uuid.uuid1())
+    """(task id, instance id). The app path is joined with '_' (state/PathId.scala:51-54
+    @v0.7.0, :85-88 @v1.10.26). Before 1.4 a task id is <path>.<uuid> (tasks/TaskIDUtil.scala:17-18
+    @v0.7.0). 1.4-1.7 keep that task id for apps and derive the instance id <path>.marathon-<uuid>
+    (core/task/Task.scala:145-151,158-161 @v1.4.0). From 1.8 an app task belongs to an instance
+    <path>.instance-<uuid> and is <instance>._app.<incarnation> (core/launcher/impl/
+    InstanceOpFactoryImpl.scala:134-135 @v1.8.222; core/task/Task.scala:297-309,370-371 @v1.10.26;
+    core/instance/Instance.scala:359 @v1.10.26)."""
+    safe = app.id.strip("/").replace("/", "_")
+    u = str(uuid.uuid1())
+    if vge(1, 8):
+        iid = "%s.instance-%s" % (safe, u)
+        return iid + "._app.1", iid
+    if vge(1, 4):
+        return "%s.%s" % (safe, u), "%s.marathon-%s" % (safe, u)
+    return "%s.%s" % (safe, u), None
 
 
 def build_env(t, app_defn, mode):
@@ -614,12 +729,13 @@ def launch(app):
             m["effective"] = hp if hp is not None else cp
         else:
             m["effective"] = hp
-    t = Task(new_task_id(app), app, maps)
+    tid, iid = new_task_id(app)
+    t = Task(tid, app, maps, iid)
     t.mode = mode
     if app.defn.get("healthChecks"):
         t.health = [{"alive": None, "consecutiveFailures": 0, "firstSuccess": None,
                      "lastSuccess": None, "lastFailure": None, "lastFailureCause": None,
-                     "instanceId": t.id} for _ in app.defn["healthChecks"]]
+                     "reported": False} for _ in app.defn["healthChecks"]]
         t.health_meta = [{"ever_ok": False} for _ in app.defn["healthChecks"]]
     app.tasks[t.id] = t
     app.launch_seq += 1
@@ -741,10 +857,15 @@ def _finish(t, state, msg, failure=False):
         return
     app.tasks.pop(t.id, None)
     if failure:
-        app.last_task_failure = {"appId": t.app_id, "host": S.host, "message": msg,
-                                 "state": state, "taskId": t.id, "instanceId": t.id,
-                                 "slaveId": S.slave_id, "timestamp": now_iso(),
-                                 "version": t.version}
+        # lastTaskFailure records FAILED, ERROR, LOST, ... but never FINISHED
+        # (state/TaskFailure.scala:127-131 @v1.10.26; :82-86 @v0.8.0); the launch backoff does
+        # apply to FINISHED (core/task/update/impl/steps/NotifyRateLimiterStepImpl.scala:87-89)
+        if state in FAILURE_STATES:
+            app.last_task_failure = {"appId": t.app_id, "host": S.host, "message": msg,
+                                     "state": state, "taskId": t.id, "slaveId": S.slave_id,
+                                     "timestamp": now_iso(), "version": t.version}
+            if vge(1, 4):
+                app.last_task_failure["instanceId"] = t.instance_id
         app.failures += 1
         d = app.defn
         delay = min(float(d.get("backoffSeconds", 1)) *
@@ -776,7 +897,9 @@ def kill(t, reason=""):
     t.killing = True
     if t.container_id is None:
         return  # staging: _start_task finishes the kill
-    if S.args.task_killing:
+    # TASK_KILLING only with --enable_features task_killing (Features.scala:9 and
+    # MarathonSchedulerDriver.scala:68-69 @v1.1.0; :70-71 @v1.10.26); off by default
+    if S.args.task_killing and vge(1, 1):
         t.state = "TASK_KILLING"
         S.status_event(t, reason)
     threading.Thread(target=_kill_thread, args=(t, reason), daemon=True).start()
@@ -853,14 +976,16 @@ def _health_loop(t, i, hc):
             h, meta = t.health[i], t.health_meta[i]
             now = now_iso()
             app_ver = t.version
+            h["reported"] = True   # stored even when ignored (HealthCheckActor.scala:179-186)
+            was_alive = h["alive"] is True
             if ok:
                 h["consecutiveFailures"] = 0
                 h["lastSuccess"] = now
                 if not h["firstSuccess"]:
                     h["firstSuccess"] = now
                 meta["ever_ok"] = True
-                if h["alive"] is not True:
-                    h["alive"] = True
+                h["alive"] = True
+                if not was_alive:
                     _health_changed(t, True)
             else:
                 in_grace = not meta["ever_ok"] and time.time() - t.started_t < grace
@@ -869,29 +994,41 @@ def _health_loop(t, i, hc):
                     h["lastFailure"] = now
                     h["lastFailureCause"] = cause
                     S.emit("failed_health_check_event", {
-                        "appId": t.app_id, "taskId": t.id, "instanceId": t.id,
-                        "healthCheck": hc, "version": app_ver})
-                    if h["alive"] is not False:
-                        h["alive"] = False
+                        "appId": t.app_id, "taskId": t.instance_id if vge(1, 4) else t.id,
+                        "healthCheck": hc})
+                    h["alive"] = False
+                    if was_alive:   # Health.alive was false before the first success
                         _health_changed(t, False)
                     limit = maxf if maxf > 0 else (1 if proto in AGENT_RUN_CHECKS else 0)
                     if limit and h["consecutiveFailures"] >= limit:
-                        S.emit("unhealthy_task_kill_event", {
-                            "appId": t.app_id, "taskId": t.id, "instanceId": t.id,
-                            "version": app_ver, "reason": cause or "health check failed",
-                            "host": S.host, "slaveId": S.slave_id})
+                        _unhealthy_kill_event(t, app_ver, cause)
                         kill(t, "Task was killed since health check failed. Reason: %s" % cause)
                         return
         time.sleep(interval)
 
 
 def _health_changed(t, alive):
+    # taskId up to 1.3 (core/event/Events.scala:103-107 @v1.3.0; event/Events.scala:105-107
+    # @v0.7.0), instanceId from 1.4 (core/event/Events.scala:129-131 @v1.4.0)
     ev = {"appId": t.app_id, "version": t.version, "alive": alive}
-    if S.args.legacy:
+    if S.args.legacy or not vge(1, 4):
         ev["taskId"] = t.id
     else:
-        ev["instanceId"] = t.id
+        ev["instanceId"] = t.instance_id
     S.emit("health_status_changed_event", ev)
+
+
+def _unhealthy_kill_event(t, version, cause):
+    # unhealthy_instance_kill_event from 1.4 (core/event/Events.scala:143-151 @v1.4.0);
+    # unhealthy_task_kill_event in 1.0-1.3 (event/Events.scala:162 @v1.0.0-RC1,
+    # core/event/Events.scala:112-119 @v1.3.0); none before 1.0 (absent @v0.16.0-RC1)
+    ev = {"appId": t.app_id, "taskId": t.id, "version": version,
+          "reason": cause or "health check failed", "host": S.host, "slaveId": S.slave_id}
+    if vge(1, 4):
+        ev["instanceId"] = t.instance_id
+        S.emit("unhealthy_instance_kill_event", ev)
+    elif vge(1, 0):
+        S.emit("unhealthy_task_kill_event", ev)
 
 
 # ---------------------------------------------------------------------------
@@ -954,26 +1091,26 @@ def _tick(app):
         moc = float(us.get("maximumOverCapacity", 1))
         min_healthy = math.ceil(n * mhc)
         max_total = n + math.floor(n * moc)
+        if min_healthy == max_total and max_total <= len(old) + len(new):
+            # "Allow temporary over-capacity of one instance to allow restarting": start one
+            # extra instance first (core/deployment/impl/TaskReplaceActor.scala:351-366
+            # @v1.10.26; upgrade/TaskReplaceActor.scala:193-208 @v1.4.0, :30-41 @v0.8.0)
+            max_total += 1
         ready_new = sum(1 for t in new if t.ready())
         ready_old = sum(1 for t in old if t.ready())
-        progressed = False
         for t in _youngest_first(old, app):
             r = 1 if t.ready() else 0
             if ready_old + ready_new - r >= min_healthy or len(old) + len(new) > max_total:
                 kill(t, "Task was killed since its app was upgraded")
                 ready_old -= r
                 old.remove(t)
-                progressed = True
         while len(new) < n and len(old) + len(new) < max_total and _can_launch(app):
             t = launch(app)
             if t is None:
                 break
             new.append(t)
-            progressed = True
-        pending = [t for t in new if not t.ready()] + killing
-        if not progressed and not pending and old:
-            # e.g. minimumHealthCapacity=1 with maximumOverCapacity=0: make room for one.
-            kill(_youngest_first(old, app)[0], "Task was killed since its app was upgraded")
+        # no "make room" kill: when the extra instance cannot start (a fixed host port, a
+        # UNIQUE constraint), the deployment waits, as Marathon's does
         return
     # scaling (or finishing an upgrade)
     if len(new) > n:
@@ -1048,6 +1185,23 @@ def fill_defaults(d):
     return out
 
 
+def shape_defn(d):
+    """Drop what the imitated version did not know; its JSON readers ignore unknown fields
+    (@JsonIgnoreProperties(ignoreUnknown = true), state/AppDefinition.scala:22 @v0.7.0)."""
+    if not vge(0, 8):  # labels arrived in 0.8 (state/AppDefinition.scala:73 @v0.8.0)
+        d.pop("labels", None)
+    if not vge(0, 16):
+        # PortMapping had containerPort, hostPort, servicePort, protocol only
+        # (state/Container.scala:169-173 @v0.15.0); name and labels from 0.16
+        # (state/Container.scala:42-48 @v0.16.0-RC1)
+        c = d.get("container") or {}
+        for lst in (c.get("portMappings"), (c.get("docker") or {}).get("portMappings")):
+            for m in lst or []:
+                m.pop("name", None)
+                m.pop("labels", None)
+    return d
+
+
 def assign_service_ports(d):
     c = d.get("container") or {}
     for lst in (c.get("portMappings"), (c.get("docker") or {}).get("portMappings")):
@@ -1106,7 +1260,7 @@ def create_app(body, client_ip, uri):
             raise _lock_error(S.apps[aid])
         if aid in S.apps:
             raise ApiError(409, {"message": "An app with id [%s] already exists." % aid})
-        defn = fill_defaults({k: v for k, v in body.items() if k not in RUNTIME_KEYS})
+        defn = shape_defn(fill_defaults({k: v for k, v in body.items() if k not in RUNTIME_KEYS}))
         defn.pop("id", None)
         assign_service_ports(defn)
         app = App(aid, defn, Version.new())
@@ -1158,6 +1312,7 @@ def update_app(aid, body, force, partial, client_ip, uri, create_ok=True):
         chk["id"] = aid
         S.validator.check(chk)
         _check_lock(app, force)
+        shape_defn(merged)
         assign_service_ports(merged)
         old = app.defn
         only_scale = {k: v for k, v in old.items() if k != "instances"} == \
@@ -1311,6 +1466,11 @@ def label_match(labels, selector):
 # ---------------------------------------------------------------------------
 # HTTP
 # ---------------------------------------------------------------------------
+MAX_DEPLOYMENTS_MSG = (  # Exception.scala:39-43 @v1.10.26, verbatim (the missing space is Marathon's)
+    "Max number (%d) of running deployments is achieved. Wait for existing deployments to complete "
+    "or cancel oneusing force=true parameter. You can increase max deployment number by using "
+    "--max_running_deployments parameter but be advised that this can have negative effects on "
+    "the performance.")
 JETTY_401 = ("<html>\n<head>\n<meta http-equiv=\"Content-Type\" content=\"text/html;charset=utf-8\"/>\n"
              "<title>Error 401 Unauthorized</title>\n</head>\n<body><h2>HTTP ERROR 401</h2>\n"
              "<p>Problem accessing %s. Reason:\n<pre>    Unauthorized</pre></p>"
@@ -1442,6 +1602,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if empty:  # a Marathon between leaders may list nothing (DESIGN §6)
                 self._body()
                 return self.send(200, {"apps": []})
+            if S.args.standby_of:
+                return self.standby(method, path, u.query)
+            with S.lock:
+                mrd = S.faults["max_running_deployments"]
+                full = mrd is not None and method in ("POST", "PUT", "PATCH", "DELETE") and \
+                    path.startswith("/v2/apps") and len(S.deployments) >= int(mrd)
+            if full:
+                # every app change passes GroupManagerImpl's checkMaxRunningDeployments, force or
+                # not (core/group/impl/GroupManagerImpl.scala:133-135 @v1.10.26), mapped to 403
+                # (api/MarathonExceptionMapper.scala:113; Exception.scala:39-43 @v1.10.26)
+                self._body()
+                return self.send(403, {"message": MAX_DEPLOYMENTS_MSG % int(mrd)})
             self.route(method, path, q)
         except ApiError as e:
             self.send(e.status, e.body, e.headers)
@@ -1456,6 +1628,65 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _client_ip(self):
         return self.client_address[0]
+
+    # -- a standby (--standby-of URL) ------------------------------------
+    def standby(self, method, path, query):
+        """A non-leader: from 1.7, GET /v2/events is answered with a redirect to the leader
+        (api/LeaderProxyFilter.scala:103-108,120-126 @v1.7.174: response.sendRedirect, which Jetty
+        sends as 302 with Location), everything else is forwarded to the leader; up to 1.6 the
+        stream is forwarded too (LeaderProxyFilter.scala @v1.6.322 has no redirect)."""
+        leader = S.args.standby_of.rstrip("/")
+        body = self._body()
+        is_events = path.rstrip("/") == "/v2/events"
+        if is_events and vge(1, 7):
+            loc = leader + "/v2/events" + ("?" + query if query else "")
+            return self.send(302, None, {"Location": loc})
+        lu = urllib.parse.urlsplit(leader)
+        if lu.scheme == "https":
+            conn = http.client.HTTPSConnection(lu.hostname, lu.port, timeout=30,
+                                               context=ssl._create_unverified_context())
+        else:
+            conn = http.client.HTTPConnection(lu.hostname, lu.port, timeout=30)
+        hdrs = {}
+        for k in ("Authorization", "Content-Type", "Accept"):
+            for v in self.headers.get_all(k) or []:
+                hdrs[k] = v
+        try:
+            conn.request(method, self.path, body=body if body else None, headers=hdrs)
+            r = conn.getresponse()
+        except OSError as e:
+            # our choice of text; Marathon answers 502 when it cannot reach a leader
+            return self.send(502, {"message": "marathon-double standby: leader %s unreachable: %s"
+                                              % (leader, e)})
+        keep = ("Content-Type", "Location", "Marathon-Deployment-Id", "WWW-Authenticate")
+        if is_events and r.status == 200:
+            self.send_response(200)
+            for k in keep:
+                if r.getheader(k):
+                    self.send_header(k, r.getheader(k))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            try:
+                while not S.stopping:
+                    chunk = r.read1(65536)
+                    if not chunk:
+                        break
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+            except OSError:
+                pass
+            conn.close()
+            return
+        data = r.read()
+        conn.close()
+        self.send_response(r.status)
+        for k in keep:
+            if r.getheader(k):
+                self.send_header(k, r.getheader(k))
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _deploy_result(self, status, dep, extra_headers=None):
         h = {"Marathon-Deployment-Id": dep.id}
@@ -1504,13 +1735,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return True
 
     def _info(self):
-        return {
+        info = {
             "name": "marathon-double", "version": S.args.version_string,
             "buildref": "marathon-double (a test double, not Marathon)", "elected": True,
             "leader": urllib.parse.urlsplit(S.base_url).netloc,
             "frameworkId": "marathon-double-%s-0000" % S.run_id,
             "marathon_config": {
-                "features": ["task_killing"] if S.args.task_killing else [],
+                "features": ["task_killing"] if S.args.task_killing and vge(1, 1) else [],
                 "env_vars_prefix": S.args.env_prefix,
                 "framework_name": "marathon", "hostname": S.host,
                 "local_port_min": 10000, "local_port_max": 20000,
@@ -1521,8 +1752,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "zookeeper_config": {},
             "http_config": {"http_port": urllib.parse.urlsplit(S.base_url).port,
                             "https_port": None},
-            "event_subscriber": None if S.args.no_http_callbacks else {"type": "http_callback"},
         }
+        if callbacks_served():  # the key existed up to 1.4 (api/v2/InfoResource.scala @v1.4.0)
+            info["event_subscriber"] = None if S.args.no_http_callbacks else \
+                {"type": "http_callback"}
+        return info
 
     # /v2/apps ...........................................................
     def apps(self, method, rest, q):
@@ -1537,7 +1771,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         {"path": "/", "errors": ["error.expected.jsobject"]}]})
                 app, dep = create_app(body, self._client_ip(), self.path)
                 with S.lock:
-                    j = app_json(app)
+                    # 0.7 answered the bare definition (api/v2/AppsResource.scala:59 @v0.7.0)
+                    j = app_json(app) if vge(0, 8) else _public_defn(app)
                 return self.send(201, j, {"Location": "%s/v2/apps%s" % (S.base_url, app.id),
                                           "Marathon-Deployment-Id": dep.id})
             return self._only(method, "GET", "POST")
@@ -1571,15 +1806,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise ApiError(400, {"message": "Invalid JSON", "details": [
                     {"path": "/", "errors": ["error.expected.jsobject"]}]})
             partial = method == "PATCH" or q.get("partialUpdate", ["true"])[-1].lower() != "false"
+            if not vge(1, 4):
+                # up to 1.3 a PUT is always an AppUpdate merge (api/v2/AppsResource.scala:145-154,
+                # 241-242 @v1.3.13); partialUpdate arrived in 1.4 (:197 @v1.4.0)
+                partial = True
             status, dep, app = update_app(aid, body, force, partial, self._client_ip(), self.path,
                                           create_ok=(method == "PUT"))
             if S.args.legacy:
                 return self._deploy_result(200, dep)
             return self._deploy_result(status, dep)
         if method == "DELETE":
+            # force defaults to true: a DELETE is never refused with 409 "locked"
+            # (api/v2/AppsResource.scala:336 @v1.10.26, :267 @v1.4.0, :141 @v0.7.0)
             self._body()
-            dep = delete_app(aid, force)
-            if S.args.legacy:
+            dep = delete_app(aid, q.get("force", ["true"])[-1].lower() in ("true", "1", "yes"))
+            # 0.7 answers the deployment result (AppsResource.scala:141-148 @v0.7.0); 0.6 answered
+            # 204 (api/v2/AppsResource.scala:88-95 @marathon-0.6.1)
+            if S.args.legacy or not vge(0, 7):
                 return self.send(204, None, {"Marathon-Deployment-Id": dep.id})
             return self._deploy_result(200, dep)
         return self._only(method, "GET", "PUT", "PATCH", "DELETE")
@@ -1749,6 +1992,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # /v2/eventSubscriptions ...............................................
     def subscriptions(self, method, q):
         self._body()
+        if not callbacks_served():
+            # removed in 1.5: no such route. 1.5/1.6 answer 404 for it; 1.7+ map Jersey's
+            # NotFoundException to 500 {"message":"URI not found"}
+            # (api/MarathonExceptionMapper.scala:75-76 @v1.10.26)
+            if vge(1, 7):
+                raise ApiError(500, {"message": "URI not found"})
+            raise ApiError(404, {"message": "URI not found: /v2/eventSubscriptions"})
         if S.args.no_http_callbacks:
             raise ApiError(400, {"message": "http event callback system is not running on this "
                                             "Marathon instance. Please re-start this instance with "
@@ -1776,7 +2026,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # /v2/events (SSE) ......................................................
     def events(self, method, q):
-        if S.args.legacy:
+        # /v2/events arrived in 0.9 (event/http/HttpEventStreamServlet.scala @v0.9.0, absent
+        # @v0.8.0)
+        if S.args.legacy or not vge(0, 9):
             raise ApiError(404, {"message": "HTTP 404 Not Found"})
         if method != "GET":
             return self._only(method, "GET")
@@ -1784,6 +2036,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if "text/event-stream" not in accepts:
             return self.send(405, JETTY_405, ctype="text/html;charset=ISO-8859-1")
         types = [t for t in q.get("event_type", []) if t]
+        if not vge(1, 3, 10):
+            # the event_type filter arrived in 1.3.10 (core/event/impl/stream/
+            # HttpEventStreamServlet.scala:27 @v1.3.10, absent @v1.3.5): older ones send all
+            types = []
         stream = SseStream(types, S.args.sse_max_outstanding, self._client_ip(), self.connection)
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream;charset=utf-8")
@@ -1851,16 +2107,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 def apply_faults(body):
     unknown = set(body) - {"clear", "drop_streams", "delay_ms", "delay_path", "fail_next",
-                           "fail_status", "fail_path", "lose_events", "restart", "empty_apps"}
+                           "fail_status", "fail_path", "lose_events", "restart", "empty_apps",
+                           "max_running_deployments"}
     if unknown:
         raise ApiError(400, {"message": "unknown fault keys: %s" % sorted(unknown)})
     with S.lock:
         if body.get("clear"):
             S.faults.update({"delay_ms": 0, "delay_path": None, "fail_next": 0,
                              "fail_status": 503, "fail_path": None, "down_until": 0.0,
-                             "empty_apps": 0})
+                             "empty_apps": 0, "max_running_deployments": None})
             S.lose.clear()
-        for k in ("delay_ms", "delay_path", "fail_next", "fail_status", "fail_path", "empty_apps"):
+        for k in ("delay_ms", "delay_path", "fail_next", "fail_status", "fail_path", "empty_apps",
+                  "max_running_deployments"):
             if k in body:
                 S.faults[k] = body[k]
         for etype, n in (body.get("lose_events") or {}).items():
@@ -1941,8 +2199,20 @@ def parse_args(argv):
     p.add_argument("--sse-max-outstanding", type=int, default=1024)
     p.add_argument("--kill-grace", type=float, default=0,
                    help="docker stop timeout when the app has no taskKillGracePeriodSeconds")
+    p.add_argument("--task-killing", dest="task_killing", action="store_true", default=False,
+                   help="emit TASK_KILLING before TASK_KILLED (Marathon's task_killing feature, "
+                        "off by default, 1.1+)")
     p.add_argument("--no-task-killing", dest="task_killing", action="store_false",
-                   help="do not emit TASK_KILLING before TASK_KILLED")
+                   help="the default; kept for old command lines")
+    p.add_argument("--marathon-version", default=None, metavar="X.Y[.Z]",
+                   help="the Marathon version whose API shape to imitate (0.6 .. 1.10); default: "
+                        "1.10 with http callbacks kept (see README 'Versions')")
+    p.add_argument("--standby-of", default=None, metavar="URL",
+                   help="act as a standby of the leader at URL: 302 for /v2/events (1.7+), "
+                        "everything else forwarded")
+    p.add_argument("--callback-slow-timeout", type=float, default=10.0,
+                   help="a callback answer slower than this puts its URL into backoff "
+                        "(Marathon's --http_event_callback_slow_consumer_timeout)")
     p.add_argument("--no-http-callbacks", action="store_true",
                    help="answer /v2/eventSubscriptions with Marathon's 400 'not running' error")
     p.add_argument("--env-prefix", default="", help="like Marathon's --env_vars_prefix")
@@ -1950,7 +2220,8 @@ def parse_args(argv):
                    help="image for apps without container.docker (their cmd runs in it, host net)")
     p.add_argument("--no-limits", action="store_true", help="do not pass cpus/mem to docker")
     p.add_argument("--legacy", action="store_true",
-                   help="0.7-style: DELETE app -> 204, no /v2/events, health events with taskId")
+                   help="today's 'old Marathon' shape: DELETE app -> 204, no /v2/events, health "
+                        "events with taskId, version 0.7.0 (README 'Versions')")
     p.add_argument("--version-string", default=None)
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--tls-cert", default=None,
@@ -1959,8 +2230,18 @@ def parse_args(argv):
     a = p.parse_args(argv)
     lo, _, hi = a.port_range.partition("-")
     a.port_lo, a.port_hi = int(lo), int(hi or lo)
+    env_ver = os.environ.get("MARATHON_DOUBLE_VERSION")
+    if env_ver and a.marathon_version is None and not a.legacy:
+        a.marathon_version = env_ver   # run a whole test script against one version
+    a.default_mode = a.marathon_version is None and not a.legacy
+    try:
+        a.ver = parse_version(a.marathon_version) if a.marathon_version else DEFAULT_VERSION
+    except ValueError as e:
+        p.error("--marathon-version: %s" % e)
+    if a.legacy and a.marathon_version:
+        p.error("--legacy and --marathon-version exclude each other")
     if a.version_string is None:
-        a.version_string = "0.7.0" if a.legacy else "1.10.0"
+        a.version_string = "0.7.0" if a.legacy else "%d.%d.%d" % a.ver
     if a.auth and ":" not in a.auth:
         p.error("--auth wants USER:PASS")
     return a

@@ -234,8 +234,9 @@ class CallbackReceiver:
 # ---------------------------------------------------------------------------
 class Double:
     def __init__(self, *args):
+        env = {k: v for k, v in os.environ.items() if k != "MARATHON_DOUBLE_VERSION"}
         self.proc = subprocess.Popen([START] + list(args), stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=subprocess.PIPE, text=True, env=env)
         self.url = self.proc.stdout.readline().strip()
         if not self.url.startswith("http://127.0.0.1:"):
             err = self.proc.stderr.read() if self.proc.poll() is not None else ""
@@ -305,6 +306,9 @@ class Double:
         return r
 
     def stop(self):
+        if getattr(self, "_stopped", False):
+            return self.proc.returncode
+        self._stopped = True
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

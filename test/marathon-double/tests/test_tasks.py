@@ -41,7 +41,8 @@ def test_bridge_ports_env_and_container(double, apps, gw):
     assert env["PORT_HTTP"] == "user-wins"          # the app's env is passed through as given
     assert env["FOO"] == "bar"
     assert env["MESOS_TASK_ID"] == t["id"]
-    assert t["id"].startswith("grp." + aid.split("/")[2] + ".")
+    assert t["id"].startswith("grp_" + aid.split("/")[2] + ".instance-")
+    assert t["id"].endswith("._app.1")
     assert env["MARATHON_APP_ID"] == aid
     assert env["MARATHON_APP_VERSION"] == t["version"]
     assert env["MARATHON_APP_DOCKER_IMAGE"] == IMAGE
@@ -153,7 +154,8 @@ def test_status_update_event_fields(double, apps, gw):
     assert ev["taskId"] == t["id"] and ev["ports"] == t["ports"] and ev["host"] == gw
     assert ev["version"] == double.app(aid)["version"] and ev["slaveId"] == t["slaveId"]
     assert ev["ipAddresses"] == t["ipAddresses"]
-    ic = sse.wait("instance_changed_event", lambda e: e["instanceId"] == t["id"] and
+    iid = t["id"][:-len("._app.1")]
+    ic = sse.wait("instance_changed_event", lambda e: e["instanceId"] == iid and
                   e["condition"] == "Running")[0]
     assert ic["runSpecId"] == aid and ic["host"] == gw and ic["agentId"] == t["slaveId"]
     sse.close()
@@ -171,9 +173,10 @@ def _rolling(double, aid, sse, strategy, n=2):
     return old, new, evs
 
 
-def test_rolling_upgrade_keeps_capacity(double, apps):
+def test_rolling_upgrade_keeps_capacity(make_double):
+    # TASK_KILLING shows when a kill is decided (the feature is off by default)
+    double = make_double("--task-killing", "--task-delay", "0.2")
     aid = uid("roll")
-    apps.append(aid)
     sse = double.sse(["status_update_event"])
     old, new, evs = _rolling(double, aid, sse, {"minimumHealthCapacity": 1,
                                                 "maximumOverCapacity": 0.5})
@@ -201,9 +204,9 @@ def test_rolling_upgrade_keeps_capacity(double, apps):
     sse.close()
 
 
-def test_rolling_upgrade_kill_first(double, apps):
+def test_rolling_upgrade_kill_first(make_double):
+    double = make_double("--task-killing", "--task-delay", "0.2")
     aid = uid("rollkf")
-    apps.append(aid)
     sse = double.sse(["status_update_event"])
     old, new, evs = _rolling(double, aid, sse, {"minimumHealthCapacity": 0,
                                                 "maximumOverCapacity": 0})
@@ -234,10 +237,11 @@ def test_health_http_tcp_and_counts(double, apps, gw):
     t = double.tasks(aid)[0]
     res = t["healthCheckResults"]
     assert len(res) == 2 and all(h["alive"] for h in res)
-    assert res[0]["instanceId"] == t["id"] and res[0]["consecutiveFailures"] == 0
+    iid = t["id"][:-len("._app.1")]
+    assert res[0]["instanceId"] == iid and res[0]["consecutiveFailures"] == 0
     assert res[0]["firstSuccess"] and res[0]["lastSuccess"]
     ev = sse.wait("health_status_changed_event", lambda e: e["appId"] == aid)[0]
-    assert ev["alive"] is True and ev["instanceId"] == t["id"] and ev["version"] == t["version"]
+    assert ev["alive"] is True and ev["instanceId"] == iid and ev["version"] == t["version"]
     assert "taskId" not in ev
     app = double.app(aid)
     assert app["tasksHealthy"] == 1 and app["tasksUnhealthy"] == 0 and app["tasksRunning"] == 1
@@ -251,26 +255,30 @@ def test_health_command_failure_kills(double, apps):
     aid = uid("hcmd")
     apps.append(aid)
     sse = double.sse(["health_status_changed_event", "failed_health_check_event",
-                      "unhealthy_task_kill_event", "status_update_event"])
+                      "unhealthy_instance_kill_event", "status_update_event"])
     # healthy while /tmp/ok exists; the task removes it after ~1.5 s
     hc = {"protocol": "COMMAND", "command": {"value": "test -f /tmp/ok"}, "intervalSeconds": 1,
           "gracePeriodSeconds": 0, "maxConsecutiveFailures": 2, "timeoutSeconds": 2}
     double.create(app_def(aid, cmd="touch /tmp/ok; sleep 1.5; rm /tmp/ok; sleep 1000",
                           healthChecks=[hc]), wait=False)
     first = sse.wait("health_status_changed_event", lambda e: e["appId"] == aid and e["alive"])[0]
-    tid = first["instanceId"]
-    down = sse.wait("health_status_changed_event", lambda e: e["instanceId"] == tid and
+    iid = first["instanceId"]
+    tid = iid + "._app.1"
+    down = sse.wait("health_status_changed_event", lambda e: e["instanceId"] == iid and
                     e["alive"] is False, timeout=15)[0]
     assert down["appId"] == aid
-    fails = sse.wait("failed_health_check_event", lambda e: e["taskId"] == tid, count=2)
+    # failed_health_check_event's taskId holds the instance id (api/v2/json/Formats.scala)
+    fails = sse.wait("failed_health_check_event", lambda e: e["taskId"] == iid, count=2)
     assert fails[0]["healthCheck"]["protocol"] == "COMMAND" and fails[0]["appId"] == aid
-    kill = sse.wait("unhealthy_task_kill_event", lambda e: e["taskId"] == tid)[0]
+    kill = sse.wait("unhealthy_instance_kill_event", lambda e: e["taskId"] == tid and
+                    e["instanceId"] == iid)[0]
     assert kill["appId"] == aid and kill["reason"] and kill["host"] and kill["slaveId"]
     killed = sse.wait("status_update_event", lambda e: e["taskId"] == tid and
                       e["taskStatus"] == "TASK_KILLED")[0]
-    order = [(t, d) for t, d in sse.events if d.get("taskId") == tid or d.get("instanceId") == tid]
+    order = [(t, d) for t, d in sse.events if d.get("taskId") in (tid, iid) or
+             d.get("instanceId") == iid]
     kinds = [t for t, _ in order]
-    assert kinds.index("unhealthy_task_kill_event") < len(kinds) - 1
+    assert kinds.index("unhealthy_instance_kill_event") < len(kinds) - 1
     assert killed["taskStatus"] == "TASK_KILLED"
     # replaced by a new task
     wait_for(lambda: [t for t in double.tasks(aid) if t["id"] != tid], 10)
