@@ -429,7 +429,7 @@ int cmd_subscribe(struct cmd_env *env, const struct cmd_args *args)
     unsigned attempt = 0;
     time_t next_pass = 0, next_tick = 0;
 
-    (void)env; /* the daemon opens its own into struct sub, its threads' context */
+    (void)env;    /* the daemon opens its own into struct sub, its threads' context */
     a.pos = NULL; /* run() frees the array: the free() at the end must not */
     memset(&s, 0, sizeof(s));
     pthread_mutex_init(&s.lock, NULL);
