@@ -67,8 +67,7 @@ static int all_services(struct cmd_env *ce, struct reg_record **recs, unsigned *
         if (seen)
             continue;
         if (name_check("service", (*recs)[i].service, &nerr))
-            fprintf(stderr, "mdo stop: registry record '%s' skipped: %s\n", (*recs)[i].container,
-                    nerr.msg);
+            fprintf(stderr, "mdo stop: a registry record skipped: %s\n", nerr.msg); /* escaped */
         else
             names[m++] = (*recs)[i].service;
     }
