@@ -1,34 +1,11 @@
-/* common.c - what the subcommands share: --help, usage errors, config loading, number parsing */
-#include <errno.h>
+/* common.c - what the subcommands share: the environment run() opens, service checks, usage
+ * errors, and the subscriber's option table */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "buf.h"
 #include "cmd.h"
-
-int cmd_wants_help(int argc, char **argv, const char *usage)
-{
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--"))
-            break;
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            fputs(usage, stdout);
-            return 1;
-        }
-    }
-    return 0;
-}
-
-int cmd_usage_verror(const char *who, const char *usage, const char *fmt, va_list ap)
-{
-    const char *nl = strchr(usage, '\n');
-
-    fprintf(stderr, "%s: ", who);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n%.*s\n", nl ? (int)(nl - usage) : (int)strlen(usage), usage);
-    return 2;
-}
 
 int cmd_usage_error(const char *name, const char *usage, const char *fmt, ...)
 {
@@ -38,133 +15,50 @@ int cmd_usage_error(const char *name, const char *usage, const char *fmt, ...)
 
     snprintf(who, sizeof(who), "mdo %s", name);
     va_start(ap, fmt);
-    ret = cmd_usage_verror(who, usage, fmt, ap);
+    ret = cli_usage_verror(who, usage, fmt, ap);
     va_end(ap);
     return ret;
 }
+
+int cmd_args_none(const struct cmd *c, const struct cmd_args *a)
+{
+    return a->npos ? cmd_usage_error(c->name, c->usage, "takes no arguments") : 0;
+}
+
+/* The subscriber's options. Here and not in subscribe.c only while that file is being split:
+ * its place is beside usage_subscribe. */
+const struct cli_opt options_subscribe[] = {
+    CMD_OPT_CONFIG,
+    {.type = CLI_STRING, .long_name = "listen", .off = offsetof(struct cmd_args, listen)},
+    {.type = CLI_UINT,
+     .long_name = "lease",
+     .off = offsetof(struct cmd_args, lease_s),
+     .min = 2,
+     .max = 3600,
+     .bad = "--lease takes seconds 2..3600, got '%s'"},
+    {0},
+};
 
 int cmd_config(const char *path, struct cfg **out, struct mdo_err *err)
 {
     return cfg_load(cfg_default_path(path), out, err);
 }
 
-int cmd_parse_uint(const char *s, unsigned max, unsigned *out)
-{
-    char *end;
-    long v;
-
-    if (!s || *s < '0' || *s > '9') /* no sign, no leading space: strtol would take them */
-        return -1;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || *end || v < 0 || (unsigned long)v > max)
-        return -1;
-    *out = (unsigned)v;
-    return 0;
-}
-
-static int opt_value(int argc, char **argv, int *i, const char *opt, const char **val)
-{
-    size_t n = strlen(opt);
-
-    if (strncmp(argv[*i], opt, n))
-        return 0;
-    if (argv[*i][n] == '=') {
-        *val = argv[*i] + n + 1;
-        return 1;
-    }
-    if (argv[*i][n])
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *val = argv[++*i];
-    return 1;
-}
-
-int cmd_parse(const char *name, const char *usage, int argc, char **argv, unsigned allowed,
-              struct cmd_args *a)
-{
-    int dashdash = 0;
-
-    memset(a, 0, sizeof(*a));
-    a->pos = calloc((size_t)argc + 1, sizeof(*a->pos));
-    if (!a->pos)
-        return cmd_usage_error(name, usage, "out of memory");
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i], *val = NULL;
-        int r;
-
-        if (dashdash || arg[0] != '-' || !arg[1] || (arg[1] >= '0' && arg[1] <= '9')) {
-            a->pos[a->npos++] = argv[i];
-            continue;
-        }
-        if (!strcmp(arg, "--")) {
-            dashdash = 1;
-        } else if ((r = opt_value(argc, argv, &i, "-c", &val)) ||
-                   (r = opt_value(argc, argv, &i, "--config", &val))) {
-            if (r < 0)
-                goto missing;
-            a->config = val;
-        } else if ((allowed & ARG_LISTEN) && (r = opt_value(argc, argv, &i, "--listen", &val))) {
-            if (r < 0)
-                goto missing;
-            a->listen = val;
-        } else if ((allowed & ARG_PAUSE) && (r = opt_value(argc, argv, &i, "--pause", &val))) {
-            if (r < 0)
-                goto missing;
-            if (cmd_parse_uint(val, 86400, &a->pause_s)) {
-                free(a->pos);
-                a->pos = NULL;
-                return cmd_usage_error(name, usage, "--pause takes seconds 0..86400, got '%s'",
-                                       val);
-            }
-            a->pause_set = 1;
-        } else if ((allowed & ARG_LEASE) && (r = opt_value(argc, argv, &i, "--lease", &val))) {
-            if (r < 0)
-                goto missing;
-            if (cmd_parse_uint(val, 3600, &a->lease_s) || a->lease_s < 2) {
-                free(a->pos);
-                a->pos = NULL;
-                return cmd_usage_error(name, usage, "--lease takes seconds 2..3600, got '%s'", val);
-            }
-        } else if ((allowed & ARG_ALL) && !strcmp(arg, "--all")) {
-            a->all = 1;
-        } else if ((allowed & ARG_DRY_RUN) && !strcmp(arg, "--dry-run")) {
-            a->dry_run = 1;
-        } else if ((allowed & ARG_JSON) && !strcmp(arg, "--json")) {
-            a->json = 1;
-        } else if ((allowed & ARG_FORCE) && !strcmp(arg, "--force")) {
-            a->force = 1;
-        } else if ((allowed & ARG_WAIT) && !strcmp(arg, "--wait")) {
-            a->wait = 1;
-        } else if ((allowed & ARG_WAIT) && !strncmp(arg, "--wait=", 7)) {
-            a->wait = 1;
-            if (cmd_parse_uint(arg + 7, 86400, &a->wait_s) || !a->wait_s) {
-                free(a->pos);
-                a->pos = NULL;
-                return cmd_usage_error(name, usage, "--wait takes seconds 1..86400, got '%s'",
-                                       arg + 7);
-            }
-        } else {
-            free(a->pos);
-            a->pos = NULL;
-            return cmd_usage_error(name, usage, "unknown option '%s'", arg);
-        }
-        continue;
-    missing:
-        free(a->pos);
-        a->pos = NULL;
-        return cmd_usage_error(name, usage, "option '%s' needs a value", arg);
-    }
-    return 0;
-}
-
-int cmd_env_open(struct cmd_env *ce, const char *config, unsigned need, struct mdo_err *err)
+int cmd_env_open(struct cmd_env *ce, const struct cmd_args *a, unsigned need, struct mdo_err *err)
 {
     int ret;
 
     memset(ce, 0, sizeof(*ce));
-    ret = cmd_config(config, &ce->cfg, err);
+    if (!(need & (NEED_CONFIG | NEED_ETCD | NEED_SCHED | ARGS_SERVICES | ARG1_SERVICE)))
+        return 0;
+    ret = cmd_config(a->config, &ce->cfg, err);
+    /* before etcd and the scheduler: a typo is reported as one, whatever else is down */
+    if (!ret && (need & (ARGS_SERVICES | ARG1_SERVICE)))
+        ret = cmd_check_services(ce->cfg, a->pos,
+                                 (need & ARGS_SERVICES) ? a->npos
+                                 : a->npos > 0          ? 1
+                                                        : 0,
+                                 err);
     if (!ret && (need & NEED_ETCD)) {
         const struct cfg_etcd *e = &ce->cfg->etcd;
         ret = etcd_open(&ce->etcd, e->endpoints, e->nendpoints, e->username, e->password, e->ca,

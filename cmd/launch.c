@@ -29,6 +29,8 @@ static int put_spec(struct cmd_env *ce, const struct cfg_service *svc, struct md
     int ret = s ? reg_spec_key(&key, ce->cfg->etcd.prefix, ce->cfg->environment, svc->name)
                 : err_set(err, MDO_ENOMEM, "out of memory");
 
+    if (ret && !err->code) /* the config's names pass the key's rule: only memory is short */
+        ret = err_set(err, MDO_ENOMEM, "out of memory");
     if (!ret)
         ret = etcd_put(&ce->etcd, key.ptr, s, 0, err);
     cJSON_Delete(spec);
@@ -37,45 +39,39 @@ static int put_spec(struct cmd_env *ce, const struct cfg_service *svc, struct md
     return ret;
 }
 
-int cmd_launch(int argc, char **argv)
+const struct cli_opt options_launch[] = {
+    CMD_OPT_CONFIG,                   /* -c FILE */
+    CMD_OPT_BOOL("all", all),         /* --all */
+    CMD_OPT_WAIT,                     /* --wait[=SECS] */
+    CMD_OPT_BOOL("dry-run", dry_run), /* --dry-run */
+    CMD_OPT_FORCE,                    /* --force */
+    {0},
+};
+
+int args_launch(const struct cmd *c, const struct cmd_args *a)
+{
+    return !a->all && !a->npos ? cmd_usage_error(c->name, c->usage, "name a service, or --all") : 0;
+}
+
+/* run() has checked the names and opened etcd and the scheduler, also for --dry-run: its
+ * requests name the engine's bridge address */
+int cmd_launch(struct cmd_env *ce, const struct cmd_args *a)
 {
     struct mdo_err err = MDO_ERR_INIT;
-    struct cmd_args a;
-    struct cmd_env ce;
-    struct sched_opts o = {0};
-    int ret;
+    struct sched_opts o = {.wait = a->wait,
+                           .wait_s = a->wait_s,
+                           .dry_run = a->dry_run,
+                           .force = a->force,
+                           .progress = stderr};
+    int ret = 0;
 
-    if (cmd_wants_help(argc, argv, usage_launch))
-        return 0;
-    if (cmd_parse("launch", usage_launch, argc, argv, ARG_ALL | ARG_WAIT | ARG_DRY_RUN | ARG_FORCE,
-                  &a))
-        return 2;
-    if (!a.all && !a.npos) {
-        free(a.pos);
-        return cmd_usage_error("launch", usage_launch, "name a service, or --all");
-    }
-    ret = cmd_env_open(&ce, a.config, a.dry_run ? 0 : NEED_ETCD, &err);
-    if (!ret)
-        ret = cmd_check_services(ce.cfg, a.pos, a.npos, &err);
-    if (!ret)
-        ret = sched_for(ce.cfg, &ce.ops, &err);
-    if (!ret) /* also for --dry-run: the requests name the engine's bridge address */
-        ret = ce.ops->open(&ce.sched, ce.cfg, &err);
-    o.wait = a.wait;
-    o.wait_s = a.wait_s;
-    o.dry_run = a.dry_run;
-    o.force = a.force;
-    o.progress = stderr;
-    for (unsigned i = 0; !ret && i < (a.all ? ce.cfg->nservices : (unsigned)a.npos); i++) {
+    for (unsigned i = 0; !ret && i < (a->all ? ce->cfg->nservices : (unsigned)a->npos); i++) {
         const struct cfg_service *svc =
-            a.all ? &ce.cfg->services[i] : cfg_service(ce.cfg, a.pos[i]);
-        if (!a.dry_run)
-            ret = put_spec(&ce, svc, &err);
+            a->all ? &ce->cfg->services[i] : cfg_service(ce->cfg, a->pos[i]);
+        if (!a->dry_run)
+            ret = put_spec(ce, svc, &err);
         if (!ret)
-            ret = ce.ops->launch(ce.sched, svc, &o, &err);
+            ret = ce->ops->launch(ce->sched, svc, &o, &err);
     }
-    if (ce.cfg)
-        cmd_env_close(&ce);
-    free(a.pos);
     return err_report("launch", &err);
 }

@@ -15,38 +15,31 @@ const char usage_restart[] =
     "  --force        Marathon: override a deployment that holds the app (HTTP 409)\n"
     "  -c FILE        config file (default: $MDO_CONFIG, ./mdo.yaml, ./config.yaml)\n";
 
-int cmd_restart(int argc, char **argv)
+const struct cli_opt options_restart[] = {
+    CMD_OPT_CONFIG,
+    {.type = CLI_UINT,
+     .long_name = "pause",
+     .off = offsetof(struct cmd_args, pause_s),
+     .seen = CLI_SEEN(struct cmd_args, pause_set),
+     .max = 86400,
+     .bad = "--pause takes seconds 0..86400, got '%s'"},
+    CMD_OPT_WAIT,
+    CMD_OPT_FORCE,
+    {0},
+};
+
+int args_restart(const struct cmd *c, const struct cmd_args *a)
+{
+    return a->npos != 1 ? cmd_usage_error(c->name, c->usage, "needs one SERVICE") : 0;
+}
+
+int cmd_restart(struct cmd_env *ce, const struct cmd_args *a)
 {
     struct mdo_err err = MDO_ERR_INIT;
-    struct cmd_args a;
-    struct cmd_env ce = {0};
-    struct sched_opts o = {0};
-    const struct cfg_service *svc;
-    unsigned pause_s = 0;
-    int ret;
+    const struct cfg_service *svc = cfg_service(ce->cfg, a->pos[0]);
+    struct sched_opts o = {
+        .wait = a->wait, .wait_s = a->wait_s, .force = a->force, .progress = stderr};
 
-    if (cmd_wants_help(argc, argv, usage_restart))
-        return 0;
-    if (cmd_parse("restart", usage_restart, argc, argv, ARG_PAUSE | ARG_FORCE | ARG_WAIT, &a))
-        return 2;
-    if (a.npos != 1) {
-        free(a.pos);
-        return cmd_usage_error("restart", usage_restart, "needs one SERVICE");
-    }
-    ret = cmd_env_open(&ce, a.config, NEED_SCHED, &err);
-    if (!ret)
-        ret = cmd_check_services(ce.cfg, a.pos, 1, &err);
-    if (!ret) {
-        svc = cfg_service(ce.cfg, a.pos[0]);
-        pause_s = a.pause_set ? a.pause_s : svc->upgrade_pause;
-        o.force = a.force;
-        o.wait = a.wait;
-        o.wait_s = a.wait_s;
-        o.progress = stderr;
-        ret = ce.ops->restart(ce.sched, svc, pause_s, &o, &err);
-    }
-    if (ce.cfg)
-        cmd_env_close(&ce);
-    free(a.pos);
+    ce->ops->restart(ce->sched, svc, a->pause_set ? a->pause_s : svc->upgrade_pause, &o, &err);
     return err_report("restart", &err);
 }

@@ -14,44 +14,35 @@ const char usage_scale[] =
     "  --force        Marathon: override a deployment that holds the app (HTTP 409)\n"
     "  -c FILE        config file (default: $MDO_CONFIG, ./mdo.yaml, ./config.yaml)\n";
 
-int cmd_scale(int argc, char **argv)
+const struct cli_opt options_scale[] = {
+    CMD_OPT_CONFIG, /* -c FILE */
+    CMD_OPT_WAIT,   /* --wait[=SECS] */
+    CMD_OPT_FORCE,  /* --force */
+    {0},
+};
+
+/* N is checked before the config is read (exit 1, not a usage error: as ever) */
+int args_scale(const struct cmd *c, const struct cmd_args *a)
 {
     struct mdo_err err = MDO_ERR_INIT;
-    struct cmd_args a;
-    struct cmd_env ce = {0};
-    struct sched_opts o = {0};
-    unsigned n = 0;
-    int ret;
+    unsigned n;
 
-    if (cmd_wants_help(argc, argv, usage_scale))
-        return 0;
-    if (cmd_parse("scale", usage_scale, argc, argv, ARG_WAIT | ARG_FORCE, &a))
-        return 2;
-    if (a.npos != 2) {
-        free(a.pos);
-        return cmd_usage_error("scale", usage_scale, "needs SERVICE and N");
-    }
-    if (cmd_parse_uint(a.pos[1], CFG_MAX_INSTANCES, &n)) {
+    if (a->npos != 2)
+        return cmd_usage_error(c->name, c->usage, "needs SERVICE and N");
+    if (cli_parse_uint(a->pos[1], CFG_MAX_INSTANCES, &n))
         err_set(&err, MDO_EFAIL, "instance count must be a whole number from 0 to %d, got '%s'",
-                CFG_MAX_INSTANCES, a.pos[1]);
-        free(a.pos);
-        return err_report("scale", &err);
-    }
-    ret = cmd_env_open(&ce, a.config, 0, &err);
-    if (!ret)
-        ret = cmd_check_services(ce.cfg, a.pos, 1, &err);
-    if (!ret)
-        ret = sched_for(ce.cfg, &ce.ops, &err);
-    if (!ret)
-        ret = ce.ops->open(&ce.sched, ce.cfg, &err);
-    o.wait = a.wait;
-    o.wait_s = a.wait_s;
-    o.force = a.force;
-    o.progress = stderr;
-    if (!ret)
-        ret = ce.ops->scale(ce.sched, cfg_service(ce.cfg, a.pos[0]), n, &o, &err);
-    if (ce.cfg)
-        cmd_env_close(&ce);
-    free(a.pos);
+                CFG_MAX_INSTANCES, a->pos[1]);
+    return err_report(c->name, &err);
+}
+
+int cmd_scale(struct cmd_env *ce, const struct cmd_args *a)
+{
+    struct mdo_err err = MDO_ERR_INIT;
+    struct sched_opts o = {
+        .wait = a->wait, .wait_s = a->wait_s, .force = a->force, .progress = stderr};
+    unsigned n = 0;
+
+    cli_parse_uint(a->pos[1], CFG_MAX_INSTANCES, &n); /* args_scale() accepted it */
+    ce->ops->scale(ce->sched, cfg_service(ce->cfg, a->pos[0]), n, &o, &err);
     return err_report("scale", &err);
 }

@@ -69,48 +69,44 @@ static unsigned service_names(const struct cfg *cfg, const char *only, const str
     return n;
 }
 
-int cmd_status(int argc, char **argv)
+const struct cli_opt options_status[] = {
+    CMD_OPT_CONFIG,             /* -c FILE */
+    CMD_OPT_BOOL("json", json), /* --json */
+    {0},
+};
+
+int args_status(const struct cmd *c, const struct cmd_args *a)
+{
+    return a->npos > 1 ? cmd_usage_error(c->name, c->usage, "takes at most one SERVICE") : 0;
+}
+
+int cmd_status(struct cmd_env *ce, const struct cmd_args *a)
 {
     struct mdo_err err = MDO_ERR_INIT;
-    struct cmd_args a;
-    struct cmd_env ce = {0};
     struct reg_record *run = NULL, *reg = NULL;
     unsigned nrun = 0, nreg = 0, nsvc = 0;
-    const char **svcs = NULL;
+    const char **svcs = NULL, *only = a->npos ? a->pos[0] : NULL;
     cJSON *doc = NULL;
-    int ret;
+    int ret = ce->ops->list(ce->sched, only, &run, &nrun, &err);
 
-    if (cmd_wants_help(argc, argv, usage_status))
-        return 0;
-    if (cmd_parse("status", usage_status, argc, argv, ARG_JSON, &a))
-        return 2;
-    if (a.npos > 1) {
-        free(a.pos);
-        return cmd_usage_error("status", usage_status, "takes at most one SERVICE");
-    }
-    ret = cmd_env_open(&ce, a.config, NEED_ETCD | NEED_SCHED, &err);
-    if (!ret && a.npos)
-        ret = cmd_check_services(ce.cfg, a.pos, 1, &err);
     if (!ret)
-        ret = ce.ops->list(ce.sched, a.npos ? a.pos[0] : NULL, &run, &nrun, &err);
-    if (!ret)
-        ret = reg_list(&ce.etcd, ce.cfg->etcd.prefix, ce.cfg->environment, a.npos ? a.pos[0] : NULL,
-                       &reg, &nreg, NULL, NULL, &err);
-    if (!ret && !(svcs = calloc((size_t)ce.cfg->nservices + nrun + nreg + 1, sizeof(*svcs))))
+        ret = reg_list(&ce->etcd, ce->cfg->etcd.prefix, ce->cfg->environment, only, &reg, &nreg,
+                       NULL, NULL, &err);
+    if (!ret && !(svcs = calloc((size_t)ce->cfg->nservices + nrun + nreg + 1, sizeof(*svcs))))
         ret = err_set(&err, MDO_ENOMEM, "out of memory");
     if (!ret)
-        nsvc = service_names(ce.cfg, a.npos ? a.pos[0] : NULL, run, nrun, reg, nreg, svcs);
-    if (!ret && a.json)
+        nsvc = service_names(ce->cfg, only, run, nrun, reg, nreg, svcs);
+    if (!ret && a->json)
         doc = cJSON_CreateObject();
     if (doc) {
-        cJSON_AddStringToObject(doc, "environment", ce.cfg->environment);
-        cJSON_AddStringToObject(doc, "scheduler", ce.ops->name);
+        cJSON_AddStringToObject(doc, "environment", ce->cfg->environment);
+        cJSON_AddStringToObject(doc, "scheduler", ce->ops->name);
         cJSON_AddArrayToObject(doc, "services");
     } else if (!ret) {
-        printf("environment %s, scheduler %s\n", ce.cfg->environment, ce.ops->name);
+        printf("environment %s, scheduler %s\n", ce->cfg->environment, ce->ops->name);
     }
     for (unsigned s = 0; !ret && s < nsvc; s++) {
-        const struct cfg_service *cs = cfg_service(ce.cfg, svcs[s]);
+        const struct cfg_service *cs = cfg_service(ce->cfg, svcs[s]);
         unsigned nr = 0, ng = 0, in_sync = 1;
         cJSON *so = NULL, *insts = NULL;
         for (unsigned i = 0; i < nrun; i++)
@@ -180,8 +176,5 @@ int cmd_status(int argc, char **argv)
     free(svcs);
     reg_records_free(run, nrun);
     reg_records_free(reg, nreg);
-    if (ce.cfg)
-        cmd_env_close(&ce);
-    free(a.pos);
     return err_report("status", &err);
 }

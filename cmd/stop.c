@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cmd.h"
+#include "names.h"
 #include "registry.h"
 
 const char usage_stop[] =
@@ -18,86 +19,95 @@ const char usage_stop[] =
     "  --force        Marathon: override a deployment that holds the app (HTTP 409)\n"
     "  -c FILE        config file (default: $MDO_CONFIG, ./mdo.yaml, ./config.yaml)\n";
 
-/* The services to stop under --all: the config's, plus any the registry still knows. */
-static int all_services(struct cmd_env *ce, char ***out, unsigned *n, struct mdo_err *err)
+const struct cli_opt options_stop[] = {
+    CMD_OPT_CONFIG,           /* -c FILE */
+    CMD_OPT_BOOL("all", all), /* --all */
+    CMD_OPT_WAIT,             /* --wait[=SECS] */
+    CMD_OPT_FORCE,            /* --force */
+    {0},
+};
+
+/* A name that breaks the rule can be neither a service nor a key: refused before the
+ * scheduler hears of it. */
+int args_stop(const struct cmd *c, const struct cmd_args *a)
 {
-    struct reg_record *recs = NULL;
+    struct mdo_err err = MDO_ERR_INIT;
+
+    if (!a->all == !a->npos)
+        return cmd_usage_error(c->name, c->usage, "name services, or --all");
+    for (int i = 0; i < a->npos && !err.code; i++)
+        name_check("service", a->pos[i], &err);
+    return err_report(c->name, &err);
+}
+
+/* The services to stop under --all: the config's, plus any the registry still knows. The
+ * names are borrowed from the config and from *recs (the caller frees both arrays). A record's
+ * service is checked as the config's are: a bad one is skipped, with a line on stderr. */
+static int all_services(struct cmd_env *ce, struct reg_record **recs, unsigned *nrecs,
+                        const char ***out, unsigned *n, struct mdo_err *err)
+{
     unsigned nrec = 0, m = 0;
-    char **names;
-    int ret = reg_list(&ce->etcd, ce->cfg->etcd.prefix, ce->cfg->environment, NULL, &recs, &nrec,
+    const char **names;
+    int ret = reg_list(&ce->etcd, ce->cfg->etcd.prefix, ce->cfg->environment, NULL, recs, &nrec,
                        NULL, NULL, err);
 
+    *nrecs = nrec;
     if (ret)
         return ret;
     names = calloc((size_t)ce->cfg->nservices + nrec + 1, sizeof(*names));
-    if (!names) {
-        reg_records_free(recs, nrec);
+    if (!names)
         return err_set(err, MDO_ENOMEM, "out of memory");
-    }
     for (unsigned i = 0; i < ce->cfg->nservices; i++)
-        names[m++] = strdup(ce->cfg->services[i].name);
+        names[m++] = ce->cfg->services[i].name;
     for (unsigned i = 0; i < nrec; i++) {
+        struct mdo_err nerr = MDO_ERR_INIT;
         int seen = 0;
         for (unsigned j = 0; j < m && !seen; j++)
-            seen = !strcmp(names[j], recs[i].service);
-        if (!seen)
-            names[m++] = strdup(recs[i].service);
+            seen = !strcmp(names[j], (*recs)[i].service);
+        if (seen)
+            continue;
+        if (name_check("service", (*recs)[i].service, &nerr))
+            fprintf(stderr, "mdo stop: a registry record skipped: %s\n", nerr.msg); /* escaped */
+        else
+            names[m++] = (*recs)[i].service;
     }
-    reg_records_free(recs, nrec);
     *out = names;
     *n = m;
     return 0;
 }
 
-int cmd_stop(int argc, char **argv)
+int cmd_stop(struct cmd_env *ce, const struct cmd_args *a)
 {
     struct mdo_err err = MDO_ERR_INIT;
-    struct cmd_args a;
-    struct cmd_env ce = {0};
-    struct sched_opts o = {0};
-    char **names = NULL;
-    unsigned n = 0;
-    int ret;
+    struct sched_opts o = {
+        .wait = a->wait, .wait_s = a->wait_s, .force = a->force, .progress = stderr};
+    struct reg_record *recs = NULL;
+    const char **names = NULL;
+    unsigned n = 0, nrecs = 0;
+    int ret = 0;
 
-    if (cmd_wants_help(argc, argv, usage_stop))
-        return 0;
-    if (cmd_parse("stop", usage_stop, argc, argv, ARG_ALL | ARG_WAIT | ARG_FORCE, &a))
-        return 2;
-    if (!a.all == !a.npos) {
-        free(a.pos);
-        return cmd_usage_error("stop", usage_stop, "name services, or --all");
-    }
-    o.progress = stderr;
-    o.wait = a.wait;
-    o.wait_s = a.wait_s;
-    o.force = a.force;
-    ret = cmd_env_open(&ce, a.config, NEED_ETCD | NEED_SCHED, &err);
-    if (!ret && a.all) {
-        ret = all_services(&ce, &names, &n, &err);
-    } else if (!ret) {
+    if (a->all) {
+        ret = all_services(ce, &recs, &nrecs, &names, &n, &err);
+    } else {
         /* a service gone from the config may still run: stop it too, but say so */
-        for (int i = 0; i < a.npos; i++)
-            if (!cfg_service(ce.cfg, a.pos[i]))
+        for (int i = 0; i < a->npos; i++)
+            if (!cfg_service(ce->cfg, a->pos[i]))
                 fprintf(stderr,
                         "mdo stop: '%s' is not in %s; stopping what runs under that "
                         "name\n",
-                        a.pos[i], ce.cfg->path);
+                        a->pos[i], ce->cfg->path);
     }
-    for (unsigned i = 0; !ret && i < (a.all ? n : (unsigned)a.npos); i++) {
-        const char *svc = a.all ? names[i] : a.pos[i];
+    for (unsigned i = 0; !ret && i < (a->all ? n : (unsigned)a->npos); i++) {
+        const char *svc = a->all ? names[i] : a->pos[i];
         struct buf key = BUF_INIT(0);
-        ret = ce.ops->stop(ce.sched, svc, &o, &err);
+        ret = ce->ops->stop(ce->sched, svc, &o, &err);
+        if (!ret && reg_spec_key(&key, ce->cfg->etcd.prefix, ce->cfg->environment, svc))
+            ret = err_set(&err, MDO_ENOMEM, "out of memory"); /* the names are checked */
         if (!ret)
-            ret = reg_spec_key(&key, ce.cfg->etcd.prefix, ce.cfg->environment, svc);
-        if (!ret)
-            ret = etcd_delete(&ce.etcd, key.ptr, &err);
+            ret = etcd_delete(&ce->etcd, key.ptr, &err);
         buf_release(&key);
     }
-    for (unsigned i = 0; i < n; i++)
-        free(names[i]);
     free(names);
-    if (ce.cfg)
-        cmd_env_close(&ce);
-    free(a.pos);
+    reg_records_free(recs, nrecs);
     return err_report("stop", &err);
 }

@@ -311,26 +311,20 @@ out_keeper:
     keeper_release(&s->k);
 }
 
-int cmd_subscribe(int argc, char **argv)
+int cmd_subscribe(struct cmd_env *env, const struct cmd_args *args)
 {
     struct mdo_err err = MDO_ERR_INIT;
-    struct cmd_args a;
+    struct cmd_args a = *args; /* parsed and checked by run(), which owns a.pos */
     struct sub s;
     int ret;
 
-    if (cmd_wants_help(argc, argv, usage_subscribe))
-        return 0;
-    if (cmd_parse("subscribe", usage_subscribe, argc, argv, ARG_LISTEN | ARG_LEASE, &a))
-        return 2;
-    if (a.npos) {
-        free(a.pos);
-        return cmd_usage_error("subscribe", usage_subscribe, "takes no arguments");
-    }
+    (void)env;    /* the daemon opens its own into struct sub, its threads' context */
+    a.pos = NULL; /* run() frees the array: the free() at the end must not */
     memset(&s, 0, sizeof(s));
     pthread_mutex_init(&s.lock, NULL);
     s.sink = (struct sched_sink){&s, on_connected, sink_up, sink_down};
     s.callback_url = (struct buf)BUF_INIT(0);
-    ret = cmd_env_open(&s.ce, a.config, NEED_ETCD | NEED_SCHED, &err);
+    ret = cmd_env_open(&s.ce, &a, NEED_ETCD | NEED_SCHED, &err);
     if (ret)
         goto out;
     serve(&s, a.listen ? a.listen : s.ce.cfg->subscriber.listen, a.lease_s ? (long)a.lease_s : 10,

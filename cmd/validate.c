@@ -1,5 +1,4 @@
 /* validate.c - `mdo validate`: load the config file and print every problem in it */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include "cmd.h"
@@ -21,43 +20,31 @@ const char usage_validate[] =
     "\n"
     "Exit status: 0 the file is good, 1 problems found, 2 usage error.\n";
 
-int cmd_validate(int argc, char **argv)
+const struct cli_opt options_validate[] = {
+    {.type = CLI_STRING,
+     .short_name = 'c',
+     .long_name = "config",
+     .off = offsetof(struct cmd_args, config),
+     .missing = "option '%s' needs a FILE"},
+    {0},
+};
+
+int args_validate(const struct cmd *c, const struct cmd_args *a)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {NULL, 0, NULL, 0},
-    };
+    if (a->npos)
+        return cmd_usage_error(c->name, c->usage, "unexpected argument '%s'", a->pos[0]);
+    return 0;
+}
+
+int cmd_validate(struct cmd_env *ce, const struct cmd_args *a)
+{
     struct mdo_err err = MDO_ERR_INIT;
     struct cfg *cfg = NULL;
-    const char *file = NULL, *path;
+    const char *path = cfg_default_path(a->config);
     size_t plen;
-    int c;
 
-    if (cmd_wants_help(argc, argv, usage_validate))
-        return 0;
-    opterr = 0; // our own message, in our own words
-    optind = 0; // GNU getopt: start afresh, whoever parsed before us
-    for (;;) {
-        c = getopt_long(argc, argv, "+c:", opts, NULL);
-        if (c == -1)
-            break;
-        if (c == 'c')
-            file = optarg;
-        else if (optopt == 'c')
-            return cmd_usage_error("validate", usage_validate, "option '%s' needs a FILE",
-                                   argv[optind - 1]);
-        else if (optopt)
-            return cmd_usage_error("validate", usage_validate, "unknown option '-%c'", optopt);
-        else
-            return cmd_usage_error("validate", usage_validate, "unknown option '%s'",
-                                   argv[optind - 1]);
-    }
-    if (optind < argc)
-        return cmd_usage_error("validate", usage_validate, "unexpected argument '%s'",
-                               argv[optind]);
-
-    path = cfg_default_path(file);
-    if (!cmd_config(file, &cfg, &err)) {
+    (void)ce; /* nothing opened: loading the config is what this command is about */
+    if (!cmd_config(a->config, &cfg, &err)) {
         cfg_free(cfg);
         puts("ok");
         return 0;

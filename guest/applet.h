@@ -9,7 +9,7 @@
 #define MDO_GUEST_APPLET_H
 
 #include "buf.h"
-#include "cmd.h" /* cmd_wants_help: --help works the same for commands and applets */
+#include "cli.h" /* --help, usage errors, numbers, options: as for the commands */
 #include "err.h"
 #include "etcd.h"
 #include "registry.h"
@@ -57,16 +57,20 @@ const char *guest_env(const char *name, const char *fallback);
 /* Prints s and a newline on stdout; the caller's exit code becomes GUEST_FOUND. */
 int guest_print(const char *s);
 
-/* A service or container name becomes one path segment of an etcd key: no '/', not empty. */
+/* A service or container name from the command line: empty or with a '/' is a usage error
+ * (-MDO_EUSAGE, "service name 'a/b' has a '/'"). Any other name that breaks names.h's rule
+ * (name_ok for services, segment_ok for containers) was never registered: the lookups answer
+ * "not found" for it without building a key. */
 int guest_check_name(const char *what, const char *s, struct mdo_err *err);
 
 /* The registry as the container sees it, from the environment mdo injects (DESIGN §4):
- * MDO_ETCD (else the seed's ETCD_HOST_ADDRESS "host:port"), MDO_ETCD_PREFIX (default /mdo),
- * MDO_ENVIRONMENT (default "local", as the config's default). Owns its etcd client. */
+ * MDO_ETCD (else the seed's ETCD_HOST_ADDRESS "host:port"), MDO_ETCD_PREFIX (default /mdo,
+ * normalised by reg_prefix_norm() so that "/mdo/" reads the keys the subscriber writes),
+ * MDO_ENVIRONMENT (default "local", as the config's default). Owns its etcd client and prefix. */
 struct guest_reg {
     struct etcd etcd;
-    const char *prefix; /* from the environment or a literal: not owned */
-    const char *env;
+    char *prefix;    /* normalised: ours */
+    const char *env; /* from the environment or a literal: not owned */
     int open;
 };
 
@@ -78,17 +82,6 @@ struct guest_reg {
 int guest_reg_open(struct guest_reg *g, struct mdo_err *err);
 void guest_reg_close(struct guest_reg *g);
 
-/* One instance as read from the registry: the parsed record and its JSON as stored. */
-struct guest_inst {
-    struct reg_record rec;
-    char *json; /* owned */
-};
-
-/* Every instance of service, sorted by container. Keys whose value is not a record are skipped
- * with a line on stderr (prog names the applet). Caller frees *out with guest_insts_free(). */
-int guest_list(struct guest_reg *g, const char *prog, const char *service, struct guest_inst **out,
-               unsigned *n, struct mdo_err *err);
-void guest_insts_free(struct guest_inst *v, unsigned n);
 /* The record of service/container; -MDO_ENOTFOUND when there is none. Caller releases *out
  * with reg_record_release(). */
 int guest_get(struct guest_reg *g, const char *service, const char *container,

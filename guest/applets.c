@@ -7,10 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "applet.h"
-#include "cmd.h"
 #include "guest.h"
 
-const char usage_guest[] =
+const char guest_usage[] =
     "usage: mdo guest APPLET [ARGS...]\n"
     "       mdo guest --list\n"
     "       mdo guest --install DIR\n"
@@ -144,28 +143,28 @@ static int install(const char *dir)
     return failed;
 }
 
-int cmd_guest(int argc, char **argv)
+int guest_command(int argc, char **argv)
 {
     if (argc < 2)
-        return guest_usage_error("mdo guest", usage_guest,
+        return guest_usage_error("mdo guest", guest_usage,
                                  "which applet? (see `mdo guest --list`)");
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-        fputs(usage_guest, stdout);
+        fputs(guest_usage, stdout);
         return 0;
     }
     if (!strcmp(argv[1], "--list")) {
         if (argc > 2)
-            return guest_usage_error("mdo guest", usage_guest, "--list takes no argument");
+            return guest_usage_error("mdo guest", guest_usage, "--list takes no argument");
         for (size_t i = 0; i < NAPPLETS; i++)
             puts(applets[i].name);
         return 0;
     }
     if (!strcmp(argv[1], "--install")) {
         if (argc != 3)
-            return guest_usage_error("mdo guest", usage_guest, "--install takes one directory");
+            return guest_usage_error("mdo guest", guest_usage, "--install takes one directory");
         return install(argv[2]);
     }
     if (argv[1][0] == '-')
-        return guest_usage_error("mdo guest", usage_guest, "unknown option '%s'", argv[1]);
+        return guest_usage_error("mdo guest", guest_usage, "unknown option '%s'", argv[1]);
     return guest_main(argv[1], argc - 1, argv + 1);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <curl/curl.h>
 #include "applet.h"
+#include "names.h"
 
 /* Applets run in start scripts, often in a loop: a dead etcd must not hold one for long. The
  * connect timeout is etcd.c's own (2 s); this bounds the whole request. */
@@ -18,7 +19,7 @@ int guest_usage_error(const char *name, const char *usage, const char *fmt, ...)
     int ret;
 
     va_start(ap, fmt);
-    ret = cmd_usage_verror(name, usage, fmt, ap);
+    ret = cli_usage_verror(name, usage, fmt, ap);
     va_end(ap);
     return ret; /* GUEST_USAGE: 2, as for commands */
 }
@@ -76,13 +77,12 @@ int guest_check_name(const char *what, const char *s, struct mdo_err *err)
 int guest_reg_open(struct guest_reg *g, struct mdo_err *err)
 {
     const char *ep = guest_env("MDO_ETCD", "ETCD_HOST_ADDRESS");
+    const char *prefix = guest_env("MDO_ETCD_PREFIX", NULL);
     char *eps[1];
     int ret;
 
     g->open = 0;
-    g->prefix = guest_env("MDO_ETCD_PREFIX", NULL);
-    if (!g->prefix)
-        g->prefix = "/mdo";
+    g->prefix = NULL;
     /* "local" is the config's default environment, so a container launched from a config without
      * `environment:` and one that lost its variable agree */
     g->env = guest_env("MDO_ENVIRONMENT", NULL);
@@ -91,21 +91,40 @@ int guest_reg_open(struct guest_reg *g, struct mdo_err *err)
     if (!ep)
         return err_set(err, MDO_ECONFIG,
                        "no registry: neither MDO_ETCD nor ETCD_HOST_ADDRESS is set");
+    ret = reg_prefix_norm(prefix ? prefix : "/mdo", &g->prefix);
+    if (ret == -MDO_EUSAGE)
+        return err_set(err, MDO_ECONFIG, "MDO_ETCD_PREFIX '%s' does not start with '/'", prefix);
+    if (ret)
+        return err_set(err, MDO_ENOMEM, "out of memory");
+    if (!name_ok(g->env)) { /* mdo sets it from the config, whose rule this is */
+        struct mdo_err nerr = MDO_ERR_INIT;
+        name_check("MDO_ENVIRONMENT", g->env, &nerr);
+        ret = err_set(err, MDO_ECONFIG, "%s", nerr.msg);
+        goto fail;
+    }
     eps[0] = (char *)ep; /* etcd_open copies; it only wants a non-const array type */
-    if (curl_global_init(CURL_GLOBAL_DEFAULT))
-        return err_set(err, MDO_ENET, "cannot initialise libcurl");
+    if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+        ret = err_set(err, MDO_ENET, "cannot initialise libcurl");
+        goto fail;
+    }
     ret = etcd_open(&g->etcd, eps, 1, NULL, NULL, NULL, NULL, NULL, err);
     if (ret) {
         curl_global_cleanup();
-        return ret;
+        goto fail;
     }
     g->etcd.timeout_ms = GUEST_ETCD_TIMEOUT_MS;
     g->open = 1;
     return 0;
+fail:
+    free(g->prefix);
+    g->prefix = NULL;
+    return ret;
 }
 
 void guest_reg_close(struct guest_reg *g)
 {
+    free(g->prefix);
+    g->prefix = NULL;
     if (!g->open)
         return;
     etcd_close(&g->etcd);
@@ -114,99 +133,26 @@ void guest_reg_close(struct guest_reg *g)
     g->open = 0;
 }
 
-/* A trailing '/' in MDO_ETCD_PREFIX would make "//" keys the subscriber never writes. */
-static int prefix_key(struct buf *b, const struct guest_reg *g, const char *service)
-{
-    size_t n = strlen(g->prefix);
-
-    while (n > 1 && g->prefix[n - 1] == '/')
-        n--;
-    return buf_addf(b, "%.*s/%s/services/%s/instances/", (int)n, g->prefix, g->env, service);
-}
-
-static int inst_cmp(const void *a, const void *b)
-{
-    const struct guest_inst *x = a, *y = b;
-
-    return strcmp(x->rec.container, y->rec.container);
-}
-
-void guest_insts_free(struct guest_inst *v, unsigned n)
-{
-    for (unsigned i = 0; v && i < n; i++) {
-        reg_record_release(&v[i].rec);
-        free(v[i].json);
-    }
-    free(v);
-}
-
-/* Not reg_list(): --json prints records as stored, which reg_list does not keep. */
-int guest_list(struct guest_reg *g, const char *prog, const char *service, struct guest_inst **out,
-               unsigned *n, struct mdo_err *err)
-{
-    struct buf p = BUF_INIT(4096); /* cap: keys are short */
-    struct etcd_kvs kvs = ETCD_KVS_INIT;
-    struct guest_inst *v = NULL;
-    unsigned m = 0;
-    int ret = prefix_key(&p, g, service);
-
-    *out = NULL;
-    *n = 0;
-    if (ret)
-        ret = err_set(err, MDO_EUSAGE, "service name '%.100s...' is too long", service);
-    if (!ret)
-        ret = etcd_get_prefix(&g->etcd, p.ptr, &kvs, err);
-    if (!ret)
-        err_clear(err); /* etcd.c leaves a failed endpoint's error in err after failing over */
-    if (!ret && kvs.n && !(v = calloc(kvs.n, sizeof(*v))))
-        ret = err_set(err, MDO_ENOMEM, "out of memory");
-    for (size_t i = 0; !ret && i < kvs.n; i++) {
-        struct mdo_err perr = MDO_ERR_INIT;
-
-        if (strchr(kvs.kv[i].key + p.len, '/'))
-            continue; /* not <prefix>/<container>: someone else's key below ours */
-        if (reg_record_parse(kvs.kv[i].value, kvs.kv[i].len, &v[m].rec, &perr)) {
-            fprintf(stderr, "%s: bad record '%s' skipped: %s\n", prog, kvs.kv[i].key, perr.msg);
-            continue;
-        }
-        v[m].json = strdup(kvs.kv[i].value);
-        if (!v[m].json) {
-            reg_record_release(&v[m].rec);
-            ret = err_set(err, MDO_ENOMEM, "out of memory");
-            break;
-        }
-        m++;
-    }
-    if (!ret) {
-        if (m) /* qsort's base must not be NULL, even for no element */
-            qsort(v, m, sizeof(*v), inst_cmp);
-        *out = v;
-        *n = m;
-    } else {
-        guest_insts_free(v, m);
-    }
-    etcd_kvs_release(&kvs);
-    buf_release(&p);
-    return ret;
-}
-
 int guest_get(struct guest_reg *g, const char *service, const char *container,
               struct reg_record *out, struct mdo_err *err)
 {
     struct buf key = BUF_INIT(4096); /* cap: keys are short */
     struct etcd_kvs kvs = ETCD_KVS_INIT;
-    int ret = prefix_key(&key, g, service);
+    /* only read by reg_key(), which checks each name against its rule */
+    struct reg_record want = {
+        .service = (char *)service, .container = (char *)container, .environment = (char *)g->env};
+    int ret = reg_key(&key, g->prefix, &want);
 
     memset(out, 0, sizeof(*out));
-    if (!ret)
-        ret = buf_adds(&key, container);
-    if (ret)
+    if (ret == -MDO_ENOMEM)
         ret = err_set(err, MDO_EUSAGE, "service or container name is too long");
+    else if (ret) /* a name that breaks the rule: no such key was ever written */
+        ret = -MDO_ENOTFOUND;
     if (!ret)
         ret = etcd_get(&g->etcd, key.ptr, &kvs, err);
     if (!ret)
-        err_clear(err); /* as in guest_list: a failover leaves the first endpoint's error */
-    if (!ret && !kvs.n)
+        err_clear(err); /* a failover leaves the first endpoint's error */
+    if (ret == -MDO_ENOTFOUND || (!ret && !kvs.n))
         ret = err_set(err, MDO_ENOTFOUND, "service '%s' has no instance '%s' in environment '%s'",
                       service, container, g->env);
     if (!ret) {

@@ -12,5 +12,8 @@
 int guest_find(const char *name);
 /* Runs applet `name`; argv[0] is the applet name. Returns the exit code. */
 int guest_main(const char *name, int argc, char **argv);
+/* `mdo guest APPLET ARGS... | --list | --install DIR`; argv[0] is "guest". Its --help text: */
+int guest_command(int argc, char **argv);
+extern const char guest_usage[];
 
 #endif

@@ -11,7 +11,9 @@
 #include <sys/time.h>
 #include <cjson/cJSON.h>
 #include "applet.h"
+#include "clock.h"
 #include "json.h"
+#include "names.h"
 #include "watch.h"
 
 const char guest_usage_get_node_list[] =
@@ -35,10 +37,9 @@ const char guest_usage_get_node_list[] =
 
 struct node_opts {
     const char *service;
-    char **ports; /* borrowed from argv; the array is ours */
+    char **ports; /* the arguments after SERVICE (argv's strings) */
     unsigned nports;
-    char **labels; /* "K=V", borrowed from argv; the array is ours */
-    unsigned nlabels;
+    struct cli_list labels; /* "K=V" */
     unsigned minimum;
     int has_minimum;
     unsigned wait_s;
@@ -47,70 +48,44 @@ struct node_opts {
     const char *sep; /* NULL: one entry per line */
 };
 
-/* --opt VALUE or --opt=VALUE. Returns the value and advances *i, or NULL (not this option). */
-static const char *opt_value(int argc, char **argv, int *i, const char *opt, int *missing)
-{
-    size_t n = strlen(opt);
+static const struct cli_opt options[] = {
+    {.type = CLI_UINT,
+     .long_name = "minimum",
+     .off = offsetof(struct node_opts, minimum),
+     .seen = CLI_SEEN(struct node_opts, has_minimum),
+     .max = 100000,
+     .bad = "--minimum wants a count, not '%s'"},
+    {.type = CLI_UINT,
+     .long_name = "wait",
+     .off = offsetof(struct node_opts, wait_s),
+     .seen = CLI_SEEN(struct node_opts, has_wait),
+     .max = 86400,
+     .bad = "--wait wants seconds, not '%s'"},
+    {.type = CLI_LIST,
+     .long_name = "label",
+     .flags = CLI_KV,
+     .off = offsetof(struct node_opts, labels),
+     .bad = "--label wants K=V, not '%s'"},
+    {.type = CLI_BOOL, .long_name = "json", .off = offsetof(struct node_opts, json)},
+    {.type = CLI_STRING, .long_name = "sep", .off = offsetof(struct node_opts, sep)},
+    {0},
+};
 
-    if (strncmp(argv[*i], opt, n))
-        return NULL;
-    if (argv[*i][n] == '=')
-        return argv[*i] + n + 1;
-    if (argv[*i][n])
-        return NULL; /* --minimumx: some other word */
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        return NULL;
-    }
-    return argv[++*i];
-}
-
-static int parse(int argc, char **argv, struct node_opts *o)
+static int parse(int argc, char **argv, struct node_opts *o, struct cli_args *args)
 {
-    const char *name = argv[0], *usage = guest_usage_get_node_list, *v;
-    int dashdash = 0, missing = 0;
+    const char *name = argv[0], *usage = guest_usage_get_node_list;
+    const struct cli c = {name, usage, options, 0, "%s wants a value"};
+    int ret;
 
     memset(o, 0, sizeof(*o));
-    o->ports = calloc((size_t)argc, sizeof(*o->ports));
-    o->labels = calloc((size_t)argc, sizeof(*o->labels));
-    if (!o->ports || !o->labels) {
-        fprintf(stderr, "%s: out of memory\n", name);
-        return GUEST_NOT_FOUND;
-    }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-
-        if (dashdash || a[0] != '-' || !a[1]) {
-            if (!o->service)
-                o->service = a;
-            else
-                o->ports[o->nports++] = argv[i];
-        } else if (!strcmp(a, "--")) {
-            dashdash = 1;
-        } else if (!strcmp(a, "--json")) {
-            o->json = 1;
-        } else if ((v = opt_value(argc, argv, &i, "--minimum", &missing))) {
-            if (cmd_parse_uint(v, 100000, &o->minimum))
-                return guest_usage_error(name, usage, "--minimum wants a count, not '%s'", v);
-            o->has_minimum = 1;
-        } else if (!missing && (v = opt_value(argc, argv, &i, "--wait", &missing))) {
-            if (cmd_parse_uint(v, 86400, &o->wait_s))
-                return guest_usage_error(name, usage, "--wait wants seconds, not '%s'", v);
-            o->has_wait = 1;
-        } else if (!missing && (v = opt_value(argc, argv, &i, "--label", &missing))) {
-            if (!strchr(v, '=') || v[0] == '=')
-                return guest_usage_error(name, usage, "--label wants K=V, not '%s'", v);
-            o->labels[o->nlabels++] = (char *)v; /* argv's own string */
-        } else if (!missing && (v = opt_value(argc, argv, &i, "--sep", &missing))) {
-            o->sep = v;
-        } else if (missing) {
-            return guest_usage_error(name, usage, "%s wants a value", a);
-        } else {
-            return guest_usage_error(name, usage, "unknown option '%s'", a);
-        }
-    }
-    if (!o->service)
+    ret = cli_parse(&c, argc, argv, o, args);
+    if (ret)
+        return ret;
+    if (!args->n)
         return guest_usage_error(name, usage, "which service?");
+    o->service = args->v[0];
+    o->ports = args->v + 1;
+    o->nports = args->n - 1;
     for (unsigned i = 0; i < o->nports; i++)
         if (!o->ports[i][0])
             return guest_usage_error(name, usage, "port name is empty");
@@ -121,14 +96,14 @@ static int parse(int argc, char **argv, struct node_opts *o)
 
 static int labels_match(const struct reg_record *r, const struct node_opts *o)
 {
-    for (unsigned i = 0; i < o->nlabels; i++) {
-        const char *eq = strchr(o->labels[i], '='), *v;
-        size_t klen = (size_t)(eq - o->labels[i]);
+    for (unsigned i = 0; i < o->labels.n; i++) {
+        const char *eq = strchr(o->labels.v[i], '='), *v;
+        size_t klen = (size_t)(eq - o->labels.v[i]);
         int found = 0;
 
         for (unsigned j = 0; j < r->nlabels && !found; j++) {
             v = r->labels[j].key;
-            found = strlen(v) == klen && !memcmp(v, o->labels[i], klen) &&
+            found = strlen(v) == klen && !memcmp(v, o->labels.v[i], klen) &&
                     !strcmp(r->labels[j].value, eq + 1);
         }
         if (!found)
@@ -138,7 +113,7 @@ static int labels_match(const struct reg_record *r, const struct node_opts *o)
 }
 
 /* Keeps the instances that match the labels at the front of v; returns how many. */
-static unsigned filter(struct guest_inst *v, unsigned n, const struct node_opts *o)
+static unsigned filter(struct reg_stored *v, unsigned n, const struct node_opts *o)
 {
     unsigned m = 0;
 
@@ -155,17 +130,25 @@ static unsigned filter(struct guest_inst *v, unsigned n, const struct node_opts 
     return m;
 }
 
+static void skipped(void *ctx, const char *key, const char *why)
+{
+    fprintf(stderr, "%s: bad record '%s' skipped: %s\n", (const char *)ctx, key, why);
+}
+
 /* One read: the matching instances in *out. */
 static int read_once(struct guest_reg *g, const char *name, const struct node_opts *o,
-                     struct guest_inst **out, unsigned *n, struct mdo_err *err)
+                     struct reg_stored **out, unsigned *n, struct mdo_err *err)
 {
     int ret;
 
-    guest_insts_free(*out, *n);
+    reg_stored_free(*out, *n);
     *out = NULL;
     *n = 0;
     err_clear(err);
-    ret = guest_list(g, name, o->service, out, n, err);
+    if (!name_ok(o->service)) /* never registered: an empty list, as for any unknown service */
+        return 0;
+    ret = reg_list_stored(&g->etcd, g->prefix, g->env, o->service, out, n, skipped, (void *)name,
+                          err);
     if (!ret)
         *n = filter(*out, *n, o);
     return ret;
@@ -183,7 +166,7 @@ struct waiter {
     struct guest_reg *g;
     const char *name;
     const struct node_opts *o;
-    struct guest_inst **out;
+    struct reg_stored **out;
     unsigned *n;
     struct mdo_err *err;
     int ret;
@@ -203,11 +186,10 @@ static int on_batch(void *ctx, struct watch_batch *b)
 /* Reads the registry until the minimum is met or the wait is over. On success *out holds the
  * matching instances (at least o->minimum of them). */
 static int collect(struct guest_reg *g, const char *name, const struct node_opts *o,
-                   struct guest_inst **out, unsigned *n, struct mdo_err *err)
+                   struct reg_stored **out, unsigned *n, struct mdo_err *err)
 {
     struct waiter wt = {g, name, o, out, n, err, 0};
     struct buf prefix = BUF_INIT(4096);
-    size_t plen = strlen(g->prefix);
     int ret = read_once(g, name, o, out, n, err);
 
     if (!ret && *n >= o->minimum)
@@ -219,11 +201,10 @@ static int collect(struct guest_reg *g, const char *name, const struct node_opts
      * streams each change, so a change between the read above and the watch's start is still
      * seen, and the answer comes as soon as the instance is registered. It runs in this thread
      * so that the answer ends the stream at once; the deadline is a timer signal. */
-    while (plen > 1 && g->prefix[plen - 1] == '/')
-        plen--;
     wt.ret = ret;
-    if (o->wait_s && !buf_addf(&prefix, "%.*s/%s/services/%s/instances/", (int)plen, g->prefix,
-                               g->env, o->service)) {
+    if (o->wait_s && !name_ok(o->service)) { /* no key to watch: it can never come */
+        clock_nap_ms((int64_t)o->wait_s * 1000, NULL);
+    } else if (o->wait_s && !reg_prefix(&prefix, g->prefix, g->env, o->service)) {
         struct mdo_err werr = MDO_ERR_INIT;
         struct itimerval it = {{0, 0}, {(time_t)o->wait_s, 0}};
         struct sigaction sa;
@@ -251,7 +232,7 @@ static int collect(struct guest_reg *g, const char *name, const struct node_opts
 /* Before any output, in both formats: --json with a PORT must fail the same way as without.
  * An error, not a skipped instance: maestro-ng's get_specific_port raises too, and a typo in a
  * port name must not silently shrink the list. */
-static int check_ports(const struct guest_inst *v, unsigned n, const struct node_opts *o,
+static int check_ports(const struct reg_stored *v, unsigned n, const struct node_opts *o,
                        struct mdo_err *err)
 {
     for (unsigned i = 0; i < n; i++) {
@@ -264,7 +245,7 @@ static int check_ports(const struct guest_inst *v, unsigned n, const struct node
     return 0;
 }
 
-static int format_lines(const struct guest_inst *v, unsigned n, const struct node_opts *o,
+static int format_lines(const struct reg_stored *v, unsigned n, const struct node_opts *o,
                         struct buf *out, struct mdo_err *err)
 {
     int ret = 0;
@@ -284,7 +265,7 @@ static int format_lines(const struct guest_inst *v, unsigned n, const struct nod
     return ret ? err_set(err, MDO_ENOMEM, "out of memory") : 0;
 }
 
-static int format_json(const struct guest_inst *v, unsigned n, struct buf *out, struct mdo_err *err)
+static int format_json(const struct reg_stored *v, unsigned n, struct buf *out, struct mdo_err *err)
 {
     cJSON *arr = cJSON_CreateArray();
     char *s = NULL;
@@ -312,15 +293,16 @@ int guest_get_node_list(int argc, char **argv)
 {
     struct guest_reg g = GUEST_REG_INIT;
     struct mdo_err err = MDO_ERR_INIT;
-    struct guest_inst *v = NULL;
+    struct reg_stored *v = NULL;
     struct buf out = BUF_INIT(0); /* printed whole, or not at all */
     struct node_opts o;
+    struct cli_args args;
     unsigned n = 0;
     int ret;
 
-    if (cmd_wants_help(argc, argv, guest_usage_get_node_list))
+    if (cli_wants_help(argc, argv, guest_usage_get_node_list))
         return GUEST_FOUND;
-    ret = parse(argc, argv, &o);
+    ret = parse(argc, argv, &o, &args);
     if (ret)
         goto out;
     if (guest_check_name("service", o.service, &err) || guest_reg_open(&g, &err) ||
@@ -335,10 +317,9 @@ int guest_get_node_list(int argc, char **argv)
 report:
     ret = guest_report(argv[0], &err);
 out:
-    guest_insts_free(v, n);
+    reg_stored_free(v, n);
     guest_reg_close(&g);
     buf_release(&out);
-    free(o.ports);
-    free(o.labels);
+    cli_args_release(&args);
     return ret;
 }

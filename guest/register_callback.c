@@ -7,6 +7,7 @@
 #include <string.h>
 #include "applet.h"
 #include "cbreg.h"
+#include "names.h"
 
 const char guest_usage_register_callback[] =
     "usage: register_callback SERVICE URL [--secret S] [--owner NAME] [--remove]\n"
@@ -27,44 +28,47 @@ const char guest_usage_register_callback[] =
     "\n"
     "Exit 0 done, 1 no such registration (--remove), 2 usage, 3 registry unreachable.\n";
 
+struct rc_opts {
+    const char *secret, *owner;
+    int remove;
+};
+
+static const struct cli_opt options[] = {
+    {.type = CLI_STRING, .long_name = "secret", .off = offsetof(struct rc_opts, secret)},
+    {.type = CLI_STRING, .long_name = "owner", .off = offsetof(struct rc_opts, owner)},
+    {.type = CLI_BOOL, .long_name = "remove", .off = offsetof(struct rc_opts, remove)},
+    {0},
+};
+
 int guest_register_callback(int argc, char **argv)
 {
     struct guest_reg g = GUEST_REG_INIT;
     struct mdo_err err = MDO_ERR_INIT;
     const char *name = argv[0], *usage = guest_usage_register_callback;
-    const char *svc = NULL, *url = NULL, *secret = NULL,
-               *owner = guest_env("MDO_CONTAINER_NAME", "MESOS_TASK_ID");
+    const struct cli c = {name, usage, options, 0, "%s wants a value"};
+    struct rc_opts o = {.owner = guest_env("MDO_CONTAINER_NAME", "MESOS_TASK_ID")};
+    struct cli_args args;
+    const char *svc, *url, *secret, *owner;
     char id[CBREG_ID_LEN + 1];
-    int remove = 0, ret;
+    int remove, too_many, ret;
 
-    if (cmd_wants_help(argc, argv, usage))
+    if (cli_wants_help(argc, argv, usage))
         return GUEST_FOUND;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if ((!strcmp(a, "--secret") || !strcmp(a, "--owner")) && i + 1 >= argc)
-            return guest_usage_error(name, usage, "%s wants a value", a);
-        if (!strcmp(a, "--secret"))
-            secret = argv[++i];
-        else if (!strncmp(a, "--secret=", 9))
-            secret = a + 9;
-        else if (!strcmp(a, "--owner"))
-            owner = argv[++i];
-        else if (!strncmp(a, "--owner=", 8))
-            owner = a + 8;
-        else if (!strcmp(a, "--remove"))
-            remove = 1;
-        else if (a[0] == '-' && a[1])
-            return guest_usage_error(name, usage, "unknown option '%s'", a);
-        else if (!svc)
-            svc = a;
-        else if (!url)
-            url = a;
-        else
-            return guest_usage_error(name, usage, "too many arguments");
-    }
+    ret = cli_parse(&c, argc, argv, &o, &args);
+    if (ret)
+        return ret;
+    svc = args.n > 0 ? args.v[0] : NULL; /* argv's strings: they outlive the array */
+    url = args.n > 1 ? args.v[1] : NULL;
+    too_many = args.n > 2;
+    cli_args_release(&args);
+    secret = o.secret;
+    owner = o.owner;
+    remove = o.remove;
+    if (too_many)
+        return guest_usage_error(name, usage, "too many arguments");
     if (!svc || !url)
         return guest_usage_error(name, usage, "expected SERVICE URL");
-    if (guest_check_name("service", svc, &err))
+    if (guest_check_name("service", svc, &err) || name_check("service", svc, &err))
         return guest_usage_error(name, usage, "%s", err.msg);
     if ((strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) || strpbrk(url, " \t\r\n"))
         return guest_usage_error(name, usage, "URL must be http:// or https://, not '%s'", url);
@@ -72,7 +76,7 @@ int guest_register_callback(int argc, char **argv)
         return guest_usage_error(name, usage, "--secret is empty");
     if (owner && !*owner)
         owner = NULL;
-    if (owner && guest_check_name("owner", owner, &err))
+    if (owner && (guest_check_name("owner", owner, &err) || segment_check("owner", owner, &err)))
         return guest_usage_error(name, usage, "%s", err.msg);
     ret = guest_reg_open(&g, &err);
     if (!ret && remove) {

@@ -60,7 +60,7 @@ static int print_var(int argc, char **argv, const char *usage, const char *var,
 {
     const char *v;
 
-    if (cmd_wants_help(argc, argv, usage))
+    if (cli_wants_help(argc, argv, usage))
         return GUEST_FOUND;
     if (argc > 1)
         return guest_usage_error(argv[0], usage, "no argument expected, got '%s'", argv[1]);
@@ -103,7 +103,7 @@ int guest_get_container_internal_address(int argc, char **argv)
     struct ifaddrs *ifs, *i;
     char addr[INET_ADDRSTRLEN] = "";
 
-    if (cmd_wants_help(argc, argv, usage))
+    if (cli_wants_help(argc, argv, usage))
         return GUEST_FOUND;
     if (argc > 1)
         return guest_usage_error(argv[0], usage, "no argument expected, got '%s'", argv[1]);
@@ -135,7 +135,7 @@ int guest_get_port(int argc, char **argv)
     unsigned port;
     int ret;
 
-    if (cmd_wants_help(argc, argv, usage))
+    if (cli_wants_help(argc, argv, usage))
         return GUEST_FOUND;
     if (argc < 2 || argc > 3)
         return guest_usage_error(argv[0], usage, "expected NAME [DEFAULT]");
@@ -146,7 +146,7 @@ int guest_get_port(int argc, char **argv)
         return guest_usage_error(argv[0], usage, "port name is too long");
     }
     v = guest_env(var.ptr, NULL);
-    if (v && cmd_parse_uint(v, 65535, &port)) {
+    if (v && cli_parse_uint(v, 65535, &port)) {
         fprintf(stderr, "%s: %s is '%s', not a port number\n", argv[0], var.ptr, v);
         ret = GUEST_NOT_FOUND;
     } else if (v || argc == 3) {

@@ -35,7 +35,7 @@ static int lookup(int argc, char **argv, const char *usage, enum what what)
     const char *def = what != HOST && argc == 5 ? argv[4] : NULL;
     const struct reg_port *p;
 
-    if (cmd_wants_help(argc, argv, usage))
+    if (cli_wants_help(argc, argv, usage))
         return GUEST_FOUND;
     if (what == HOST && argc != 3)
         return guest_usage_error(argv[0], usage, "expected SERVICE CONTAINER");

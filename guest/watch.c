@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "applet.h"
+#include "names.h"
 #include "watch.h"
 
 extern char **environ;
@@ -55,8 +56,9 @@ struct wopts {
     struct svc s[MAX_SERVICES];
     unsigned n;
     long settle_ms;
+    unsigned settle; /* --settle, as parsed */
     int initial, exit_on_failure;
-    char **cmd;
+    char **cmd;  /* the words after "--" (argv's, in cli_args' NULL-terminated array) */
     char *names; /* our copy of the SERVICE list, split in place */
 };
 
@@ -88,40 +90,38 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int parse(int argc, char **argv, struct wopts *o)
+static const struct cli_opt options[] = {
+    {.type = CLI_UINT,
+     .long_name = "settle",
+     .off = offsetof(struct wopts, settle),
+     .max = 600000,
+     .bad = "--settle wants milliseconds, not '%s'",
+     .missing = "%s wants milliseconds, not ''"},
+    {.type = CLI_BOOL, .long_name = "initial", .off = offsetof(struct wopts, initial)},
+    {.type = CLI_BOOL,
+     .long_name = "exit-on-failure",
+     .off = offsetof(struct wopts, exit_on_failure)},
+    {0},
+};
+
+static int parse(int argc, char **argv, struct wopts *o, struct cli_args *args)
 {
-    const char *name = argv[0], *usage = guest_usage_watch, *list = NULL;
-    int i;
+    const char *name = argv[0], *usage = guest_usage_watch, *list;
+    const struct cli c = {name, usage, options, 0, "%s wants a value"};
+    int ret;
 
     memset(o, 0, sizeof(*o));
-    o->settle_ms = 500;
-    for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
-        const char *a = argv[i];
-        unsigned v;
-
-        if (!strcmp(a, "--initial")) {
-            o->initial = 1;
-        } else if (!strcmp(a, "--exit-on-failure")) {
-            o->exit_on_failure = 1;
-        } else if (!strcmp(a, "--settle") || !strncmp(a, "--settle=", 9)) {
-            const char *val = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
-            if (cmd_parse_uint(val, 600000, &v))
-                return guest_usage_error(name, usage, "--settle wants milliseconds, not '%s'",
-                                         val ? val : "");
-            o->settle_ms = (long)v;
-        } else if (a[0] == '-') {
-            return guest_usage_error(name, usage, "unknown option '%s'", a);
-        } else if (list) {
-            return guest_usage_error(name, usage, "one SERVICE list (comma-separated), then --");
-        } else {
-            list = a;
-        }
-    }
-    if (i >= argc || i + 1 >= argc)
+    o->settle = 500;
+    ret = cli_parse(&c, argc, argv, o, args);
+    if (ret)
+        return ret;
+    o->settle_ms = (long)o->settle;
+    if (args->ndash > 1)
+        return guest_usage_error(name, usage, "one SERVICE list (comma-separated), then --");
+    if (!args->dashdash || args->n == args->ndash)
         return guest_usage_error(name, usage, "which command? (watch SERVICE -- CMD)");
-    o->cmd = argv + i + 1;
-    if (!list)
-        list = guest_env("WATCHES", NULL);
+    o->cmd = args->v + args->ndash;
+    list = args->ndash ? args->v[0] : guest_env("WATCHES", NULL);
     if (!list)
         return guest_usage_error(name, usage, "which service? (neither SERVICE nor $WATCHES)");
     o->names = strdup(list);
@@ -130,6 +130,7 @@ static int parse(int argc, char **argv, struct wopts *o)
         return GUEST_NOT_FOUND;
     }
     for (char *p = o->names, *comma; p; p = comma ? comma + 1 : NULL) {
+        struct mdo_err err = MDO_ERR_INIT;
         comma = strchr(p, ',');
         if (comma)
             *comma = '\0';
@@ -139,6 +140,8 @@ static int parse(int argc, char **argv, struct wopts *o)
             continue;
         if (strchr(p, '/'))
             return guest_usage_error(name, usage, "service name '%s' has a '/'", p);
+        if (name_check("service", p, &err)) /* it could never be registered */
+            return guest_usage_error(name, usage, "%s", err.msg);
         if (o->n == MAX_SERVICES)
             return guest_usage_error(name, usage, "at most %d services", MAX_SERVICES);
         o->s[o->n++].name = p;
@@ -215,14 +218,14 @@ static int store_apply(struct store *st, struct watch_event *ev)
 }
 
 /* The membership (records sorted by container: the copy's key order) and node lines of one
- * service from the copy. prefix ends in '/'. *recs is the caller's (reg_records_free). */
-static int service_view(const struct store *st, const char *prefix, const char *svc,
+ * service from the copy. *recs is the caller's (reg_records_free). */
+static int service_view(const struct store *st, const struct guest_reg *g, const char *svc,
                         struct reg_record **recs, unsigned *nrecs, struct buf *nodes,
                         const char *prog)
 {
     struct buf p = BUF_INIT(0);
     size_t at, alloc = 0;
-    int ret = buf_addf(&p, "%s%s/instances/", prefix, svc);
+    int ret = reg_prefix(&p, g->prefix, g->env, svc);
 
     if (ret)
         return ret;
@@ -355,8 +358,8 @@ static int run(const struct wopts *o, const char *prog, const char *svc,
 
 /* Compares each service with what CMD last saw; runs CMD for each that changed. Returns
  * nonzero (CMD's status) when watch must exit. */
-static int deliver(struct wopts *o, const struct store *st, const char *prefix, const char *prog,
-                   int initial)
+static int deliver(struct wopts *o, const struct store *st, const struct guest_reg *g,
+                   const char *prog, int initial)
 {
     for (unsigned i = 0; i < o->n && !got_signal; i++) {
         struct buf nodes = BUF_INIT(0);
@@ -365,7 +368,7 @@ static int deliver(struct wopts *o, const struct store *st, const char *prefix, 
         unsigned nrecs = 0;
         int differs, rc = 0;
 
-        if (service_view(st, prefix, o->s[i].name, &recs, &nrecs, &nodes, prog)) {
+        if (service_view(st, g, o->s[i].name, &recs, &nrecs, &nodes, prog)) {
             fprintf(stderr, "%s: out of memory\n", prog);
             reg_records_free(recs, nrecs);
             buf_release(&nodes);
@@ -410,26 +413,22 @@ int guest_watch(int argc, char **argv)
     struct buf prefix = BUF_INIT(0);
     struct sigaction sa;
     struct wopts o;
+    struct cli_args args;
     long long first = 0, last = 0;
     int ret, dirty = 0, listed = 0;
-    size_t plen;
 
-    if (cmd_wants_help(argc, argv, guest_usage_watch))
+    if (cli_wants_help(argc, argv, guest_usage_watch))
         return GUEST_FOUND;
-    ret = parse(argc, argv, &o);
+    ret = parse(argc, argv, &o, &args);
     if (ret)
         goto out;
     if (guest_reg_open(&g, &err)) {
         ret = guest_report(argv[0], &err);
         goto out;
     }
-    plen = strlen(g.prefix);
-    while (plen > 1 && g.prefix[plen - 1] == '/')
-        plen--;
     /* one stream over every service of the environment: the gateway takes one watch per
      * stream, and the services' keys share this prefix */
-    if (buf_addf(&prefix, "%.*s/%s/services/", (int)plen, g.prefix, g.env) ||
-        watch_start(&w, &g.etcd, prefix.ptr, &err)) {
+    if (reg_prefix(&prefix, g.prefix, g.env, NULL) || watch_start(&w, &g.etcd, prefix.ptr, &err)) {
         if (!err.code)
             err_set(&err, MDO_ENOMEM, "out of memory");
         ret = guest_report(argv[0], &err);
@@ -447,7 +446,7 @@ int guest_watch(int argc, char **argv)
             wait = watch_settle_left(first, last, now_ms(), o.settle_ms, o.settle_ms * 10);
             if (wait <= 0) {
                 dirty = 0;
-                ret = deliver(&o, &st, prefix.ptr, argv[0], o.initial && !listed);
+                ret = deliver(&o, &st, &g, argv[0], o.initial && !listed);
                 listed = 1;
                 if (ret)
                     goto out;
@@ -481,6 +480,7 @@ out:
     for (unsigned i = 0; i < o.n; i++)
         reg_records_free(o.s[i].delivered, o.s[i].ndelivered);
     free(o.names);
+    cli_args_release(&args);
     buf_release(&prefix);
     guest_reg_close(&g);
     return ret;

@@ -154,4 +154,21 @@ int reg_members_diff(const struct reg_record *old, unsigned nold, const struct r
                      unsigned ncur, struct reg_members_diff *d);
 void reg_members_diff_release(struct reg_members_diff *d);
 
+/* A record and its value as stored: get_node_list --json prints records as they are. */
+struct reg_stored {
+    struct reg_record rec;
+    char *json; /* the value, NUL-terminated: owned */
+};
+
+/* Every instance of one service, sorted by container, each with its value as stored. Values
+ * that are not records are skipped and handed to skipped(ctx, key, why) when it is given (else
+ * logged); keys below an instance's are not instances and are left out. On success err is clear
+ * (etcd.c may leave a failed endpoint's error after failing over to the next). Caller frees *out
+ * with reg_stored_free(). */
+int reg_list_stored(struct etcd *e, const char *prefix, const char *env, const char *service,
+                    struct reg_stored **out, unsigned *n,
+                    void (*skipped)(void *ctx, const char *key, const char *why), void *ctx,
+                    struct mdo_err *err);
+void reg_stored_free(struct reg_stored *v, unsigned n);
+
 #endif

@@ -25,6 +25,15 @@ t_run "unknown option: exit 2" 2 mdo status --frob
 t_match "names the option" "$ERR" "unknown option '--frob'"
 t_run "option without its value: exit 2" 2 mdo launch web -c
 t_run "bad --wait value" 2 mdo launch web --wait=abc
+t_match "bad --wait value: message" "$ERR" "^mdo launch: --wait takes seconds 1..86400, got 'abc'"
+t_run "scale: a negative count reaches the range check" 1 mdo scale web -1
+t_match "scale: negative count message" "$ERR" "^mdo scale: instance count must be a whole number from 0 to 1000, got '-1'"
+t_run "validate --config=FILE" 1 mdo validate --config=/nonexistent.yaml
+t_match "validate: --config=FILE is read" "$ERR" "/nonexistent.yaml"
+t_run "validate: -c without its FILE" 2 mdo validate -c
+t_match "validate: -c message" "$ERR" "^mdo validate: option '-c' needs a FILE"
+t_run "stop: a name against the rule" 2 mdo stop Web
+t_match "stop: ... message" "$ERR" "^mdo stop: service 'Web' is not a valid name"
 
 # applets through a symlink and through `mdo guest`
 ln -s "$MDO" "$TMP/get_environment_name"

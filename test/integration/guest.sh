@@ -144,6 +144,20 @@ t_run "get_node_list: other environment is empty" 0 env MDO_ENVIRONMENT=${E}x ge
 t_eq "get_node_list: other environment output" "$OUT" ""
 t_run "get_node_list: prefix with a trailing /" 0 env MDO_ETCD_PREFIX=/mdo/ get_node_list db
 t_eq "get_node_list: prefix with a trailing / output" "$OUT" $'10.0.0.1\n10.0.0.2\n10.0.0.3'
+# names that break names.h's rule were never registered: "not found", no key built
+t_run "get_node_list: a name against the rule is an empty list" 0 get_node_list Db
+t_eq "get_node_list: a name against the rule: output" "$OUT" ""
+t_run "get_specific_host: a container name against the rule" 1 get_specific_host db 'db"x'
+t_match "get_specific_host: ... is not found" "$ERR" "^get_specific_host: service 'db' has no instance"
+t_run "get_specific_port: ... takes the default" 0 get_specific_port db .. peer 7
+t_eq "get_specific_port: ... default output" "$OUT" 7
+t_run "MDO_ETCD_PREFIX without a leading /" 3 env MDO_ETCD_PREFIX=mdo get_node_list db
+t_match "MDO_ETCD_PREFIX without a leading /: message" "$ERR" "MDO_ETCD_PREFIX 'mdo'"
+t_run "MDO_ENVIRONMENT against the rule" 3 env MDO_ENVIRONMENT=Prod get_node_list db
+t_run "register_callback: a service name against the rule" 2 register_callback Db http://127.0.0.1:1/
+t_match "register_callback: ... message" "$ERR" "^register_callback: service 'Db' is not a valid name"
+t_run "get_node_list: --minimum -1 reaches the range check" 2 get_node_list db --minimum -1
+t_match "get_node_list: --minimum -1 message" "$ERR" "^get_node_list: --minimum wants a count, not '-1'"
 t_run "get_node_list: seed's ETCD_HOST_ADDRESS" 0 env -u MDO_ETCD ETCD_HOST_ADDRESS=${ETCD#http://} get_node_list db
 t_eq "get_node_list: seed's ETCD_HOST_ADDRESS output" "$OUT" $'10.0.0.1\n10.0.0.2\n10.0.0.3'
 

@@ -159,6 +159,9 @@ t_run "watch: no command" 2 watch db
 t_run "watch: no service, no \$WATCHES" 2 watch -- true
 t_run "watch: bad --settle" 2 watch db --settle x -- true
 t_run "watch: unknown option" 2 watch db --nope -- true
+t_run "watch: a service name against the rule" 2 watch db,Db -- true
+t_match "watch: ... message" "$ERR" "^watch: service 'Db' is not a valid name"
+t_run "watch: -- CMD takes CMD's own options" 3 env -u MDO_ETCD watch db -- true --help
 t_run "watch: no registry configured" 3 env -u MDO_ETCD watch db -- true
 t_run "watch --help" 0 watch --help
 t_match "watch --help text" "$OUT" '^usage: watch'
