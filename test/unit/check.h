@@ -6,7 +6,14 @@
 #include <stdio.h>
 #include <string.h>
 
-static int check_failed, check_passed;
+static int check_failed, check_passed, check_skipped;
+
+/* A check that cannot run here (no etcd binary, ...): says so and is counted as skipped. */
+#define CHECK_SKIP(why)                                                                            \
+    do {                                                                                           \
+        check_skipped++;                                                                           \
+        printf("skipped: %s:%d: %s\n", __FILE__, __LINE__, (why));                                 \
+    } while (0)
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
@@ -42,9 +49,28 @@ static int check_failed, check_passed;
         }                                                                                          \
     } while (0)
 
+/* CHECK_HAS(s, part): part occurs in s; CHECK_LACKS(s, part): it does not (a secret, ...). */
+#define CHECK_SUBSTR_(got, part, want)                                                             \
+    do {                                                                                           \
+        const char *g_ = (got), *p_ = (part);                                                      \
+        if (g_ && (strstr(g_, p_) != NULL) == (want)) {                                            \
+            check_passed++;                                                                        \
+        } else {                                                                                   \
+            check_failed++;                                                                        \
+            fprintf(stderr, "%s:%d: %s\n  got:      %s\n  expected %s: %s\n", __FILE__, __LINE__,  \
+                    #got, g_ ? g_ : "(null)", (want) ? "to hold" : "not to hold", p_);             \
+        }                                                                                          \
+    } while (0)
+#define CHECK_HAS(got, part)   CHECK_SUBSTR_(got, part, 1)
+#define CHECK_LACKS(got, part) CHECK_SUBSTR_(got, part, 0)
+
 static inline int check_done(const char *name)
 {
-    printf("%s: %d passed, %d failed\n", name, check_passed, check_failed);
+    if (check_skipped)
+        printf("%s: %d passed, %d failed, %d skipped\n", name, check_passed, check_failed,
+               check_skipped);
+    else
+        printf("%s: %d passed, %d failed\n", name, check_passed, check_failed);
     return check_failed ? 1 : 0;
 }
 
