@@ -54,9 +54,9 @@ void http_resp_release(struct http_resp *resp);
 
 /* Streams a long-lived GET (events, SSE, watch). on_data gets each chunk as it arrives; returning
  * nonzero stops the stream. *stop, checked about every 200 ms, stops it too. idle_s > 0 fails the
- * stream (-MDO_ENET "idle") when nothing arrives for that long (on the monotonic clock). A non-2xx status is -MDO_EHTTP.
- * method is "GET" or "POST" (etcd's watch is a POST with a body). Returns 0 when the peer closed
- * the stream or it was stopped. */
+ * stream (-MDO_ENET "idle") when nothing arrives for that long (on the monotonic clock). A non-2xx
+ * status is -MDO_EHTTP. method is "GET" or "POST" (etcd's watch is a POST with a body). Returns 0
+ * when the peer closed the stream or it was stopped. */
 typedef int (*http_data_fn)(void *ctx, const char *p, size_t n);
 int http_stream(const struct http_conn *c, const char *method, const char *url, const char *body,
                 const char *accept, http_data_fn on_data, void *ctx, const volatile int *stop,
