@@ -86,7 +86,7 @@ int buf_add_json_escaped(struct buf *b, const char *s)
             ret = buf_adds(b, "\\t");
         } else if (c == '\r') {
             ret = buf_adds(b, "\\r");
-        } else if (c < 0x20) {
+        } else if (c < 0x20 || c == 0x7f) {
             ret = buf_addf(b, "\\u%04x", c);
         } else {
             ret = buf_addc(b, (char)c);

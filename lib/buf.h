@@ -25,7 +25,8 @@ int buf_add(struct buf *b, const void *p, size_t n);
 int buf_adds(struct buf *b, const char *s);
 int buf_addc(struct buf *b, char c);
 int buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Adds s with JSON string escaping (no quotes added). */
+/* Adds s with JSON string escaping (no quotes added): '"', '\\' and control bytes (DEL too).
+ * Kept for the logger (lib/log.c): JSON documents are built with cJSON. */
 int buf_add_json_escaped(struct buf *b, const char *s);
 void buf_reset(struct buf *b); /* len = 0, keeps memory */
 void buf_release(struct buf *b);

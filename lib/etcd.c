@@ -1,10 +1,12 @@
 /* etcd.c - etcd v3 over its JSON gateway (etcd 3.4 serves it at /v3/) */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
 #include "etcd.h"
 #include "json.h"
+#include "url.h"
 
 #define RANGE_PAGE 500
 
@@ -13,30 +15,70 @@ static char *xstrdup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-static int add_endpoint(struct etcd *e, const char *s, size_t n)
+/* Every error this module returns names etcd as its origin (lib/err.h), whatever layer set it. */
+static int tag(int ret, struct mdo_err *err)
 {
-    char **p;
-    char *url;
-    size_t len;
+    if (ret)
+        err_from(err, MDO_SRC_ETCD);
+    return ret;
+}
 
-    while (n && (*s == ' '))
+/* An endpoint as people may see it: no user:password, no trailing '/'. Caller frees. */
+static char *shown(const char *url)
+{
+    char *s = url_shown(url, 0);
+    size_t n = s ? strlen(s) : 0;
+
+    if (n && s[n - 1] == '/')
+        s[n - 1] = '\0';
+    return s;
+}
+
+/* 1 when url, http:// and a bare endpoint, is http://host[:port] and nothing more, as curl's
+ * parser sees it: "ftp://h:1" with http:// prepended parses as host "ftp" and path "//h:1". */
+static int bare_ok(const char *url)
+{
+    char *root = url_shown(url, URL_NO_PATH);
+    int ok = root && !url_check("etcd endpoint", url, NULL) && !strcmp(root, url);
+
+    free(root);
+    return ok;
+}
+
+/* One endpoint, "http(s)://host:port[/path]" or bare "host:port" (which means http://), checked
+ * with curl's URL parser (lib/url.h). */
+static int add_endpoint(struct etcd *e, const char *s, size_t n, struct mdo_err *err)
+{
+    struct buf url = BUF_INIT(0);
+    char **p;
+    int ret;
+
+    while (n && *s == ' ')
         s++, n--;
     while (n && (s[n - 1] == ' ' || s[n - 1] == '/'))
         n--;
     if (!n)
         return 0;
-    len = n + (memmem(s, n, "://", 3) ? 0 : 7) + 1;
-    url = malloc(len);
-    p = realloc(e->endpoints, (e->nendpoints + 1) * sizeof(*p));
-    if (!url || !p) {
-        free(url);
-        if (p)
-            e->endpoints = p;
-        return -MDO_ENOMEM;
+    ret = buf_add(&url, s, n);
+    if (!ret && url_check("etcd endpoint", url.ptr, NULL)) {
+        buf_reset(&url);
+        ret = buf_addf(&url, "http://%.*s", (int)n, s);
+        if (!ret && !bare_ok(url.ptr)) {
+            int secret = memchr(s, '@', n) != NULL; /* never print a password */
+            buf_release(&url);
+            return err_set(err, MDO_ECONFIG,
+                           "etcd endpoint '%.*s' is not host:port nor an http:// or https:// URL "
+                           "with a host",
+                           secret ? 8 : (int)n, secret ? "<hidden>" : s);
+        }
+    }
+    p = ret ? NULL : realloc(e->endpoints, (e->nendpoints + 1) * sizeof(*p));
+    if (!p) {
+        buf_release(&url);
+        return err_set(err, MDO_ENOMEM, "out of memory");
     }
     e->endpoints = p;
-    snprintf(url, len, "%s%.*s", memmem(s, n, "://", 3) ? "" : "http://", (int)n, s);
-    e->endpoints[e->nendpoints++] = url;
+    e->endpoints[e->nendpoints++] = buf_detach(&url);
     return 0;
 }
 
@@ -48,25 +90,31 @@ int etcd_open(struct etcd *e, char *const *endpoints, unsigned n, const char *us
     pthread_mutex_init(&e->lock, NULL);
     e->timeout_ms = 5000;
     for (unsigned i = 0; i < n; i++) {
-        const char *s = endpoints[i], *comma;
-        do {
-            comma = strchr(s, ',');
-            if (add_endpoint(e, s, comma ? (size_t)(comma - s) : strlen(s))) {
+        for (const char *s = endpoints[i]; s;) {
+            const char *comma = strchr(s, ',');
+            int ret = add_endpoint(e, s, comma ? (size_t)(comma - s) : strlen(s), err);
+
+            if (ret) {
                 etcd_close(e);
-                return err_set(err, MDO_ENOMEM, "out of memory");
+                return tag(ret, err);
             }
-            s = comma + 1;
-        } while (comma);
+            s = comma ? comma + 1 : NULL;
+        }
     }
     if (!e->nendpoints) {
         etcd_close(e);
-        return err_set(err, MDO_ECONFIG, "no etcd endpoint given");
+        return tag(err_set(err, MDO_ECONFIG, "no etcd endpoint given"), err);
     }
     e->user = xstrdup_or_null(user);
     e->password = xstrdup_or_null(password);
     e->ca = xstrdup_or_null(ca);
     e->cert = xstrdup_or_null(cert);
     e->key = xstrdup_or_null(key);
+    if ((user && !e->user) || (password && !e->password) || (ca && !e->ca) || (cert && !e->cert) ||
+        (key && !e->key)) {
+        etcd_close(e);
+        return tag(err_set(err, MDO_ENOMEM, "out of memory"), err);
+    }
     return 0;
 }
 
@@ -85,41 +133,67 @@ void etcd_close(struct etcd *e)
     memset(e, 0, sizeof(*e));
 }
 
-/* base64 through libcrypto; etcd's gateway wants standard base64 with padding. */
+/* base64 through libcrypto; etcd's gateway wants standard base64 with padding, on one line
+ * (EVP_EncodeBlock; EVP_EncodeUpdate would break lines every 64 characters). */
 char *etcd_b64(const char *p, size_t n)
 {
-    char *out = malloc(4 * ((n + 2) / 3) + 1);
+    char *out;
 
+    if (n > (size_t)INT_MAX / 4 * 3)
+        return NULL;
+    out = malloc(4 * ((n + 2) / 3) + 1);
     if (out)
         EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)p, (int)n);
     return out;
 }
 
+/* EVP_DecodeUpdate/EVP_DecodeFinal count the bytes exactly and refuse data after padding or more
+ * than two '='. They also skip whitespace and stop quietly at '-', which the gateway never sends:
+ * the alphabet and the length are checked first, so any such byte is malformed here. */
 char *etcd_unb64(const char *s, size_t *len)
 {
-    size_t n = strlen(s), pad = 0;
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+    size_t n = strlen(s);
+    EVP_ENCODE_CTX *ctx;
     unsigned char *out;
-    int m;
+    int m = 0, tail = 0, ok;
 
-    if (n % 4)
+    if (n % 4 || s[strspn(s, alphabet)] || n > INT_MAX)
         return NULL;
-    out = malloc(3 * (n / 4) + 1);
-    if (!out)
-        return NULL;
-    m = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
-    if (m < 0) {
+    out = malloc(3 * (n / 4) + 4);
+    ctx = EVP_ENCODE_CTX_new();
+    ok = out && ctx;
+    if (ok) {
+        EVP_DecodeInit(ctx);
+        ok = EVP_DecodeUpdate(ctx, out, &m, (const unsigned char *)s, (int)n) >= 0 &&
+             EVP_DecodeFinal(ctx, out + m, &tail) == 1;
+    }
+    EVP_ENCODE_CTX_free(ctx);
+    if (!ok) {
         free(out);
         return NULL;
     }
-    while (pad < 2 && n > pad && s[n - 1 - pad] == '=')
-        pad++; /* EVP_DecodeBlock counts padding as data bytes */
-    m -= (int)pad;
+    m += tail;
     out[m] = '\0';
     *len = (size_t)m;
     return (char *)out;
 }
 
 static int authenticate(struct etcd *e, const char *base, struct mdo_err *err);
+
+/* etcd's own reason for a non-2xx answer: the gateway sends {"error":..., "message":...}. */
+static void peer_why(const struct http_resp *resp, struct mdo_err *err)
+{
+    cJSON *ans = cJSON_ParseWithLength(buf_str(&resp->body), resp->body.len);
+    const char *why = json_str(ans, "message");
+
+    if (!why)
+        why = json_str(ans, "error");
+    if (why)
+        err_why(err, "%s", why);
+    cJSON_Delete(ans);
+}
 
 /* POSTs body to path on the current endpoint, failing over on transport errors.
  * On success *out is the parsed answer (caller deletes). */
@@ -128,7 +202,7 @@ static int call(struct etcd *e, const char *path, const char *body, cJSON **out,
 {
     struct http_resp resp = HTTP_RESP_INIT;
     struct http_conn c = {0};
-    char url[1024];
+    struct buf url = BUF_INIT(0);
     int ret = -MDO_ENET;
 
     *out = NULL;
@@ -151,10 +225,16 @@ static int call(struct etcd *e, const char *path, const char *body, cJSON **out,
             }
         }
         token = e->token ? strdup(e->token) : NULL;
-        snprintf(url, sizeof(url), "%s%s", e->endpoints[cur], path);
+        buf_reset(&url);
+        ret = buf_addf(&url, "%s%s", e->endpoints[cur], path);
         pthread_mutex_unlock(&e->lock);
+        if (ret || (e->user && !token)) {
+            free(token);
+            ret = err_set(err, MDO_ENOMEM, "out of memory");
+            break;
+        }
         c.auth_header = token;
-        ret = http_request(&c, "POST", url, body, strlen(body), "application/json", &resp, err);
+        ret = http_request(&c, "POST", url.ptr, body, strlen(body), "application/json", &resp, err);
         free(token);
         if (ret == -MDO_ENET) {
             pthread_mutex_lock(&e->lock);
@@ -169,20 +249,27 @@ static int call(struct etcd *e, const char *path, const char *body, cJSON **out,
             e->token = NULL;
             pthread_mutex_unlock(&e->lock);
         }
-        if (!ret)
-            ret = http_check(&resp, 200, 299, "POST", url, err);
+        if (!ret && (ret = http_check(&resp, 200, 299, "POST", url.ptr, err)))
+            peer_why(&resp, err);
         break;
     }
     if (!ret) {
         err_clear(err); /* an earlier endpoint's failure is not this call's */
-        *out = cJSON_ParseWithLength(resp.body.ptr ? resp.body.ptr : "", resp.body.len);
-        if (!*out)
-            ret = err_set(err, MDO_EPROTO, "POST %s: answer is not JSON", url);
+        *out = cJSON_ParseWithLength(buf_str(&resp.body), resp.body.len);
+        if (!*out) {
+            char *u = url_shown(url.ptr, 0);
+            ret = err_set(err, MDO_EPROTO, "POST %s: answer is not JSON", u ? u : path);
+            free(u);
+        }
     }
-    if (ret == -MDO_ENET)
-        err_wrap(err, "etcd unreachable (is etcd running at %s?)", e->endpoints[0]);
+    if (ret == -MDO_ENET) {
+        char *u = shown(e->endpoints[0]);
+        err_wrap(err, "etcd unreachable (is etcd running at %s?)", u ? u : "its endpoints");
+        free(u);
+    }
     http_resp_release(&resp);
-    return ret;
+    buf_release(&url);
+    return tag(ret, err);
 }
 
 /* Called with e->lock held. */
@@ -191,7 +278,8 @@ static int authenticate(struct etcd *e, const char *base, struct mdo_err *err)
     struct http_resp resp = HTTP_RESP_INIT;
     struct http_conn c = {0};
     cJSON *req = cJSON_CreateObject(), *ans = NULL;
-    char url[1024], *body;
+    struct buf url = BUF_INIT(0);
+    char *body;
     const char *tok;
     int ret;
 
@@ -199,27 +287,32 @@ static int authenticate(struct etcd *e, const char *base, struct mdo_err *err)
     cJSON_AddStringToObject(req, "password", e->password ? e->password : "");
     body = json_print(req);
     cJSON_Delete(req);
-    if (!body)
+    if (!body || buf_addf(&url, "%s/v3/auth/authenticate", base)) {
+        free(body);
         return err_set(err, MDO_ENOMEM, "out of memory");
+    }
     c.ca = e->ca;
     c.cert = e->cert;
     c.key = e->key;
     c.timeout_ms = e->timeout_ms;
-    snprintf(url, sizeof(url), "%s/v3/auth/authenticate", base);
-    ret = http_request(&c, "POST", url, body, strlen(body), "application/json", &resp, err);
+    ret = http_request(&c, "POST", url.ptr, body, strlen(body), "application/json", &resp, err);
     free(body);
+    buf_release(&url);
     if (!ret && resp.status != 200) {
         ret = err_set(err, MDO_EHTTP,
                       "etcd authentication as '%s' failed (HTTP %ld): check "
                       "etcd.username and etcd.password",
                       e->user, resp.status);
+        if (err)
+            err->http_status = resp.status;
+        peer_why(&resp, err);
     }
     if (!ret) {
         ans = cJSON_ParseWithLength(buf_str(&resp.body), resp.body.len);
         tok = json_str(ans, "token");
-        if (tok)
-            e->token = strdup(tok);
-        else
+        if (tok && !(e->token = strdup(tok)))
+            ret = err_set(err, MDO_ENOMEM, "out of memory");
+        else if (!tok)
             ret = err_set(err, MDO_EPROTO, "etcd authentication: no token in the answer");
         cJSON_Delete(ans);
     }
@@ -355,15 +448,15 @@ int etcd_get_prefix(struct etcd *e, const char *prefix, struct etcd_kvs *out, st
     int ret;
 
     if (!end)
-        return err_set(err, MDO_ENOMEM, "out of memory");
+        return tag(err_set(err, MDO_ENOMEM, "out of memory"), err);
     ret = range(e, prefix, end, out, err);
     free(end);
-    return ret;
+    return tag(ret, err);
 }
 
 int etcd_get(struct etcd *e, const char *key, struct etcd_kvs *out, struct mdo_err *err)
 {
-    return range(e, key, NULL, out, err);
+    return tag(range(e, key, NULL, out, err), err);
 }
 
 void etcd_kvs_release(struct etcd_kvs *kvs)
@@ -386,7 +479,7 @@ static int call_void(struct etcd *e, const char *path, cJSON *req, cJSON **ans, 
 
     cJSON_Delete(req);
     if (!body)
-        return err_set(err, MDO_ENOMEM, "out of memory");
+        return tag(err_set(err, MDO_ENOMEM, "out of memory"), err);
     ret = call(e, path, body, &a, err);
     free(body);
     if (ans)
@@ -422,8 +515,9 @@ int etcd_txn(struct etcd *e, const struct etcd_op *ops, size_t n, int *applied, 
 
     *applied = 0;
     if (n > ETCD_TXN_MAX)
-        return err_set(err, MDO_EFAIL, "transaction of %zu operations is over etcd's %d", n,
-                       ETCD_TXN_MAX);
+        return tag(err_set(err, MDO_EFAIL, "transaction of %zu operations is over etcd's %d", n,
+                           ETCD_TXN_MAX),
+                   err);
     req = cJSON_CreateObject();
     cmp = cJSON_AddArrayToObject(req, "compare");
     succ = cJSON_AddArrayToObject(req, "success");
@@ -453,7 +547,7 @@ int etcd_txn(struct etcd *e, const struct etcd_op *ops, size_t n, int *applied, 
     if (!ret)
         *applied = json_bool(ans, "succeeded", 0); /* the gateway omits false */
     cJSON_Delete(ans);
-    return ret;
+    return tag(ret, err);
 }
 
 int etcd_lease_grant(struct etcd *e, long ttl_s, int64_t *id, struct mdo_err *err)
@@ -465,12 +559,15 @@ int etcd_lease_grant(struct etcd *e, long ttl_s, int64_t *id, struct mdo_err *er
     ret = call_void(e, "/v3/lease/grant", req, &ans, err);
     if (!ret) {
         *id = json_int(ans, "ID", 0);
-        if (!*id)
-            ret = err_set(err, MDO_EPROTO, "etcd granted no lease: %s",
-                          json_str(ans, "error") ? json_str(ans, "error") : "no ID");
+        if (!*id) {
+            const char *why = json_str(ans, "error");
+            ret = err_set(err, MDO_EPROTO, "etcd granted no lease: %s", why ? why : "no ID");
+            if (why)
+                err_why(err, "%s", why);
+        }
     }
     cJSON_Delete(ans);
-    return ret;
+    return tag(ret, err);
 }
 
 int etcd_lease_keepalive(struct etcd *e, int64_t id, struct mdo_err *err)
@@ -485,7 +582,7 @@ int etcd_lease_keepalive(struct etcd *e, int64_t id, struct mdo_err *err)
     if (!ret && json_int(res ? res : ans, "TTL", 0) <= 0)
         ret = err_set(err, MDO_ENOTFOUND, "etcd lease %lld expired", (long long)id);
     cJSON_Delete(ans);
-    return ret;
+    return tag(ret, err);
 }
 
 int etcd_lease_revoke(struct etcd *e, int64_t id, struct mdo_err *err)

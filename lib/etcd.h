@@ -5,6 +5,9 @@
  * struct etcd owns its copies of the endpoints and credentials; etcd_close() frees them. One
  * struct etcd may be used by several threads: the token and the current endpoint are guarded.
  * Requests fail over to the next endpoint on a transport error.
+ *
+ * Every error these functions return is tagged MDO_SRC_ETCD (err->origin), with etcd's own
+ * reason (its JSON "message"/"error", or curl's text for a transport failure) in err->why.
  */
 #ifndef MDO_ETCD_H
 #define MDO_ETCD_H
@@ -58,7 +61,8 @@ struct etcd_op {
 #define ETCD_ANY     (-1)
 #define ETCD_TXN_MAX 128 /* etcd's default --max-txn-ops */
 
-/* endpoints: "http://h:p" (or bare "h:p"), comma-separated list allowed in each string. */
+/* endpoints: "http(s)://h:p[/path]" or bare "h:p", comma-separated lists allowed in each string,
+ * each checked with curl's URL parser (lib/url.h): -MDO_ECONFIG for one that is neither. */
 int etcd_open(struct etcd *e, char *const *endpoints, unsigned n, const char *user,
               const char *password, const char *ca, const char *cert, const char *key,
               struct mdo_err *err);

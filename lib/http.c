@@ -1,9 +1,11 @@
 /* http.c - libcurl wrapper: one reused easy handle per thread, timeouts always set */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <curl/curl.h>
+#include "clock.h"
 #include "http.h"
+#include "url.h"
 
 static __thread CURL *thread_handle;
 
@@ -32,14 +34,30 @@ static size_t collect(char *p, size_t size, size_t n, void *ctx)
     return size * n;
 }
 
-/* Sets what every request shares; returns the header list the caller frees. */
-static struct curl_slist *setup(CURL *h, const struct http_conn *c, const char *method,
-                                const char *url, const char *body, size_t body_len,
-                                const char *content_type, const char *accept, char *errbuf)
+/* Appends "name: value" to *hdr, built on the heap: no value is too long to be sent. */
+static int add_header(struct curl_slist **hdr, const char *name, const char *value)
 {
-    struct curl_slist *hdr = NULL;
-    char line[1024];
+    struct buf line = BUF_INIT(0);
+    struct curl_slist *l = NULL;
 
+    if (!buf_addf(&line, "%s: %s", name, value))
+        l = curl_slist_append(*hdr, line.ptr);
+    buf_release(&line);
+    if (!l)
+        return -MDO_ENOMEM;
+    *hdr = l;
+    return 0;
+}
+
+/* Sets what every request shares; *hdr is the header list the caller frees (also on failure).
+ * 0, or -MDO_ENOMEM: a header that cannot be built fails the request, never goes missing. */
+static int setup(CURL *h, const struct http_conn *c, const char *method, const char *url,
+                 const char *body, size_t body_len, const char *content_type, const char *accept,
+                 char *errbuf, struct curl_slist **hdr)
+{
+    int ret = 0;
+
+    *hdr = NULL;
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -49,7 +67,12 @@ static struct curl_slist *setup(CURL *h, const struct http_conn *c, const char *
     curl_easy_setopt(h, CURLOPT_USERAGENT, "mdo/" MDO_VERSION);
     if (c->unix_socket)
         curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->unix_socket);
-    if (c->user) {
+    /* A token wins over basic credentials, as the Authorization header it replaces did. curl
+     * sends the bearer token whatever its length (a JWT may be kilobytes). */
+    if (c->token) {
+        curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, c->token);
+        curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
+    } else if (c->user) {
         curl_easy_setopt(h, CURLOPT_USERNAME, c->user);
         curl_easy_setopt(h, CURLOPT_PASSWORD, c->password ? c->password : "");
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
@@ -64,38 +87,52 @@ static struct curl_slist *setup(CURL *h, const struct http_conn *c, const char *
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    if (c->token &&
-        snprintf(line, sizeof(line), "Authorization: Bearer %s", c->token) < (int)sizeof(line))
-        hdr = curl_slist_append(hdr, line);
-    if (c->auth_header &&
-        snprintf(line, sizeof(line), "Authorization: %s", c->auth_header) < (int)sizeof(line))
-        hdr = curl_slist_append(hdr, line);
-    if (content_type &&
-        snprintf(line, sizeof(line), "Content-Type: %s", content_type) < (int)sizeof(line))
-        hdr = curl_slist_append(hdr, line);
-    if (accept && snprintf(line, sizeof(line), "Accept: %s", accept) < (int)sizeof(line))
-        hdr = curl_slist_append(hdr, line);
-    for (const char *const *x = c->headers; x && *x; x++)
-        hdr = curl_slist_append(hdr, *x);
-    hdr = curl_slist_append(hdr, "Expect:"); /* no 100-continue round trip */
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    if (c->auth_header)
+        ret = add_header(hdr, "Authorization", c->auth_header);
+    if (!ret && content_type)
+        ret = add_header(hdr, "Content-Type", content_type);
+    if (!ret && accept)
+        ret = add_header(hdr, "Accept", accept);
+    for (const char *const *x = c->headers; !ret && x && *x; x++) {
+        struct curl_slist *l = curl_slist_append(*hdr, *x);
+        if (l)
+            *hdr = l;
+        else
+            ret = -MDO_ENOMEM;
+    }
+    if (!ret) { /* no 100-continue round trip */
+        struct curl_slist *l = curl_slist_append(*hdr, "Expect:");
+        if (l)
+            *hdr = l;
+        else
+            ret = -MDO_ENOMEM;
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdr);
     if (body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     }
     if (strcmp(method, body ? "POST" : "GET"))
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    return hdr;
+    return ret;
 }
 
+/* Messages name the URL without user:password (lib/url.h); curl's own reason is also kept in
+ * err->why. Which peer failed is for the caller to tag (err_from): this layer is neutral. */
 static int transport_error(struct mdo_err *err, CURLcode rc, const char *method, const char *url,
                            const struct http_conn *c, const char *errbuf)
 {
     const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    char *shown = url_shown(url, 0);
+    const char *u = shown ? shown : "<url>";
 
     if (c->unix_socket)
-        return err_set(err, MDO_ENET, "%s %s (socket %s): %s", method, url, c->unix_socket, why);
-    return err_set(err, MDO_ENET, "%s %s: %s", method, url, why);
+        err_set(err, MDO_ENET, "%s %s (socket %s): %s", method, u, c->unix_socket, why);
+    else
+        err_set(err, MDO_ENET, "%s %s: %s", method, u, why);
+    err_why(err, "%s", why);
+    free(shown);
+    return -MDO_ENET;
 }
 
 int http_request(const struct http_conn *c, const char *method, const char *url, const char *body,
@@ -111,7 +148,11 @@ int http_request(const struct http_conn *c, const char *method, const char *url,
         return err_set(err, MDO_ENOMEM, "cannot start curl");
     buf_reset(&resp->body);
     resp->status = 0;
-    hdr = setup(h, c, method, url, body, body_len, content_type, NULL, errbuf);
+    if (setup(h, c, method, url, body, body_len, content_type, NULL, errbuf, &hdr)) {
+        curl_slist_free_all(hdr);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+        return err_set(err, MDO_ENOMEM, "out of memory");
+    }
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms ? c->timeout_ms : 10000L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp->body);
@@ -127,7 +168,7 @@ int http_request(const struct http_conn *c, const char *method, const char *url,
 int http_check(const struct http_resp *resp, long lo, long hi, const char *method, const char *url,
                struct mdo_err *err)
 {
-    char excerpt[201];
+    char excerpt[201], *shown;
     size_t n = resp->body.len < 200 ? resp->body.len : 200;
 
     if (resp->status >= lo && resp->status <= hi)
@@ -139,9 +180,13 @@ int http_check(const struct http_resp *resp, long lo, long hi, const char *metho
             excerpt[i] = ' ';
     while (n && excerpt[n - 1] == ' ')
         excerpt[--n] = '\0';
-    err_set(err, MDO_EHTTP, "%s %s: HTTP %ld%s%s", method, url, resp->status, n ? ": " : "",
-            excerpt);
-    err->http_status = resp->status;
+    shown = url_shown(url, 0);
+    err_set(err, MDO_EHTTP, "%s %s: HTTP %ld%s%s", method, shown ? shown : "<url>", resp->status,
+            n ? ": " : "", excerpt);
+    free(shown);
+    err_why(err, "%s", excerpt); /* the body's start; a module may put the peer's reason here */
+    if (err)
+        err->http_status = resp->status;
     return -MDO_EHTTP;
 }
 
@@ -159,7 +204,7 @@ struct stream {
     int stopped;
     int idle; /* nothing arrived for idle_s */
     long idle_s;
-    time_t last;        /* when the last bytes arrived (or the stream started) */
+    int64_t last;       /* clock_now_ms() when the last bytes arrived (or the stream started) */
     struct buf errbody; /* body of a non-2xx answer, for the message */
 };
 
@@ -169,7 +214,7 @@ static size_t stream_write(char *p, size_t size, size_t n, void *ctx)
 
     if (!s->status)
         curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &s->status);
-    s->last = time(NULL);
+    s->last = clock_now_ms();
     if (s->status < 200 || s->status > 299) {
         buf_add(&s->errbody, p, size * n); /* capped; a failure just truncates */
         return size * n;
@@ -192,7 +237,7 @@ static int stream_progress(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, 
     }
     /* Silence, not slowness: a heartbeat of two bytes every 10 s keeps a stream alive, which
      * curl's low-speed limit (bytes per second over a window) would not allow. */
-    if (s->idle_s > 0 && time(NULL) - s->last > s->idle_s) {
+    if (s->idle_s > 0 && clock_now_ms() - s->last > s->idle_s * 1000) {
         s->idle = 1;
         return 1;
     }
@@ -204,7 +249,7 @@ int http_stream(const struct http_conn *c, const char *method, const char *url, 
                 long idle_s, struct mdo_err *err)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
-    struct stream s = {NULL, on_data, ctx, stop, 0, 0, 0, idle_s, time(NULL), BUF_INIT(4096)};
+    struct stream s = {NULL, on_data, ctx, stop, 0, 0, 0, idle_s, clock_now_ms(), BUF_INIT(4096)};
     struct curl_slist *hdr;
     CURLcode rc;
     int ret = 0;
@@ -214,8 +259,12 @@ int http_stream(const struct http_conn *c, const char *method, const char *url, 
     s.h = curl_easy_init();
     if (!s.h)
         return err_set(err, MDO_ENOMEM, "cannot start curl");
-    hdr = setup(s.h, c, method, url, body, body ? strlen(body) : 0,
-                body ? "application/json" : NULL, accept, errbuf);
+    if (setup(s.h, c, method, url, body, body ? strlen(body) : 0, body ? "application/json" : NULL,
+              accept, errbuf, &hdr)) {
+        curl_slist_free_all(hdr);
+        curl_easy_cleanup(s.h);
+        return err_set(err, MDO_ENOMEM, "out of memory");
+    }
     curl_easy_setopt(s.h, CURLOPT_WRITEFUNCTION, stream_write);
     curl_easy_setopt(s.h, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(s.h, CURLOPT_NOPROGRESS, 0L);
@@ -232,7 +281,10 @@ int http_stream(const struct http_conn *c, const char *method, const char *url, 
         struct http_resp r = {s.status, s.errbody};
         ret = http_check(&r, 200, 299, method, url, err);
     } else if (s.idle) {
-        ret = err_set(err, MDO_ENET, "%s %s: nothing for %lds, reconnecting", method, url, idle_s);
+        char *shown = url_shown(url, 0);
+        ret = err_set(err, MDO_ENET, "%s %s: nothing for %lds, reconnecting", method,
+                      shown ? shown : "<url>", idle_s);
+        free(shown);
     } else if (rc != CURLE_OK) {
         ret = transport_error(err, rc, method, url, c, errbuf);
     }

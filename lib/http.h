@@ -17,7 +17,7 @@
 struct http_conn {
     const char *unix_socket;     /* Docker: URL host is then ignored */
     const char *user, *password; /* basic auth, or NULL */
-    const char *token;           /* "Authorization: Bearer <token>", or NULL */
+    const char *token;           /* bearer token (CURLAUTH_BEARER; wins over user), or NULL */
     const char *auth_header;     /* raw Authorization value (etcd's token), or NULL */
     const char *ca, *cert, *key; /* TLS files, or NULL */
     const char *const *headers;  /* extra "Name: value" lines, NULL-terminated, or NULL */
@@ -37,21 +37,26 @@ struct http_resp {
         0, BUF_INIT(HTTP_BODY_CAP)                                                                 \
     }
 
-/* Sends one request. A transport failure is -MDO_ENET naming the URL and curl's reason; any HTTP
- * status is success here (callers judge it, e.g. with http_check()). body may be NULL. */
+/* Messages name a URL as url_shown(url, 0) (lib/url.h): never its user:password. This layer
+ * does not tag an origin (err_from): its caller knows which peer it talked to. */
+
+/* Sends one request. A transport failure is -MDO_ENET naming the URL and curl's reason, which
+ * is also in err->why; any HTTP status is success here (callers judge it, e.g. with
+ * http_check()). body may be NULL. */
 int http_request(const struct http_conn *c, const char *method, const char *url, const char *body,
                  size_t body_len, const char *content_type, struct http_resp *resp,
                  struct mdo_err *err);
-/* -MDO_EHTTP "METHOD URL: HTTP <status>: <body excerpt>" unless status is in [lo, hi]. */
+/* -MDO_EHTTP "METHOD URL: HTTP <status>: <body excerpt>" unless status is in [lo, hi]; the
+ * excerpt is also in err->why and the status in err->http_status. */
 int http_check(const struct http_resp *resp, long lo, long hi, const char *method, const char *url,
                struct mdo_err *err);
 void http_resp_release(struct http_resp *resp);
 
 /* Streams a long-lived GET (events, SSE, watch). on_data gets each chunk as it arrives; returning
  * nonzero stops the stream. *stop, checked about every 200 ms, stops it too. idle_s > 0 fails the
- * stream (-MDO_ENET "idle") when nothing arrives for that long. A non-2xx status is -MDO_EHTTP.
- * method is "GET" or "POST" (etcd's watch is a POST with a body). Returns 0 when the peer closed
- * the stream or it was stopped. */
+ * stream (-MDO_ENET "idle") when nothing arrives for that long (on the monotonic clock). A non-2xx
+ * status is -MDO_EHTTP. method is "GET" or "POST" (etcd's watch is a POST with a body). Returns 0
+ * when the peer closed the stream or it was stopped. */
 typedef int (*http_data_fn)(void *ctx, const char *p, size_t n);
 int http_stream(const struct http_conn *c, const char *method, const char *url, const char *body,
                 const char *accept, http_data_fn on_data, void *ctx, const volatile int *stop,

@@ -16,8 +16,12 @@ long long json_int(const cJSON *o, const char *key, long long def)
     long long n;
     char *end;
 
+    /* Range-check before the cast: converting a double outside long long's range (1e300 from a
+     * peer, NaN) is undefined. 2^63 is exact as a double; the strict < keeps it out. */
     if (cJSON_IsNumber(v))
-        return (long long)v->valuedouble;
+        return v->valuedouble >= -9223372036854775808.0 && v->valuedouble < 9223372036854775808.0
+                   ? (long long)v->valuedouble
+                   : def;
     if (!cJSON_IsString(v) || !v->valuestring[0])
         return def;
     errno = 0;

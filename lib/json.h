@@ -8,7 +8,7 @@
 /* String member `key`, or NULL when absent or not a string. */
 const char *json_str(const cJSON *o, const char *key);
 /* Integer member `key` given as a number or a decimal string (etcd's gateway sends int64 as
- * strings); def when absent or malformed. */
+ * strings); def when absent, malformed or out of range (numbers are cut towards zero). */
 long long json_int(const cJSON *o, const char *key, long long def);
 /* Bool member, def when absent. */
 int json_bool(const cJSON *o, const char *key, int def);

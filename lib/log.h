@@ -3,6 +3,12 @@
  *   log_warn("etcd", "put failed", "key=%s err=%s", key, why);
  *   -> ts=2026-11-25T08:00:00Z level=warn mod=etcd msg="put failed" key=/mdo/x err=timeout
  *
+ * Every value (msg and each conversion of the format) is escaped as in a JSON string ('"', '\\',
+ * control bytes), so a peer's text cannot forge a field or a line; a value right after '=' that
+ * is empty or holds a space, '"', '=' or '\\' is also quoted (write key=%s, not key="%s", unless
+ * it must always be quoted). A value over 1 KiB and a line over 8 KiB are cut and end in "...".
+ * ts is RFC 3339 UTC (lib/timefmt.h).
+ *
  * Level from $MDO_LOG (error|warn|info|debug, default info), read once by log_init() before
  * threads. Never pass tokens or passwords.
  */

@@ -1,5 +1,5 @@
 /* check.h - the unit tests' few assertions: print got/expected on failure, count, exit 1 if any
- * failed; a check that cannot run here says "skipped" and is counted as such */
+ * failed */
 #ifndef MDO_CHECK_H
 #define MDO_CHECK_H
 
@@ -7,6 +7,13 @@
 #include <string.h>
 
 static int check_failed, check_passed, check_skipped;
+
+/* A check that cannot run here (no etcd binary, ...): says so and is counted as skipped. */
+#define CHECK_SKIP(why)                                                                            \
+    do {                                                                                           \
+        check_skipped++;                                                                           \
+        printf("skipped: %s:%d: %s\n", __FILE__, __LINE__, (why));                                 \
+    } while (0)
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
@@ -42,12 +49,20 @@ static int check_failed, check_passed, check_skipped;
         }                                                                                          \
     } while (0)
 
-/* A check that cannot run in this environment: printed and counted, never silently dropped. */
-#define CHECK_SKIP(why)                                                                            \
+/* CHECK_HAS(s, part): part occurs in s; CHECK_LACKS(s, part): it does not (a secret, ...). */
+#define CHECK_SUBSTR_(got, part, want)                                                             \
     do {                                                                                           \
-        check_skipped++;                                                                           \
-        printf("%s:%d: skipped: %s\n", __FILE__, __LINE__, (why));                                 \
+        const char *g_ = (got), *p_ = (part);                                                      \
+        if (g_ && (strstr(g_, p_) != NULL) == (want)) {                                            \
+            check_passed++;                                                                        \
+        } else {                                                                                   \
+            check_failed++;                                                                        \
+            fprintf(stderr, "%s:%d: %s\n  got:      %s\n  expected %s: %s\n", __FILE__, __LINE__,  \
+                    #got, g_ ? g_ : "(null)", (want) ? "to hold" : "not to hold", p_);             \
+        }                                                                                          \
     } while (0)
+#define CHECK_HAS(got, part)   CHECK_SUBSTR_(got, part, 1)
+#define CHECK_LACKS(got, part) CHECK_SUBSTR_(got, part, 0)
 
 static inline int check_done(const char *name)
 {
