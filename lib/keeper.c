@@ -38,25 +38,6 @@ void keeper_release(struct keeper *k)
     pthread_mutex_destroy(&k->lock);
 }
 
-/* The origin a backend's errors have (its module tags them; see from_peer()). */
-static enum mdo_src sched_src(const struct sched_ops *ops)
-{
-    if (ops && ops->name && !strcmp(ops->name, "docker"))
-        return MDO_SRC_DOCKER;
-    if (ops && ops->name && !strcmp(ops->name, "marathon"))
-        return MDO_SRC_MARATHON;
-    return MDO_SRC_NONE;
-}
-
-/* A peer's failure (unreachable, an answer we did not want or cannot read) is tagged with the
- * peer the keeper called, unless the module that talked to it tagged it already (err_from keeps
- * the first tag). Our own failures (out of memory, a name that makes no key) stay untagged. */
-static void from_peer(struct mdo_err *err, enum mdo_src src)
-{
-    if (err->code == MDO_ENET || err->code == MDO_EHTTP || err->code == MDO_EPROTO)
-        err_from(err, src);
-}
-
 void keeper_note_error(struct keeper_stats *st, const struct mdo_err *err)
 {
     snprintf(st->last_error, sizeof(st->last_error), "%.255s", err->msg);
@@ -169,11 +150,9 @@ int keeper_reconcile(struct keeper *k, struct mdo_err *err)
     /* registry first, scheduler second: whatever starts after the scheduler's listing is not in
      * this registry listing either, so the pass cannot remove it */
     ret = reg_list_all(k->etcd, cfg->etcd.prefix, cfg->environment, &have, &nhave, &bad, err);
-    from_peer(err, MDO_SRC_ETCD);
     if (!ret) {
         k->st.etcd_ok = 1;
         ret = k->ops->list(k->sched, NULL, &want, &nwant, err);
-        from_peer(err, sched_src(k->ops));
         if (!ret)
             k->st.sched_ok = 1;
         if (!ret)
@@ -198,7 +177,6 @@ int keeper_reconcile(struct keeper *k, struct mdo_err *err)
                      "service=%s container=%s", c[i].rec->service, c[i].rec->container);
         }
         ret = reg_apply(k->etcd, cfg->etcd.prefix, c, n, &failed, err);
-        from_peer(err, MDO_SRC_ETCD);
     }
     k->st.reconciles++;
     k->st.bad_records = bad;
@@ -267,7 +245,6 @@ static int put_record(struct keeper *k, const struct reg_record *rec, int *wrote
             break;
         }
     }
-    from_peer(err, MDO_SRC_ETCD);
     if (ret == -MDO_EUSAGE || ret == -MDO_ENOMEM)
         key_error(ret, rec, err);
     free(val);
@@ -333,7 +310,6 @@ void keeper_down(void *ctx, const char *service, const char *container)
         key_error(ret, &r, &err);
     } else {
         ret = etcd_delete(k->etcd, key.ptr, &err);
-        from_peer(&err, MDO_SRC_ETCD);
     }
     k->st.events_down++;
     k->st.last_event_ms = clock_now_ms();
