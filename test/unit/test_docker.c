@@ -6,6 +6,9 @@
 #include <string.h>
 #include <curl/curl.h>
 #include "check.h"
+
+/* fixture strings: the code under test never writes through these pointers */
+#define LIT(s) ((char *)(s))
 #include "docker.h"
 #include "json.h"
 
@@ -147,10 +150,10 @@ static void test_names_filters(void)
 
 static void test_create_body(void)
 {
-    struct cfg_port ports[] = {{"native", 9042, "tcp", 0}, {"peer", 7000, "udp", 7000}};
-    struct cfg_kv env[] = {{"MIN_NODES", "2"}, {"MDO_SERVICE", "spoofed"}};
-    struct cfg_kv labels[] = {{"tier", "db"}};
-    char *eps[] = {"http://127.0.0.1:2379"};
+    struct cfg_port ports[] = {{LIT("native"), 9042, "tcp", 0}, {LIT("peer"), 7000, "udp", 7000}};
+    struct cfg_kv env[] = {{LIT("MIN_NODES"), LIT("2")}, {LIT("MDO_SERVICE"), LIT("spoofed")}};
+    struct cfg_kv labels[] = {{LIT("tier"), LIT("db")}};
+    char *eps[] = {LIT("http://127.0.0.1:2379")};
     struct cfg_service svc = {0};
     struct cfg cfg = {0};
     const cJSON *e, *l;
@@ -158,8 +161,8 @@ static void test_create_body(void)
     cJSON *body, *p;
     char *s;
 
-    svc.name = "cassandra";
-    svc.image = "example/cassandra:3";
+    svc.name = LIT("cassandra");
+    svc.image = LIT("example/cassandra:3");
     svc.ports = ports;
     svc.nports = 2;
     svc.env = env;
@@ -168,12 +171,12 @@ static void test_create_body(void)
     svc.nlabels = 1;
     svc.instances = 1;
     svc.has_health = true;
-    svc.health.http = "/health";
-    svc.health.port = "peer";
-    cfg.environment = "prod";
+    svc.health.http = LIT("/health");
+    svc.health.port = LIT("peer");
+    cfg.environment = LIT("prod");
     cfg.etcd.endpoints = eps;
     cfg.etcd.nendpoints = 1;
-    cfg.etcd.prefix = "/mdo";
+    cfg.etcd.prefix = LIT("/mdo");
 
     body = dkr_create_body(&cfg, &svc, "172.17.0.1", "prod-cassandra-1", "0123456789ab");
     CHECK(body != NULL);

@@ -2,6 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
+
+/* fixture strings: the code under test never writes through these pointers */
+#define LIT(s) ((char *)(s))
 #include "json.h"
 #include "spec.h"
 
@@ -17,15 +20,16 @@ static const char *find(char **env, const char *name)
 
 int main(void)
 {
-    struct cfg_port ports[] = {{"native", 9042, "tcp", 0}, {"peer-x", 7000, "udp", 7000}};
-    struct cfg_kv env[] = {{"MIN_NODES", "2"}, {"MDO_SERVICE", "spoofed"}};
+    struct cfg_port ports[] = {{LIT("native"), 9042, "tcp", 0}, {LIT("peer-x"), 7000, "udp", 7000}};
+    struct cfg_kv env[] = {{LIT("MIN_NODES"), LIT("2")}, {LIT("MDO_SERVICE"), LIT("spoofed")}};
     struct cfg_service svc = {0};
-    char *eps[] = {"http://127.0.0.1:2379", "https://10.0.0.5:2379", "http://localhost:4001"};
+    char *eps[] = {LIT("http://127.0.0.1:2379"), LIT("https://10.0.0.5:2379"),
+                   LIT("http://localhost:4001")};
     struct cfg cfg = {0};
     char **e, v1[13], v2[13], *g;
 
-    svc.name = "cassandra";
-    svc.image = "example/cassandra:3";
+    svc.name = LIT("cassandra");
+    svc.image = LIT("example/cassandra:3");
     svc.ports = ports;
     svc.nports = 2;
     svc.env = env;
@@ -33,10 +37,10 @@ int main(void)
     svc.instances = 3;
     svc.cpus = 0.5;
     svc.mem = 1024;
-    cfg.environment = "prod";
+    cfg.environment = LIT("prod");
     cfg.etcd.endpoints = eps;
     cfg.etcd.nendpoints = 3;
-    cfg.etcd.prefix = "/mdo";
+    cfg.etcd.prefix = LIT("/mdo");
 
     g = spec_etcd_for_guests(&cfg, "172.17.0.1");
     CHECK_STR(g, "http://172.17.0.1:2379,https://10.0.0.5:2379,http://172.17.0.1:4001");
@@ -77,13 +81,13 @@ int main(void)
     svc.instances = 5; /* scaling is not a new version */
     spec_version(&cfg, &svc, v2);
     CHECK_STR(v2, v1);
-    svc.image = "example/cassandra:4"; /* a new image is */
+    svc.image = LIT("example/cassandra:4"); /* a new image is */
     spec_version(&cfg, &svc, v2);
     CHECK(strcmp(v1, v2) != 0);
 
     /* IPv6 loopback is rewritten too; a non-loopback host and its path stay as written */
     {
-        char *eps6[] = {"http://[::1]:2379", "http://etcd.example:2379/base"};
+        char *eps6[] = {LIT("http://[::1]:2379"), LIT("http://etcd.example:2379/base")};
         cfg.etcd.endpoints = eps6;
         cfg.etcd.nendpoints = 2;
         g = spec_etcd_for_guests(&cfg, "172.17.0.1");
@@ -101,7 +105,7 @@ int main(void)
 
     /* one label set for both backends, read back the same way */
     {
-        struct cfg_kv labels[] = {{"tier", "db"}, {"zone", "a"}};
+        struct cfg_kv labels[] = {{LIT("tier"), LIT("db")}, {LIT("zone"), LIT("a")}};
         struct reg_record r = {0};
         cJSON *l;
         char *s;
