@@ -218,7 +218,7 @@ static void test_records(void)
     {
         cJSON_ArrayForEach(task, cJSON_GetObjectItem(app, "tasks"))
         {
-            int ret = mar_task_record("prod", app, task, &r[n]);
+            int ret = mar_task_record("prod", NULL, app, task, &r[n]);
             CHECK(ret == 0 || ret == 1);
             if (!ret && n < 15)
                 n++;
@@ -289,8 +289,8 @@ static void test_refused(void)
             fprintf(stderr, "fixture is not JSON: %s\n", buf_str(&b));
             exit(2);
         }
-        ret = mar_task_record("prod", app, cJSON_GetArrayItem(cJSON_GetObjectItem(app, "tasks"), 0),
-                              &r);
+        ret = mar_task_record("prod", NULL, app,
+                              cJSON_GetArrayItem(cJSON_GetObjectItem(app, "tasks"), 0), &r);
         if (ret != cases[i].want)
             fprintf(stderr, "case %zu: %s\n", i, buf_str(&b));
         CHECK_INT(ret, cases[i].want);
