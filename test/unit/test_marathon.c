@@ -352,8 +352,167 @@ static void test_paths(void)
     buf_release(&b);
 }
 
+/* Issue 12: what old Marathons list (no state before 1.1.2, no labels before 0.8, no port names
+ * before 0.16), probes failed in the grace period, 1.4-1.7 instance ids, upgrade.pause. */
+static cJSON *parse(const char *s)
+{
+    cJSON *o = cJSON_Parse(s);
+    if (!o) {
+        fprintf(stderr, "fixture is not JSON: %s\n", s);
+        exit(2);
+    }
+    return o;
+}
+
+static int one_record(const struct cfg_service *conf, const char *app_s, struct reg_record *r)
+{
+    cJSON *app = parse(app_s);
+    int ret = mar_task_record("prod", conf, app,
+                              cJSON_GetArrayItem(cJSON_GetObjectItem(app, "tasks"), 0), r);
+    cJSON_Delete(app);
+    return ret;
+}
+
+static void test_old_versions(void)
+{
+    struct cfg_port ports[] = {{"native", 9042, "tcp", 0}, {"storage", 7000, "udp", 0}};
+    struct cfg_service conf = {0};
+    struct reg_record r;
+    cJSON *want, *have;
+    struct cfg_constraint uniq[] = {{"hostname", "UNIQUE", NULL}};
+    struct cfg cfg = {0};
+
+    conf.name = "db";
+    conf.ports = ports;
+    conf.nports = 2;
+    /* 0.7: no labels, no state, no names; identity from the env mdo sends */
+    CHECK_INT(one_record(&conf,
+                         "{\"id\":\"/prod/db\",\"env\":{\"MDO_ENVIRONMENT\":\"prod\","
+                         "\"MDO_SERVICE\":\"db\",\"MDO_APP_VERSION\":\"0123456789ab\"},"
+                         "\"container\":{\"docker\":{\"portMappings\":[{\"containerPort\":9042},"
+                         "{\"containerPort\":7000,\"protocol\":\"udp\"}]}},\"tasks\":[{\"id\":"
+                         "\"prod_db.1\",\"host\":\"h\",\"ports\":[31001,31002],\"startedAt\":"
+                         "\"2015-08-26T20:23:44.678Z\"}]}",
+                         &r),
+              0);
+    CHECK_STR(r.service, "db");
+    CHECK_STR(r.app_version, "0123456789ab");
+    CHECK_STR(r.ports[0].name, "native"); /* the config's names, by index */
+    CHECK_INT(r.ports[0].external, 31001);
+    CHECK_STR(r.ports[1].name, "storage");
+    CHECK_STR(r.ports[1].proto, "udp");
+    reg_record_release(&r);
+    /* without the config's service: port<i> */
+    CHECK_INT(one_record(NULL,
+                         "{\"id\":\"/prod/db\",\"labels\":{\"mdo.environment\":\"prod\","
+                         "\"mdo.service\":\"db\"},\"container\":{\"docker\":{\"portMappings\":"
+                         "[{\"containerPort\":9042}]}},\"tasks\":[{\"id\":\"prod_db.1\",\"host\":"
+                         "\"h\",\"ports\":[31001],\"startedAt\":\"2015-08-26T20:23:44.678Z\"}]}",
+                         &r),
+              0);
+    CHECK_STR(r.ports[0].name, "port0");
+    reg_record_release(&r);
+    /* no state and no startedAt: staged, not running */
+    CHECK_INT(one_record(&conf,
+                         "{\"id\":\"/prod/db\",\"labels\":{\"mdo.environment\":\"prod\","
+                         "\"mdo.service\":\"db\"},\"tasks\":[{\"id\":\"prod_db.1\",\"host\":"
+                         "\"h\",\"startedAt\":null}]}",
+                         &r),
+              1);
+    /* no labels and no mdo env: not mdo's */
+    CHECK_INT(one_record(&conf,
+                         "{\"id\":\"/prod/db\",\"tasks\":[{\"id\":\"prod_db.1\",\"host\":"
+                         "\"h\",\"startedAt\":\"2015-08-26T20:23:44.678Z\"}]}",
+                         &r),
+              1);
+    /* labels present (0.8+) but not mdo's: the env does not count then */
+    CHECK_INT(one_record(&conf,
+                         "{\"id\":\"/prod/db\",\"labels\":{},\"env\":{\"MDO_ENVIRONMENT\":"
+                         "\"prod\",\"MDO_SERVICE\":\"db\"},\"tasks\":[{\"id\":\"prod_db.1\","
+                         "\"host\":\"h\",\"state\":\"TASK_RUNNING\"}]}",
+                         &r),
+              1);
+    /* a probe failed within the grace period (alive false, nothing counted): running */
+    static const char grace[] =
+        "{\"id\":\"/prod/db\",\"labels\":{\"mdo.environment\":\"prod\",\"mdo.service\":"
+        "\"db\"},\"healthChecks\":[{\"protocol\":\"HTTP\"}],\"tasks\":[{\"id\":\"prod_db.1\","
+        "\"host\":\"h\",\"state\":\"TASK_RUNNING\",\"healthCheckResults\":[{\"alive\":false,"
+        "\"consecutiveFailures\":%d,\"firstSuccess\":null,\"lastFailure\":%s}]}]}";
+    char doc[1024];
+    snprintf(doc, sizeof(doc), grace, 0, "null");
+    CHECK_INT(one_record(&conf, doc, &r), 0);
+    CHECK_STR(r.state, "running");
+    reg_record_release(&r);
+    snprintf(doc, sizeof(doc), grace, 1, "\"2015-08-26T20:23:44.678Z\"");
+    CHECK_INT(one_record(&conf, doc, &r), 0);
+    CHECK_STR(r.state, "unhealthy");
+    reg_record_release(&r);
+
+    /* instance ids of each era name their tasks */
+    CHECK_INT(mar_task_of("prod_db.5f1c", "prod_db.5f1c"), 1);
+    CHECK_INT(mar_task_of("prod_db.5f1c", "prod_db.marathon-5f1c"), 1); /* 1.4-1.7 */
+    CHECK_INT(mar_task_of("prod_db.5f1d", "prod_db.marathon-5f1c"), 0);
+    CHECK_INT(mar_task_of("prod_dc.5f1c", "prod_db.marathon-5f1c"), 0);
+    CHECK_INT(mar_task_of("prod_db.instance-5f1c._app.1", "prod_db.instance-5f1c"), 1); /* 1.8+ */
+    CHECK_INT(mar_task_of("prod_db.instance-5f1cd._app.1", "prod_db.instance-5f1c"), 0);
+
+    /* a stored app without labels (0.7) or port names (before 0.16) is still "the same" */
+    cfg.environment = "prod";
+    conf.image = "example/db:1";
+    conf.instances = 2;
+    conf.cpus = 0.5;
+    conf.mem = 64;
+    want = mar_app_json(&cfg, &conf, 1);
+    CHECK(want != NULL);
+    CHECK_AT(want, "args", "[]"); /* legacy: a PUT merges, so no args must clear old ones */
+    CHECK_STR(json_str(cJSON_GetObjectItem(want, "env"), "MDO_APP_VERSION"),
+              json_str(cJSON_GetObjectItem(want, "labels"), "mdo.app_version"));
+    CHECK_INT((int)strlen(json_str(cJSON_GetObjectItem(want, "env"), "MDO_APP_VERSION")), 12);
+    have = cJSON_Duplicate(want, 1);
+    cJSON_DeleteItemFromObject(have, "labels");
+    cJSON_DeleteItemFromObject(have, "args");
+    {
+        cJSON *m;
+        cJSON_ArrayForEach(
+            m, cJSON_GetObjectItem(
+                   cJSON_GetObjectItem(cJSON_GetObjectItem(have, "container"), "docker"),
+                   "portMappings")) cJSON_DeleteItemFromObject(m, "name");
+    }
+    CHECK_INT(mar_app_same(want, have), 1);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(have, "env"), "MDO_APP_VERSION",
+                              cJSON_CreateString("000000000000"));
+    CHECK_INT(mar_app_same(want, have), 0); /* the version still tells a change */
+    cJSON_Delete(have);
+    cJSON_Delete(want);
+
+    /* upgrade.pause: with a fixed host port or UNIQUE, ceil(n x min) is n-1 (kill first) */
+    conf.upgrade_pause = 5;
+    CHECK(mar_min_health(&conf) == 1.0); /* room for one extra: Marathon starts it first */
+    ports[0].host_port = 9042;
+    for (unsigned n = 1; n <= 1000; n++) {
+        double r_ = (conf.instances = n, mar_min_health(&conf)) * n;
+        unsigned c = (unsigned)r_ + ((double)(unsigned)r_ < r_);
+        if (c != n - 1) {
+            fprintf(stderr, "n=%u: ceil(n x %g) = %u\n", n, mar_min_health(&conf), c);
+            CHECK_INT(c, n - 1);
+            break;
+        }
+    }
+    CHECK_INT(conf.instances, 1000);
+    conf.instances = 1;
+    CHECK(mar_min_health(&conf) == 0.0);
+    ports[0].host_port = 0;
+    conf.instances = 3;
+    conf.constraints = uniq;
+    conf.nconstraints = 1;
+    CHECK(mar_min_health(&conf) > 0.66 && mar_min_health(&conf) < 0.6667); /* UNIQUE: same */
+    conf.upgrade_pause = 0;
+    CHECK(mar_min_health(&conf) == 0.5);
+}
+
 int main(void)
 {
+    test_old_versions();
     test_refused();
     test_paths();
     test_refused_once();
