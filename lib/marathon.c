@@ -27,6 +27,7 @@ static int mar_open(struct sched **out, const struct cfg *cfg, struct mdo_err *e
 {
     const struct cfg_marathon *mc = &cfg->marathon;
     struct mar_sched *m;
+    unsigned maj, min;
     size_t n;
 
     *out = NULL;
@@ -54,6 +55,8 @@ static int mar_open(struct sched **out, const struct cfg *cfg, struct mdo_err *e
     m->cfg = cfg;
     m->url_secrets = url_has_credentials(mc->url);
     m->legacy = mc->api && !strcmp(mc->api, "legacy");
+    if (mc->api && sscanf(mc->api, "%u.%u", &maj, &min) == 2)
+        m->legacy = maj < 1 || (maj == 1 && min < 5); /* the 1.4-and-earlier app shape */
     m->conn.user = mc->username;
     m->conn.password = mc->password;
     m->conn.token = mc->token;
@@ -405,6 +408,16 @@ int mar_leader_url(struct mar_sched *m, struct buf *out, struct mdo_err *err)
     if (ret < 0)
         err_from(err, MDO_SRC_MARATHON);
     return ret;
+}
+
+int mar_callbacks_removed(long status, const cJSON *ans)
+{
+    const char *msg = json_str(ans, "message");
+
+    /* 1.5 and 1.6: 404 "URI not found: ..." (api/MarathonExceptionMapper.scala:29-31 @v1.5.0);
+     * 1.7+: javax's NotFoundException mapped to 500 {"message":"URI not found"}
+     * (:75-76 @v1.10.26), the only field that tells it from another 500 */
+    return status == 404 || (status == 500 && msg && !strcmp(msg, "URI not found"));
 }
 
 static int done(int ret, struct mdo_err *err)

@@ -103,6 +103,10 @@ int mar_record(struct mar_sched *m, const cJSON *app, const cJSON *task, struct 
  * (Marathon 1.7+). 0, or an error (404: no leader). */
 int mar_leader_url(struct mar_sched *m, struct buf *out, struct mdo_err *err);
 
+/* 1 when an answer to /v2/eventSubscriptions says this Marathon has no callbacks at all (they
+ * were removed in 1.5): 404 (1.5, 1.6), or 500 {"message":"URI not found"} (1.7+). */
+int mar_callbacks_removed(long status, const cJSON *ans);
+
 /* ---- deploying (marathon_deploy.c) ---- */
 
 int mar_launch(struct sched *s, const struct cfg_service *svc, const struct sched_opts *o,

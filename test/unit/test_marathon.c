@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 #include "check.h"
+#include "config.h"
+#include "fixture.h"
 #include "json.h"
 #include "marathon.h"
 #include "spec.h"
@@ -510,8 +512,50 @@ static void test_old_versions(void)
     CHECK(mar_min_health(&conf) == 0.5);
 }
 
+/* validate: marathon.api as a Marathon version refuses what that Marathon cannot do */
+static void test_api_floors(void)
+{
+    static const struct {
+        const char *api, *mode, *labels, *want; /* want: a part of the message, or NULL: ok */
+    } cases[] = {
+        {"1.10", "events", "", NULL},
+        {"1.4", "callback", "", NULL},
+        {"0.8", "callback", "    labels: {tier: db}\n", NULL},
+        {"0.9", "events", "", NULL},
+        {"legacy", "callback", "", NULL},
+        {"1.5", "callback", "", "no http callbacks (removed in 1.5)"},
+        {"0.8", "events", "", "needs /v2/events, which Marathon 0.8 lacks (from 0.9)"},
+        {"0.7", "callback", "    labels: {tier: db}\n", "keeps no app labels (from 0.8)"},
+        {"0.6", "callback", "", "mdo needs 0.7 or later"},
+        {"1.x", "events", "", "v2, legacy, or the Marathon version"},
+        {"1.", "events", "", "v2, legacy, or the Marathon version"},
+        {"1.4.2.1", "events", "", "v2, legacy, or the Marathon version"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct buf t = BUF_INIT(0);
+        struct mdo_err err = MDO_ERR_INIT;
+        struct cfg *c = NULL;
+        const char *path = fixture_path("floors.yaml");
+        int ret;
+
+        buf_addf(&t,
+                 "environment: prod\nscheduler: marathon\nmarathon:\n  url: http://m:8080\n"
+                 "  api: \"%s\"\nsubscriber:\n  mode: %s\n  public_url: http://s:5000\n"
+                 "services:\n  db:\n    image: x/db:1\n%s",
+                 cases[i].api, cases[i].mode, cases[i].labels);
+        fixture_write(path, t.ptr, t.len);
+        ret = cfg_load(path, &c, &err);
+        if (cases[i].want ? !ret || !strstr(err.msg, cases[i].want) : ret != 0)
+            fprintf(stderr, "case %zu (api %s): %s\n", i, cases[i].api, err.msg);
+        CHECK(cases[i].want ? ret != 0 && strstr(err.msg, cases[i].want) != NULL : ret == 0);
+        cfg_free(c);
+        buf_release(&t);
+    }
+}
+
 int main(void)
 {
+    test_api_floors();
     test_old_versions();
     test_refused();
     test_paths();
