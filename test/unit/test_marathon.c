@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include "check.h"
 #include "config.h"
 #include "fixture.h"
@@ -553,8 +556,98 @@ static void test_api_floors(void)
     }
 }
 
+/* A server that answers one request with `answer` (a whole HTTP response). */
+struct one {
+    int fd;
+    const char *answer;
+    pthread_t th;
+};
+
+static void *one_serve(void *arg)
+{
+    struct one *o = arg;
+    char req[4096];
+    int c = accept(o->fd, NULL, NULL);
+
+    if (c >= 0) {
+        ssize_t n = recv(c, req, sizeof(req), 0); /* a GET without a body: one read is enough */
+        (void)n;
+        if (send(c, o->answer, strlen(o->answer), 0) < 0)
+            perror("send");
+        close(c);
+    }
+    return NULL;
+}
+
+static unsigned one_start(struct one *o, const char *answer)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof(a);
+
+    o->answer = answer;
+    o->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (o->fd < 0 || bind(o->fd, (struct sockaddr *)&a, sizeof(a)) || listen(o->fd, 1) ||
+        getsockname(o->fd, (struct sockaddr *)&a, &l) ||
+        pthread_create(&o->th, NULL, one_serve, o)) {
+        perror("fixture server");
+        exit(2);
+    }
+    return ntohs(a.sin_port);
+}
+
+static void one_stop(struct one *o)
+{
+    pthread_join(o->th, NULL);
+    close(o->fd);
+}
+
+/* GET /v2/leader -> the leader's base URL, marathon.url's scheme and credentials kept */
+static void test_leader_url(void)
+{
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             "Connection: close\r\n\r\n"
+                             "{\"leader\":\"10.0.0.7:8081\"}";
+    static const char none[] = "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+                               "Connection: close\r\n\r\n"
+                               "{\"message\":\"There is no leader\"}";
+    static const char bad[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                              "Connection: close\r\n\r\n"
+                              "{\"leader\":\"evil/x@y:80#zz\"}";
+    const char *answers[] = {ok, none, bad};
+    for (int i = 0; i < 3; i++) {
+        struct one o;
+        struct cfg cfg = {0};
+        struct sched *s = NULL;
+        struct mdo_err err = MDO_ERR_INIT;
+        struct buf url = BUF_INIT(0), out = BUF_INIT(0);
+        int ret;
+
+        buf_addf(&url, "http://mdo:pw@127.0.0.1:%u/", one_start(&o, answers[i]));
+        cfg.environment = "prod";
+        cfg.path = "t.yaml";
+        cfg.marathon.url = url.ptr;
+        if (sched_marathon.open(&s, &cfg, &err)) {
+            fprintf(stderr, "open: %s\n", err.msg);
+            exit(2);
+        }
+        ret = mar_leader_url(mar_of(s), &out, &err);
+        if (i == 0) {
+            CHECK_INT(ret, 0);
+            CHECK_STR(buf_str(&out), "http://mdo:pw@10.0.0.7:8081");
+        } else {
+            CHECK(ret < 0);
+            CHECK(strstr(err.msg, i == 1 ? "There is no leader" : "no leader host:port") != NULL);
+        }
+        sched_marathon.close(s);
+        one_stop(&o);
+        buf_release(&url);
+        buf_release(&out);
+    }
+}
+
 int main(void)
 {
+    test_leader_url();
     test_api_floors();
     test_old_versions();
     test_refused();
