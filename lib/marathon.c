@@ -1,5 +1,6 @@
 /* marathon.c - the marathon backend: one Marathon app per service, over Marathon's REST API v2
- * (Marathon 1.5+; `marathon.api: legacy` sends the 1.4-and-earlier app shape). Here: the client,
+ * (Marathon 1.5+; `marathon.api: legacy`, or a version before 1.5, sends the 1.4-and-earlier app
+ * shape and lists apps by id, as Marathon before 0.8 has no labels). Here: the client,
  * opening, listing what runs, and the ops table (app definitions and task records:
  * marathon_app.c; launch/scale/restart/stop and following deployments: marathon_deploy.c; the
  * event stream and http callbacks: marathon_events.c).
