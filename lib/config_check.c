@@ -362,6 +362,54 @@ static void check_seed_form(struct ld *ld, yaml_node_t *root, const char *sect, 
         ck_prob(ld, n, "%s.%s: expected either host/port or %s, not both", sect, newer, newer);
 }
 
+/* marathon.api as a Marathon version (X.Y[.Z]): what that Marathon cannot do for mdo, by its
+ * source at the release tags (fidelity audit F1, F9): /v2/deployments from 0.7, app labels
+ * from 0.8, /v2/events from 0.9, http callbacks up to 1.4. mdo copes without the rest (no task
+ * state before 1.1.2, no port names before 0.16, no tasksHealthy before 0.9). */
+static void check_marathon_floors(struct ld *ld, yaml_node_t *root)
+{
+    yaml_node_t *m = ck_map_get(ld, root, "marathon"), *a, *sub, *mode = NULL, *svcs;
+    unsigned maj, min, v;
+    int callback;
+
+    a = m && m->type == YAML_MAPPING_NODE ? ck_map_get(ld, m, "api") : NULL;
+    if (!a || !ck_is_text(a) || sscanf(ck_sval(a), "%u.%u", &maj, &min) != 2)
+        return;
+    v = maj * 1000 + min;
+    sub = ck_map_get(ld, root, "subscriber");
+    if (sub && sub->type == YAML_MAPPING_NODE)
+        mode = ck_map_get(ld, sub, "mode");
+    callback = mode && ck_is_text(mode) && !strcmp(ck_sval(mode), "callback");
+    if (v < 7)
+        ck_prob(ld, a,
+                "marathon.api: Marathon %s has no deployments (/v2/deployments, from 0.7): mdo "
+                "needs 0.7 or later",
+                ck_sval(a));
+    if (callback && v >= 1005)
+        ck_prob(ld, mode,
+                "subscriber.mode: callback: Marathon %s has no http callbacks (removed in 1.5): "
+                "use subscriber.mode: events",
+                ck_sval(a));
+    if (!callback && v < 9)
+        ck_prob(ld, mode ? mode : a,
+                "subscriber.mode: events needs /v2/events, which Marathon %s lacks (from 0.9): "
+                "use subscriber.mode: callback",
+                ck_sval(a));
+    svcs = ck_map_get(ld, root, "services");
+    if (v < 8 && svcs && svcs->type == YAML_MAPPING_NODE) {
+        for (yaml_node_pair_t *p = svcs->data.mapping.pairs.start; p < svcs->data.mapping.pairs.top;
+             p++) {
+            yaml_node_t *svc = yaml_document_get_node(&ld->doc, p->value), *l;
+            l = svc && svc->type == YAML_MAPPING_NODE ? ck_map_get(ld, svc, "labels") : NULL;
+            if (l)
+                ck_prob(ld, l,
+                        "labels: Marathon %s keeps no app labels (from 0.8), so the records "
+                        "would have none: remove them or use Marathon 0.8+",
+                        ck_sval(a));
+        }
+    }
+}
+
 void ck_walk_top(struct ld *ld, yaml_node_t *root)
 {
     yaml_node_t *v, *m;
@@ -387,6 +435,7 @@ void ck_walk_top(struct ld *ld, yaml_node_t *root)
         (!m ||
          (m->type == YAML_MAPPING_NODE && !ck_map_get(ld, m, "url") && !ck_map_get(ld, m, "host"))))
         ck_prob(ld, v, "scheduler: marathon needs marathon.url or marathon.host");
+    check_marathon_floors(ld, root);
     v = ck_map_get(ld, root, "services");
     if (v)
         ck_walk_services(ld, v);

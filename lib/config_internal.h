@@ -32,7 +32,8 @@ enum chk {
     CHK_PREFIX,
     CHK_PATH,
     CHK_IMAGE,
-    CHK_WORDS, // one of rule.words (struct cfg keeps the word itself)
+    CHK_WORDS,        // one of rule.words (struct cfg keeps the word itself)
+    CHK_MARATHON_API, // marathon.api: "v2", "legacy" or a Marathon version X.Y[.Z]
 };
 
 #define R_SECRET 1 // never echo the value

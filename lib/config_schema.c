@@ -158,7 +158,7 @@ static const struct rule rules[] = {
     {.fields = marathon_fields, .key = "token", .flags = R_SECRET},
     {.fields = marathon_fields,
      .key = "api",
-     .chk = CHK_WORDS,
+     .chk = CHK_MARATHON_API,
      .flags = R_NOEXP,
      .def = "v2",
      .words = api_words},
@@ -223,6 +223,7 @@ void cfg_expected(const cyaml_schema_value_t *v, const struct rule *r, char *dst
         [CHK_PATH] = "a path starting with '/'",
         [CHK_IMAGE] = "an image name",
         [CHK_WORDS] = "",
+        [CHK_MARATHON_API] = "v2, legacy, or the Marathon version (e.g. 1.4 or 1.1.2)",
     };
     struct buf b = BUF_INIT(256);
     const char *w[8];
@@ -378,6 +379,21 @@ bool cfg_chk_ok(const struct rule *r, const char *s)
         for (const char *const *w = r->words; *w; w++)
             if (!strcmp(s, *w))
                 return true;
+        return false;
+    case CHK_MARATHON_API: /* a word, or a version: digits '.' digits [ '.' digits ] */
+        for (const char *const *w = r->words; *w; w++)
+            if (!strcmp(s, *w))
+                return true;
+        for (int part = 0; part < 3; part++) {
+            size_t n = strspn(s, "0123456789");
+            if (!n || n > 4)
+                return false;
+            s += n;
+            if (!*s)
+                return part >= 1;
+            if (*s++ != '.')
+                return false;
+        }
         return false;
     default:
         return true;

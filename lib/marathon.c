@@ -1,5 +1,6 @@
 /* marathon.c - the marathon backend: one Marathon app per service, over Marathon's REST API v2
- * (Marathon 1.5+; `marathon.api: legacy` sends the 1.4-and-earlier app shape). Here: the client,
+ * (Marathon 1.5+; `marathon.api: legacy`, or a version before 1.5, sends the 1.4-and-earlier app
+ * shape and lists apps by id, as Marathon before 0.8 has no labels). Here: the client,
  * opening, listing what runs, and the ops table (app definitions and task records:
  * marathon_app.c; launch/scale/restart/stop and following deployments: marathon_deploy.c; the
  * event stream and http callbacks: marathon_events.c).
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <curl/curl.h>
 #include "buf.h"
 #include "http.h"
 #include "json.h"
@@ -26,6 +28,7 @@ static int mar_open(struct sched **out, const struct cfg *cfg, struct mdo_err *e
 {
     const struct cfg_marathon *mc = &cfg->marathon;
     struct mar_sched *m;
+    unsigned maj, min;
     size_t n;
 
     *out = NULL;
@@ -53,6 +56,8 @@ static int mar_open(struct sched **out, const struct cfg *cfg, struct mdo_err *e
     m->cfg = cfg;
     m->url_secrets = url_has_credentials(mc->url);
     m->legacy = mc->api && !strcmp(mc->api, "legacy");
+    if (mc->api && sscanf(mc->api, "%u.%u", &maj, &min) == 2)
+        m->legacy = maj < 1 || (maj == 1 && min < 5); /* the 1.4-and-earlier app shape */
     m->conn.user = mc->username;
     m->conn.password = mc->password;
     m->conn.token = mc->token;
@@ -160,7 +165,9 @@ int mar_fail(struct mar_sched *m, const char *what, long status, const cJSON *an
     const cJSON *det, *e;
     int ret;
 
-    if (status == 401 || status == 403)
+    /* Marathon's own message wins: a 403 is also "Max number (N) of running deployments"
+     * (api/MarathonExceptionMapper.scala:113 @v1.10.26), not only an identity refused */
+    if (status == 401 || (status == 403 && !msg))
         return mar_auth_error(m, status, err);
     cJSON_ArrayForEach(det, cJSON_GetObjectItemCaseSensitive(ans, "details"))
     {
@@ -178,7 +185,7 @@ int mar_fail(struct mar_sched *m, const char *what, long status, const cJSON *an
         ret = err_set(err,
                       status == 404   ? MDO_ENOTFOUND
                       : status == 409 ? MDO_ECONFLICT
-                                      : MDO_EHTTP,
+                                      : MDO_EHTTP, /* 403 with Marathon's message too */
                       "Marathon at %s: %s: HTTP %ld%s%s%s", m->shown, what, status, msg ? ": " : "",
                       msg ? msg : "", buf_str(&d));
     err->http_status = status;
@@ -214,8 +221,9 @@ static const char *id_shown(const char *id)
 
 int mar_record(struct mar_sched *m, const cJSON *app, const cJSON *task, struct reg_record *rec)
 {
-    const char *id = json_str(app, "id");
-    int ret = mar_task_record(m->cfg->environment, app, task, rec), first;
+    const char *id = json_str(app, "id"), *svc = mar_app_service(app);
+    const struct cfg_service *conf = svc ? cfg_service(m->cfg, svc) : NULL;
+    int ret = mar_task_record(m->cfg->environment, conf, app, task, rec), first;
 
     if (ret != 2)
         return ret;
@@ -242,7 +250,7 @@ static int add_records(struct mar_sched *m, const cJSON *apps, const char *servi
 
     cJSON_ArrayForEach(app, apps)
     {
-        const char *svc = json_str(cJSON_GetObjectItemCaseSensitive(app, "labels"), "mdo.service");
+        const char *svc = mar_app_service(app);
         if (service && (!svc || strcmp(svc, service)))
             continue;
         cJSON_ArrayForEach(task, cJSON_GetObjectItemCaseSensitive(app, "tasks"))
@@ -278,14 +286,18 @@ static int list(struct mar_sched *m, const char *service, struct reg_record **ou
 
     *out = NULL;
     *n = 0;
-    /* Marathon's label selector: key==value (backslash escapes; env names need none) */
-    buf_addf(&sel, "mdo.environment==%s", m->cfg->environment);
-    buf_adds(&path, "/v2/apps?embed=apps.tasks&label=");
-    ret = http_escape(&path, sel.ptr);
-    if (!ret && service) {
-        buf_adds(&sel, ",mdo.service==");
-        buf_adds(&sel, service);
-        buf_reset(&path);
+    if (m->legacy) {
+        /* Marathon 1.4 and older: no label selector before 0.8 (nor labels; unknown query
+         * parameters are ignored), so ask for the environment's group by id (a substring
+         * filter) and pick mdo's apps by their identity (mar_task_record) */
+        buf_addf(&sel, "/%s/", m->cfg->environment);
+        buf_adds(&path, "/v2/apps?embed=apps.tasks&id=");
+        ret = http_escape(&path, sel.ptr);
+    } else {
+        /* Marathon's label selector: key==value (backslash escapes; env names need none) */
+        buf_addf(&sel, "mdo.environment==%s", m->cfg->environment);
+        if (service)
+            buf_addf(&sel, ",mdo.service==%s", service);
         buf_adds(&path, "/v2/apps?embed=apps.tasks&label=");
         ret = http_escape(&path, sel.ptr);
     }
@@ -353,6 +365,60 @@ static int alive(struct mar_sched *m, const struct reg_record *rec, struct mdo_e
     cJSON_Delete(ans);
     buf_release(&path);
     return ret;
+}
+
+int mar_leader_url(struct mar_sched *m, struct buf *out, struct mdo_err *err)
+{
+    cJSON *ans = NULL;
+    const char *leader;
+    struct buf lu = BUF_INIT(0);
+    char *host = NULL, *url = NULL, port[8];
+    unsigned p = 0;
+    CURLU *u = NULL;
+    long st = 0;
+    int ret = mar_call(m, "GET", "/v2/leader", NULL, &st, &ans, err);
+
+    if (!ret && st != 200)
+        ret = mar_fail(m, "GET /v2/leader", st, ans, err);
+    leader = ret ? NULL : json_str(ans, "leader");
+    /* "host:port", checked as the authority of a URL before it becomes one */
+    if (!ret && (!leader || strlen(leader) > 300 || strpbrk(leader, "/?#@ \t\r\n") ||
+                 buf_addf(&lu, "http://%s", leader) || url_host_port(lu.ptr, &host, &p)))
+        ret = err_set(err, MDO_EPROTO, "Marathon at %s: GET /v2/leader: no leader host:port",
+                      m->shown);
+    snprintf(port, sizeof(port), "%u", p);
+    if (!ret &&
+        (!(u = curl_url()) || curl_url_set(u, CURLUPART_URL, m->base, 0) ||
+         curl_url_set(u, CURLUPART_HOST, host, 0) || curl_url_set(u, CURLUPART_PORT, port, 0) ||
+         curl_url_get(u, CURLUPART_URL, &url, 0)))
+        ret = err_set(err, MDO_EPROTO, "Marathon at %s: GET /v2/leader: no leader host:port",
+                      m->shown);
+    if (!ret) {
+        size_t n = strlen(url);
+        while (n && url[n - 1] == '/')
+            n--;
+        buf_reset(out);
+        if (buf_add(out, url, n))
+            ret = err_set(err, MDO_ENOMEM, "out of memory");
+    }
+    curl_free(url);
+    curl_url_cleanup(u);
+    free(host);
+    buf_release(&lu);
+    cJSON_Delete(ans);
+    if (ret < 0)
+        err_from(err, MDO_SRC_MARATHON);
+    return ret;
+}
+
+int mar_callbacks_removed(long status, const cJSON *ans)
+{
+    const char *msg = json_str(ans, "message");
+
+    /* 1.5 and 1.6: 404 "URI not found: ..." (api/MarathonExceptionMapper.scala:29-31 @v1.5.0);
+     * 1.7+: javax's NotFoundException mapped to 500 {"message":"URI not found"}
+     * (:75-76 @v1.10.26), the only field that tells it from another 500 */
+    return status == 404 || (status == 500 && msg && !strcmp(msg, "URI not found"));
 }
 
 static int done(int ret, struct mdo_err *err)

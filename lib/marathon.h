@@ -40,11 +40,28 @@ cJSON *mar_app_json(const struct cfg *cfg, const struct cfg_service *svc, int le
 int mar_app_same(const cJSON *want, const cJSON *have);
 
 /* The registry record of one task of app (as GET /v2/apps?embed=apps.tasks gives them): 0 and
- * rec filled; 1 when there is nothing to register (not TASK_RUNNING, or an app without mdo's
- * labels or of another environment); 2 when the app carries this environment's labels but is
- * refused: its id is not /<env>/<service of its mdo.service label>, that service is not a
- * valid name, or the task id is no valid key segment (names.h); -MDO_ENOMEM. */
-int mar_task_record(const char *env, const cJSON *app, const cJSON *task, struct reg_record *rec);
+ * rec filled; 1 when there is nothing to register (not running, or an app without mdo's
+ * identity or of another environment); 2 when the app carries this environment's identity but
+ * is refused: its id is not /<env>/<its service>, that service is not a valid name, or the task
+ * id is no valid key segment (names.h); -MDO_ENOMEM. mdo's identity is its labels, or on a
+ * Marathon before 0.8 (no labels at all) the MDO_ENVIRONMENT/MDO_SERVICE of the app's env.
+ * conf: the config's service of that name, or NULL: names the ports that Marathon before 0.16
+ * lists without names (by index, the order mdo sends them in). */
+int mar_task_record(const char *env, const struct cfg_service *conf, const cJSON *app,
+                    const cJSON *task, struct reg_record *rec);
+/* The service of an app by mdo's identity (labels, or the env before 0.8), or NULL. */
+const char *mar_app_service(const cJSON *app);
+/* 1 when a task runs: state TASK_RUNNING, or, on Marathons that list no state (before 1.1.2),
+ * a startedAt. */
+int mar_task_running(const cJSON *task);
+/* 1 when every health check of app has a result for task and each is alive. */
+int mar_task_healthy(const cJSON *app, const cJSON *task);
+/* 1 when task_id is the task named by id: the task id itself, or an instance id of it
+ * (1.8+ "<path>.instance-<u>" of "<path>.instance-<u>._app.N"; 1.4-1.7 "<path>.marathon-<u>"
+ * of "<path>.<u>"). */
+int mar_task_of(const char *task_id, const char *id);
+/* The upgradeStrategy's minimumHealthCapacity for svc (see marathon_app.c). */
+double mar_min_health(const struct cfg_service *svc);
 
 /* ---- the backend's state and client (marathon.c) ---- */
 
@@ -79,6 +96,16 @@ int mar_auth_error(struct mar_sched *m, long status, struct mdo_err *err);
 int mar_net_error(struct mar_sched *m, struct mdo_err *err);
 /* mar_task_record() for this backend; a refused app is logged once and reported as 1. */
 int mar_record(struct mar_sched *m, const cJSON *app, const cJSON *task, struct reg_record *rec);
+
+/* The base URL of the leading Marathon, as GET /v2/leader names it ({"leader":"host:port"}),
+ * in out ("<scheme>://[user:password@]host:port", marathon.url's scheme and credentials; the
+ * connection's credentials apply as before): for a standby that answers /v2/events with a 302
+ * (Marathon 1.7+). 0, or an error (404: no leader). */
+int mar_leader_url(struct mar_sched *m, struct buf *out, struct mdo_err *err);
+
+/* 1 when an answer to /v2/eventSubscriptions says this Marathon has no callbacks at all (they
+ * were removed in 1.5): 404 (1.5, 1.6), or 500 {"message":"URI not found"} (1.7+). */
+int mar_callbacks_removed(long status, const cJSON *ans);
 
 /* ---- deploying (marathon_deploy.c) ---- */
 

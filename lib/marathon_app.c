@@ -60,18 +60,47 @@ static cJSON *health_json(const struct cfg_service *svc)
 }
 
 /* How Marathon replaces instances on a config change or restart. Marathon has no pause between
- * instances; the closest it offers to upgrade.pause is one at a time: minimumHealthCapacity 1
- * with maximumOverCapacity 0 makes it kill one old instance, start one new one and wait until
- * that one is healthy (its health check's grace period is the pause) before the next. Without a
- * pause: at least half the instances stay up and half as many again may start alongside, as
- * fast as the cluster allows. A fixed host port cannot run old and new side by side on one
- * agent, so no over-capacity then. */
+ * instances; the closest it offers to upgrade.pause is one at a time. With minimumHealthCapacity
+ * 1 and maximumOverCapacity 0 Marathon's TaskReplaceActor starts one EXTRA instance first
+ * ("temporary over-capacity of one instance", upgrade/TaskReplaceActor.scala @v0.8.0 to
+ * core/deployment/impl/TaskReplaceActor.scala:351-366 @v1.10.26), waits until it is healthy,
+ * then kills an old one. That needs room for n+1 instances; with a fixed host port (or a UNIQUE
+ * constraint, one instance per agent) there may be none, and the deployment waits forever.
+ * There mdo sends minimumHealthCapacity (n-1)/n (a little less, so that ceil(n x it) is n-1)
+ * with no over-capacity: Marathon kills one old instance first, starts one new one and waits
+ * until it is healthy (the health check's grace period is the pause) before the next. The
+ * ratio is for the config's instance count: an app scaled far beyond it by `mdo scale` may
+ * again ask for the extra instance (scale sends only the count, so as not to restart it).
+ * Without a pause: at least half the instances stay up and half as many again may start
+ * alongside, as fast as the cluster allows; no over-capacity with a fixed host port. */
+static int has_unique(const struct cfg_service *svc)
+{
+    for (unsigned i = 0; i < svc->nconstraints; i++)
+        if (svc->constraints[i].op && !strcmp(svc->constraints[i].op, "UNIQUE"))
+            return 1;
+    return 0;
+}
+
+double mar_min_health(const struct cfg_service *svc)
+{
+    unsigned n = svc->instances;
+
+    if (!svc->upgrade_pause)
+        return 0.5;
+    if (!cfg_service_fixed_ports(svc) && !has_unique(svc))
+        return 1.0;
+    if (n <= 1)
+        return 0.0;
+    /* ceil(n * r) == n - 1: r just under (n-1)/n, rounded down to 1e-4 */
+    return (double)((unsigned long)((double)(n - 1) / n * 10000.0) - 1) / 10000.0;
+}
+
 static cJSON *upgrade_json(const struct cfg_service *svc)
 {
     cJSON *o = cJSON_CreateObject();
     int fixed = cfg_service_fixed_ports(svc) != NULL;
 
-    cJSON_AddNumberToObject(o, "minimumHealthCapacity", svc->upgrade_pause ? 1.0 : 0.5);
+    cJSON_AddNumberToObject(o, "minimumHealthCapacity", mar_min_health(svc));
     cJSON_AddNumberToObject(o, "maximumOverCapacity", svc->upgrade_pause || fixed ? 0.0 : 0.5);
     return o;
 }
@@ -115,7 +144,9 @@ cJSON *mar_app_json(const struct cfg *cfg, const struct cfg_service *svc, int le
     cJSON_AddNumberToObject(o, "cpus", svc->cpus);
     cJSON_AddNumberToObject(o, "mem", svc->mem);
     cJSON_AddNumberToObject(o, "instances", svc->instances);
-    if (svc->nargs) {
+    /* legacy: Marathon before 1.4 merges a PUT into what it stores (and mdo sends no
+     * partialUpdate there), so an empty args list clears the args the config no longer has */
+    if (svc->nargs || legacy) {
         a = cJSON_AddArrayToObject(o, "args");
         for (unsigned i = 0; i < svc->nargs; i++)
             cJSON_AddItemToArray(a, cJSON_CreateString(svc->args[i]));
@@ -128,6 +159,9 @@ cJSON *mar_app_json(const struct cfg *cfg, const struct cfg_service *svc, int le
         cJSON_DeleteItemFromObjectCaseSensitive(env, b.ptr); /* (spec_env repeats none) */
         cJSON_AddStringToObject(env, b.ptr, vars[i][k] ? vars[i] + k + 1 : "");
     }
+    /* legacy: Marathon before 0.8 keeps no labels; the env carries the version there too */
+    if (legacy)
+        cJSON_AddStringToObject(env, "MDO_APP_VERSION", version);
     cJSON_AddItemToObject(o, "labels", spec_labels(cfg, svc, version));
     a = cJSON_AddArrayToObject(o, "constraints");
     for (unsigned i = 0; i < svc->nconstraints; i++) {
@@ -160,13 +194,20 @@ static int covers(const cJSON *want, const cJSON *have, int exact)
             return 0;
         cJSON_ArrayForEach(w, want)
         {
-            if (!covers(w, cJSON_GetObjectItemCaseSensitive(have, w->string), 0))
+            const cJSON *h = cJSON_GetObjectItemCaseSensitive(have, w->string);
+            /* a portMapping's name, which Marathon before 0.16 does not keep (the only "name"
+             * mdo sends) */
+            if (!h && !exact && !strcmp(w->string, "name"))
+                continue;
+            if (!covers(w, h, 0))
                 return 0;
         }
         return 1;
     }
     if (cJSON_IsArray(want)) {
         int i = 0;
+        if (!cJSON_GetArraySize(want) && (!have || cJSON_IsNull(have)))
+            return 1; /* an empty list (legacy args) that the Marathon stores as none */
         if (!cJSON_IsArray(have) || cJSON_GetArraySize(want) != cJSON_GetArraySize(have))
             return 0;
         cJSON_ArrayForEach(w, want)
@@ -197,6 +238,10 @@ int mar_app_same(const cJSON *want, const cJSON *have)
     cJSON_ArrayForEach(w, want)
     {
         int exact = !strcmp(w->string, "env") || !strcmp(w->string, "labels");
+        /* Marathon before 0.8 keeps no labels (its answers have none at all); the legacy shape
+         * has mdo.app_version in the env as well, which is compared */
+        if (!strcmp(w->string, "labels") && !cJSON_GetObjectItemCaseSensitive(have, "labels"))
+            continue;
         if (!covers(w, cJSON_GetObjectItemCaseSensitive(have, w->string), exact))
             return 0;
     }
@@ -227,8 +272,20 @@ static const cJSON *app_mappings(const cJSON *app)
     return cJSON_IsArray(m) ? m : NULL;
 }
 
-/* running, or healthy/unhealthy from the task's health check results when the app has checks
- * (no result yet, in the grace period: running, as the docker backend says for "starting") */
+/* running, or healthy/unhealthy from the task's health check results when the app has checks.
+ * No result yet, or a result that has never seen a success nor a failure that counts (alive
+ * false, consecutiveFailures 0, no firstSuccess, no lastFailure: a probe failed within the
+ * grace period, which Marathon lists but does not count, core/health/impl/HealthCheckActor.scala
+ * :145-186 @v1.10.26): running, as the docker backend says for "starting". */
+static int in_grace(const cJSON *r)
+{
+    const cJSON *fs = cJSON_GetObjectItemCaseSensitive(r, "firstSuccess");
+    const cJSON *lf = cJSON_GetObjectItemCaseSensitive(r, "lastFailure");
+
+    return !json_bool(r, "alive", 0) && json_int(r, "consecutiveFailures", 0) == 0 &&
+           (!fs || cJSON_IsNull(fs)) && (!lf || cJSON_IsNull(lf));
+}
+
 static const char *task_state(const cJSON *app, const cJSON *task)
 {
     const cJSON *res = cJSON_GetObjectItemCaseSensitive(task, "healthCheckResults"), *r;
@@ -238,6 +295,8 @@ static const char *task_state(const cJSON *app, const cJSON *task)
         return "running";
     cJSON_ArrayForEach(r, res)
     {
+        if (in_grace(r))
+            continue;
         n++;
         if (!json_bool(r, "alive", 0))
             return "unhealthy";
@@ -248,14 +307,74 @@ static const char *task_state(const cJSON *app, const cJSON *task)
                : "running";
 }
 
-int mar_task_record(const char *env, const cJSON *app, const cJSON *task, struct reg_record *rec)
+int mar_task_running(const cJSON *task)
 {
-    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(app, "labels"), *maps, *m;
+    const char *state = json_str(task, "state");
+
+    if (state)
+        return !strcmp(state, "TASK_RUNNING");
+    /* Marathon before 1.1.2 (and 0.16-1.1.1) lists no state: a task that has started and is
+     * still listed runs (its startedAt is set on TASK_RUNNING, api/v2/json/Formats.scala:68-77
+     * @v0.8.0); a staged one has none */
+    return json_str(task, "startedAt") && *json_str(task, "startedAt");
+}
+
+int mar_task_healthy(const cJSON *app, const cJSON *task)
+{
+    return !strcmp(task_state(app, task), "healthy");
+}
+
+int mar_task_of(const char *task_id, const char *id)
+{
+    size_t len = strlen(id);
+    const char *dot = strrchr(id, '.');
+
+    if (!strcmp(task_id, id) || (!strncmp(task_id, id, len) && task_id[len] == '.'))
+        return 1; /* the task itself, or 1.8+: instance "<p>.instance-<u>", task "<inst>._app.N" */
+    /* 1.4-1.7: instance "<p>.marathon-<u>", task "<p>.<u>" (core/task/Task.scala:145-161 @v1.4.0)
+     */
+    if (dot && !strncmp(dot + 1, "marathon-", 9)) {
+        size_t pl = (size_t)(dot - id) + 1;
+        return !strncmp(task_id, id, pl) && !strcmp(task_id + pl, dot + 10);
+    }
+    return 0;
+}
+
+/* mdo's identity of an app: env and service from its labels; on a Marathon before 0.8, whose
+ * apps have no labels at all, from the MDO_ENVIRONMENT and MDO_SERVICE mdo puts in the env (an
+ * app mdo did not make has neither). */
+static const cJSON *identity(const cJSON *app, const char **lenv, const char **svc)
+{
+    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(app, "labels");
+    const cJSON *env = cJSON_GetObjectItemCaseSensitive(app, "env");
+
+    if (labels) {
+        *lenv = json_str(labels, "mdo.environment");
+        *svc = json_str(labels, "mdo.service");
+    } else {
+        *lenv = json_str(env, "MDO_ENVIRONMENT");
+        *svc = json_str(env, "MDO_SERVICE");
+    }
+    return labels;
+}
+
+const char *mar_app_service(const cJSON *app)
+{
+    const char *lenv, *svc;
+
+    identity(app, &lenv, &svc);
+    return lenv ? svc : NULL;
+}
+
+int mar_task_record(const char *env, const struct cfg_service *conf, const cJSON *app,
+                    const cJSON *task, struct reg_record *rec)
+{
+    const cJSON *labels, *maps, *m;
     const cJSON *ports = cJSON_GetObjectItemCaseSensitive(task, "ports");
     const cJSON *ip = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(task, "ipAddresses"), 0);
-    const char *lenv = json_str(labels, "mdo.environment"), *svc = json_str(labels, "mdo.service");
-    const char *state = json_str(task, "state"), *id = json_str(task, "id");
-    const char *host = json_str(task, "host"), *ver = json_str(labels, "mdo.app_version");
+    const cJSON *appenv = cJSON_GetObjectItemCaseSensitive(app, "env");
+    const char *lenv, *svc, *id = json_str(task, "id");
+    const char *host = json_str(task, "host"), *ver;
     const char *started = json_str(task, "startedAt");
     char of_id[NAME_MAX_LEN + 1];
     unsigned i = 0;
@@ -263,14 +382,19 @@ int mar_task_record(const char *env, const cJSON *app, const cJSON *task, struct
     int oom = 0;
 
     memset(rec, 0, sizeof(*rec));
-    if (!lenv || strcmp(lenv, env) || !svc || !*svc || !id || !host || !state ||
-        strcmp(state, "TASK_RUNNING"))
+    labels = identity(app, &lenv, &svc);
+    ver = json_str(labels, "mdo.app_version");
+    if (!ver) /* Marathon before 0.8: the legacy shape's env copy */
+        ver = json_str(appenv, "MDO_APP_VERSION");
+    if (!lenv || strcmp(lenv, env) || !svc || !*svc || !id || !host || !mar_task_running(task))
         return 1;
     /* The service is the app's: its id must be /<env>/<label's service>, or any app carrying
      * mdo's labels could register its tasks as another service's instances. */
     if (!name_ok(svc) || !mar_service_of(env, json_str(app, "id"), of_id, sizeof(of_id)) ||
         strcmp(of_id, svc) || !segment_ok(id))
         return 2;
+    if (conf && strcmp(conf->name, svc))
+        conf = NULL;
     if (started && rfc3339_parse(started, &t))
         started = NULL; /* not a time: left out rather than passed on */
     rec->service = xstrdup(svc, &oom);
@@ -295,7 +419,11 @@ int mar_task_record(const char *env, const cJSON *app, const cJSON *task, struct
         const cJSON *ext = cJSON_GetArrayItem(ports, (int)i);
         char dflt[16];
 
-        snprintf(dflt, sizeof(dflt), "port%u", i); /* a mapping mdo did not name */
+        /* a mapping without a name (Marathon before 0.16 keeps none): the config's name of the
+         * port at that index (mdo sends them in config order), else port<i> */
+        snprintf(dflt, sizeof(dflt), "port%u", i);
+        if (!name && conf && i < conf->nports && conf->ports[i].name)
+            name = conf->ports[i].name;
         p->name = xstrdup(name ? name : dflt, &oom);
         p->external = cJSON_IsNumber(ext) ? ext->valueint : 0;
         p->internal = (int)json_int(m, "containerPort", 0);

@@ -43,6 +43,25 @@ static int deployment_listed(struct mar_sched *m, const char *id, int *listed, s
     return ret;
 }
 
+/* The app's running and healthy tasks: Marathon's counts where it has them, else counted from
+ * its tasks (no tasksRunning in 0.7, no tasksHealthy before 0.9). */
+static void count_tasks(const cJSON *app, long *run, long *healthy)
+{
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(app, "tasksRunning");
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(app, "tasksHealthy"), *t;
+    long nr = 0, nh = 0;
+
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(app, "tasks"))
+    {
+        if (!mar_task_running(t))
+            continue;
+        nr++;
+        nh += mar_task_healthy(app, t);
+    }
+    *run = cJSON_IsNumber(r) ? (long)r->valuedouble : nr;
+    *healthy = cJSON_IsNumber(h) ? (long)h->valuedouble : nh;
+}
+
 /* What a follow waits for. */
 struct goal {
     const char *service, *app_id;
@@ -66,7 +85,8 @@ static int follow(struct mar_sched *m, const struct goal *g, const struct sched_
     int ret = 0;
 
     mar_app_path(&path, m->cfg->environment, g->service);
-    buf_adds(&path, "?embed=app.counts&embed=app.deployments&embed=app.lastTaskFailure");
+    buf_adds(&path, "?embed=app.counts&embed=app.deployments&embed=app.lastTaskFailure"
+                    "&embed=app.tasks");
     for (;;) {
         cJSON *ans = NULL;
         const cJSON *app, *f, *d;
@@ -93,9 +113,8 @@ static int follow(struct mar_sched *m, const struct goal *g, const struct sched_
         } else if (g->gone) {
             done = !listed;
         } else {
-            run = (long)json_int(app, "tasksRunning", 0);
-            healthy = (long)json_int(app, "tasksHealthy", 0);
             checks = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(app, "healthChecks"));
+            count_tasks(app, &run, &healthy);
             cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(app, "deployments"))
             {
                 if (json_str(d, "id") &&
@@ -174,9 +193,9 @@ static int locked_error(struct mar_sched *m, const char *service, const char *ap
 
     err_set(err, MDO_ECONFLICT,
             "%s: app '%s' is locked by deployment %s, still in progress "
-            "(see GET %s/v2/deployments/%s): wait for it to finish (--wait), or run again with "
+            "(see GET %s/v2/deployments): wait for it to finish (--wait), or run again with "
             "--force to override it",
-            service, app_id, dep ? dep : "(unknown)", m->shown, dep ? dep : "");
+            service, app_id, dep ? dep : "(unknown)", m->shown);
     err->http_status = 409;
     return -MDO_ECONFLICT;
 }

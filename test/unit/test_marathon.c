@@ -6,7 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include "check.h"
+#include "config.h"
+#include "fixture.h"
 #include "json.h"
 #include "marathon.h"
 #include "spec.h"
@@ -218,7 +223,7 @@ static void test_records(void)
     {
         cJSON_ArrayForEach(task, cJSON_GetObjectItem(app, "tasks"))
         {
-            int ret = mar_task_record("prod", app, task, &r[n]);
+            int ret = mar_task_record("prod", NULL, app, task, &r[n]);
             CHECK(ret == 0 || ret == 1);
             if (!ret && n < 15)
                 n++;
@@ -289,8 +294,8 @@ static void test_refused(void)
             fprintf(stderr, "fixture is not JSON: %s\n", buf_str(&b));
             exit(2);
         }
-        ret = mar_task_record("prod", app, cJSON_GetArrayItem(cJSON_GetObjectItem(app, "tasks"), 0),
-                              &r);
+        ret = mar_task_record("prod", NULL, app,
+                              cJSON_GetArrayItem(cJSON_GetObjectItem(app, "tasks"), 0), &r);
         if (ret != cases[i].want)
             fprintf(stderr, "case %zu: %s\n", i, buf_str(&b));
         CHECK_INT(ret, cases[i].want);
@@ -352,8 +357,299 @@ static void test_paths(void)
     buf_release(&b);
 }
 
+/* Issue 12: what old Marathons list (no state before 1.1.2, no labels before 0.8, no port names
+ * before 0.16), probes failed in the grace period, 1.4-1.7 instance ids, upgrade.pause. */
+static cJSON *parse(const char *s)
+{
+    cJSON *o = cJSON_Parse(s);
+    if (!o) {
+        fprintf(stderr, "fixture is not JSON: %s\n", s);
+        exit(2);
+    }
+    return o;
+}
+
+static int one_record(const struct cfg_service *conf, const char *app_s, struct reg_record *r)
+{
+    cJSON *app = parse(app_s);
+    int ret = mar_task_record("prod", conf, app,
+                              cJSON_GetArrayItem(cJSON_GetObjectItem(app, "tasks"), 0), r);
+    cJSON_Delete(app);
+    return ret;
+}
+
+static void test_old_versions(void)
+{
+    struct cfg_port ports[] = {{"native", 9042, "tcp", 0}, {"storage", 7000, "udp", 0}};
+    struct cfg_service conf = {0};
+    struct reg_record r;
+    cJSON *want, *have;
+    struct cfg_constraint uniq[] = {{"hostname", "UNIQUE", NULL}};
+    struct cfg cfg = {0};
+
+    conf.name = "db";
+    conf.ports = ports;
+    conf.nports = 2;
+    /* 0.7: no labels, no state, no names; identity from the env mdo sends */
+    CHECK_INT(one_record(&conf,
+                         "{\"id\":\"/prod/db\",\"env\":{\"MDO_ENVIRONMENT\":\"prod\","
+                         "\"MDO_SERVICE\":\"db\",\"MDO_APP_VERSION\":\"0123456789ab\"},"
+                         "\"container\":{\"docker\":{\"portMappings\":[{\"containerPort\":9042},"
+                         "{\"containerPort\":7000,\"protocol\":\"udp\"}]}},\"tasks\":[{\"id\":"
+                         "\"prod_db.1\",\"host\":\"h\",\"ports\":[31001,31002],\"startedAt\":"
+                         "\"2015-08-26T20:23:44.678Z\"}]}",
+                         &r),
+              0);
+    CHECK_STR(r.service, "db");
+    CHECK_STR(r.app_version, "0123456789ab");
+    CHECK_STR(r.ports[0].name, "native"); /* the config's names, by index */
+    CHECK_INT(r.ports[0].external, 31001);
+    CHECK_STR(r.ports[1].name, "storage");
+    CHECK_STR(r.ports[1].proto, "udp");
+    reg_record_release(&r);
+    /* without the config's service: port<i> */
+    CHECK_INT(one_record(NULL,
+                         "{\"id\":\"/prod/db\",\"labels\":{\"mdo.environment\":\"prod\","
+                         "\"mdo.service\":\"db\"},\"container\":{\"docker\":{\"portMappings\":"
+                         "[{\"containerPort\":9042}]}},\"tasks\":[{\"id\":\"prod_db.1\",\"host\":"
+                         "\"h\",\"ports\":[31001],\"startedAt\":\"2015-08-26T20:23:44.678Z\"}]}",
+                         &r),
+              0);
+    CHECK_STR(r.ports[0].name, "port0");
+    reg_record_release(&r);
+    /* no state and no startedAt: staged, not running */
+    CHECK_INT(one_record(&conf,
+                         "{\"id\":\"/prod/db\",\"labels\":{\"mdo.environment\":\"prod\","
+                         "\"mdo.service\":\"db\"},\"tasks\":[{\"id\":\"prod_db.1\",\"host\":"
+                         "\"h\",\"startedAt\":null}]}",
+                         &r),
+              1);
+    /* no labels and no mdo env: not mdo's */
+    CHECK_INT(one_record(&conf,
+                         "{\"id\":\"/prod/db\",\"tasks\":[{\"id\":\"prod_db.1\",\"host\":"
+                         "\"h\",\"startedAt\":\"2015-08-26T20:23:44.678Z\"}]}",
+                         &r),
+              1);
+    /* labels present (0.8+) but not mdo's: the env does not count then */
+    CHECK_INT(one_record(&conf,
+                         "{\"id\":\"/prod/db\",\"labels\":{},\"env\":{\"MDO_ENVIRONMENT\":"
+                         "\"prod\",\"MDO_SERVICE\":\"db\"},\"tasks\":[{\"id\":\"prod_db.1\","
+                         "\"host\":\"h\",\"state\":\"TASK_RUNNING\"}]}",
+                         &r),
+              1);
+    /* a probe failed within the grace period (alive false, nothing counted): running */
+    static const char grace[] =
+        "{\"id\":\"/prod/db\",\"labels\":{\"mdo.environment\":\"prod\",\"mdo.service\":"
+        "\"db\"},\"healthChecks\":[{\"protocol\":\"HTTP\"}],\"tasks\":[{\"id\":\"prod_db.1\","
+        "\"host\":\"h\",\"state\":\"TASK_RUNNING\",\"healthCheckResults\":[{\"alive\":false,"
+        "\"consecutiveFailures\":%d,\"firstSuccess\":null,\"lastFailure\":%s}]}]}";
+    char doc[1024];
+    snprintf(doc, sizeof(doc), grace, 0, "null");
+    CHECK_INT(one_record(&conf, doc, &r), 0);
+    CHECK_STR(r.state, "running");
+    reg_record_release(&r);
+    snprintf(doc, sizeof(doc), grace, 1, "\"2015-08-26T20:23:44.678Z\"");
+    CHECK_INT(one_record(&conf, doc, &r), 0);
+    CHECK_STR(r.state, "unhealthy");
+    reg_record_release(&r);
+
+    /* instance ids of each era name their tasks */
+    CHECK_INT(mar_task_of("prod_db.5f1c", "prod_db.5f1c"), 1);
+    CHECK_INT(mar_task_of("prod_db.5f1c", "prod_db.marathon-5f1c"), 1); /* 1.4-1.7 */
+    CHECK_INT(mar_task_of("prod_db.5f1d", "prod_db.marathon-5f1c"), 0);
+    CHECK_INT(mar_task_of("prod_dc.5f1c", "prod_db.marathon-5f1c"), 0);
+    CHECK_INT(mar_task_of("prod_db.instance-5f1c._app.1", "prod_db.instance-5f1c"), 1); /* 1.8+ */
+    CHECK_INT(mar_task_of("prod_db.instance-5f1cd._app.1", "prod_db.instance-5f1c"), 0);
+
+    /* a stored app without labels (0.7) or port names (before 0.16) is still "the same" */
+    cfg.environment = "prod";
+    conf.image = "example/db:1";
+    conf.instances = 2;
+    conf.cpus = 0.5;
+    conf.mem = 64;
+    want = mar_app_json(&cfg, &conf, 1);
+    CHECK(want != NULL);
+    CHECK_AT(want, "args", "[]"); /* legacy: a PUT merges, so no args must clear old ones */
+    CHECK_STR(json_str(cJSON_GetObjectItem(want, "env"), "MDO_APP_VERSION"),
+              json_str(cJSON_GetObjectItem(want, "labels"), "mdo.app_version"));
+    CHECK_INT((int)strlen(json_str(cJSON_GetObjectItem(want, "env"), "MDO_APP_VERSION")), 12);
+    have = cJSON_Duplicate(want, 1);
+    cJSON_DeleteItemFromObject(have, "labels");
+    cJSON_DeleteItemFromObject(have, "args");
+    {
+        cJSON *m;
+        cJSON_ArrayForEach(
+            m, cJSON_GetObjectItem(
+                   cJSON_GetObjectItem(cJSON_GetObjectItem(have, "container"), "docker"),
+                   "portMappings")) cJSON_DeleteItemFromObject(m, "name");
+    }
+    CHECK_INT(mar_app_same(want, have), 1);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(have, "env"), "MDO_APP_VERSION",
+                              cJSON_CreateString("000000000000"));
+    CHECK_INT(mar_app_same(want, have), 0); /* the version still tells a change */
+    cJSON_Delete(have);
+    cJSON_Delete(want);
+
+    /* upgrade.pause: with a fixed host port or UNIQUE, ceil(n x min) is n-1 (kill first) */
+    conf.upgrade_pause = 5;
+    CHECK(mar_min_health(&conf) == 1.0); /* room for one extra: Marathon starts it first */
+    ports[0].host_port = 9042;
+    for (unsigned n = 1; n <= 1000; n++) {
+        double r_ = (conf.instances = n, mar_min_health(&conf)) * n;
+        unsigned c = (unsigned)r_ + ((double)(unsigned)r_ < r_);
+        if (c != n - 1) {
+            fprintf(stderr, "n=%u: ceil(n x %g) = %u\n", n, mar_min_health(&conf), c);
+            CHECK_INT(c, n - 1);
+            break;
+        }
+    }
+    CHECK_INT(conf.instances, 1000);
+    conf.instances = 1;
+    CHECK(mar_min_health(&conf) == 0.0);
+    ports[0].host_port = 0;
+    conf.instances = 3;
+    conf.constraints = uniq;
+    conf.nconstraints = 1;
+    CHECK(mar_min_health(&conf) > 0.66 && mar_min_health(&conf) < 0.6667); /* UNIQUE: same */
+    conf.upgrade_pause = 0;
+    CHECK(mar_min_health(&conf) == 0.5);
+}
+
+/* validate: marathon.api as a Marathon version refuses what that Marathon cannot do */
+static void test_api_floors(void)
+{
+    static const struct {
+        const char *api, *mode, *labels, *want; /* want: a part of the message, or NULL: ok */
+    } cases[] = {
+        {"1.10", "events", "", NULL},
+        {"1.4", "callback", "", NULL},
+        {"0.8", "callback", "    labels: {tier: db}\n", NULL},
+        {"0.9", "events", "", NULL},
+        {"legacy", "callback", "", NULL},
+        {"1.5", "callback", "", "no http callbacks (removed in 1.5)"},
+        {"0.8", "events", "", "needs /v2/events, which Marathon 0.8 lacks (from 0.9)"},
+        {"0.7", "callback", "    labels: {tier: db}\n", "keeps no app labels (from 0.8)"},
+        {"0.6", "callback", "", "mdo needs 0.7 or later"},
+        {"1.x", "events", "", "v2, legacy, or the Marathon version"},
+        {"1.", "events", "", "v2, legacy, or the Marathon version"},
+        {"1.4.2.1", "events", "", "v2, legacy, or the Marathon version"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct buf t = BUF_INIT(0);
+        struct mdo_err err = MDO_ERR_INIT;
+        struct cfg *c = NULL;
+        const char *path = fixture_path("floors.yaml");
+        int ret;
+
+        buf_addf(&t,
+                 "environment: prod\nscheduler: marathon\nmarathon:\n  url: http://m:8080\n"
+                 "  api: \"%s\"\nsubscriber:\n  mode: %s\n  public_url: http://s:5000\n"
+                 "services:\n  db:\n    image: x/db:1\n%s",
+                 cases[i].api, cases[i].mode, cases[i].labels);
+        fixture_write(path, t.ptr, t.len);
+        ret = cfg_load(path, &c, &err);
+        if (cases[i].want ? !ret || !strstr(err.msg, cases[i].want) : ret != 0)
+            fprintf(stderr, "case %zu (api %s): %s\n", i, cases[i].api, err.msg);
+        CHECK(cases[i].want ? ret != 0 && strstr(err.msg, cases[i].want) != NULL : ret == 0);
+        cfg_free(c);
+        buf_release(&t);
+    }
+}
+
+/* A server that answers one request with `answer` (a whole HTTP response). */
+struct one {
+    int fd;
+    const char *answer;
+    pthread_t th;
+};
+
+static void *one_serve(void *arg)
+{
+    struct one *o = arg;
+    char req[4096];
+    int c = accept(o->fd, NULL, NULL);
+
+    if (c >= 0) {
+        ssize_t n = recv(c, req, sizeof(req), 0); /* a GET without a body: one read is enough */
+        (void)n;
+        if (send(c, o->answer, strlen(o->answer), 0) < 0)
+            perror("send");
+        close(c);
+    }
+    return NULL;
+}
+
+static unsigned one_start(struct one *o, const char *answer)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof(a);
+
+    o->answer = answer;
+    o->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (o->fd < 0 || bind(o->fd, (struct sockaddr *)&a, sizeof(a)) || listen(o->fd, 1) ||
+        getsockname(o->fd, (struct sockaddr *)&a, &l) ||
+        pthread_create(&o->th, NULL, one_serve, o)) {
+        perror("fixture server");
+        exit(2);
+    }
+    return ntohs(a.sin_port);
+}
+
+static void one_stop(struct one *o)
+{
+    pthread_join(o->th, NULL);
+    close(o->fd);
+}
+
+/* GET /v2/leader -> the leader's base URL, marathon.url's scheme and credentials kept */
+static void test_leader_url(void)
+{
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             "Connection: close\r\n\r\n"
+                             "{\"leader\":\"10.0.0.7:8081\"}";
+    static const char none[] = "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+                               "Connection: close\r\n\r\n"
+                               "{\"message\":\"There is no leader\"}";
+    static const char bad[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                              "Connection: close\r\n\r\n"
+                              "{\"leader\":\"evil/x@y:80#zz\"}";
+    const char *answers[] = {ok, none, bad};
+    for (int i = 0; i < 3; i++) {
+        struct one o;
+        struct cfg cfg = {0};
+        struct sched *s = NULL;
+        struct mdo_err err = MDO_ERR_INIT;
+        struct buf url = BUF_INIT(0), out = BUF_INIT(0);
+        int ret;
+
+        buf_addf(&url, "http://mdo:pw@127.0.0.1:%u/", one_start(&o, answers[i]));
+        cfg.environment = "prod";
+        cfg.path = "t.yaml";
+        cfg.marathon.url = url.ptr;
+        if (sched_marathon.open(&s, &cfg, &err)) {
+            fprintf(stderr, "open: %s\n", err.msg);
+            exit(2);
+        }
+        ret = mar_leader_url(mar_of(s), &out, &err);
+        if (i == 0) {
+            CHECK_INT(ret, 0);
+            CHECK_STR(buf_str(&out), "http://mdo:pw@10.0.0.7:8081");
+        } else {
+            CHECK(ret < 0);
+            CHECK(strstr(err.msg, i == 1 ? "There is no leader" : "no leader host:port") != NULL);
+        }
+        sched_marathon.close(s);
+        one_stop(&o);
+        buf_release(&url);
+        buf_release(&out);
+    }
+}
+
 int main(void)
 {
+    test_leader_url();
+    test_api_floors();
+    test_old_versions();
     test_refused();
     test_paths();
     test_refused_once();
