@@ -93,7 +93,7 @@ static struct {
     long long *t_sent, *t_vis; /* per restart pair p (task p % n, generation p / n + 1) */
     size_t npairs;
     unsigned cycle; /* tasks restarted in turn; the last task is the end-of-stream sentinel */
-    int *seen_gen; /* per task: newest generation visible */
+    int *seen_gen;  /* per task: newest generation visible */
     char *present;
     long present_n, puts, dels, visible;
     long long t_last;
@@ -271,6 +271,34 @@ static double metric(const char *name)
     return v;
 }
 
+/* etcd's own count of the requests it served (its /metrics, grpc_server_handled_total):
+ * reads = Range, writes = Txn + Put + DeleteRange */
+static void etcd_ops(long *reads, long *writes)
+{
+    struct http_conn c = {0};
+    struct http_resp r = HTTP_RESP_INIT;
+    struct mdo_err err = MDO_ERR_INIT;
+    char url[512];
+    *reads = *writes = 0;
+    c.timeout_ms = 5000;
+    snprintf(url, sizeof(url), "%s/metrics", etcd_url);
+    if (!http_request(&c, "GET", url, NULL, 0, NULL, &r, &err) && r.status == 200) {
+        char *save = NULL, *txt = (buf_str(&r.body), r.body.ptr);
+        for (char *line = strtok_r(txt, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            const char *sp = strrchr(line, ' ');
+            if (strncmp(line, "grpc_server_handled_total{", 26) || !strstr(line, "code=\"OK\"") ||
+                !sp)
+                continue;
+            if (strstr(line, "method=\"Range\""))
+                *reads += atol(sp + 1);
+            else if (strstr(line, "method=\"Txn\"") || strstr(line, "method=\"Put\"") ||
+                     strstr(line, "method=\"DeleteRange\""))
+                *writes += atol(sp + 1);
+        }
+    }
+    http_resp_release(&r);
+}
+
 /* waits until the subscriber has connected its stream and the registry holds every task */
 static int wait_ready(long secs)
 {
@@ -333,6 +361,7 @@ static int cmd_stream(const char *kind, unsigned tasks, size_t pairs, long rate,
     size_t sent = 0;
     long rss0, rss1;
     unsigned long reads0;
+    long er0, ew0, er1, ew1;
 
     open_etcd();
     F.env = getenv("BENCH_ENV") ? getenv("BENCH_ENV") : "bench";
@@ -354,6 +383,7 @@ static int cmd_stream(const char *kind, unsigned tasks, size_t pairs, long rate,
     usleep(300000);
     rss0 = rss_kb(sub_pid);
     reads0 = F.reads;
+    etcd_ops(&er0, &ew0);
     t0 = now_us();
     send_end = t0 + secs * 1000000LL;
     /* as fast as it reads: chunks of 64 restarts; paced: every millisecond what is due */
@@ -368,13 +398,15 @@ static int cmd_stream(const char *kind, unsigned tasks, size_t pairs, long rate,
                 continue;
             }
         }
-        if (rate == 0 && due > sent + 64)
+        if (due > sent + 64) /* behind (or unpaced): catch up in chunks of 64 restarts */
             due = sent + 64;
         buf_reset(&b);
         size_t from = sent;
         long long ts = now_us(); /* before the fake's state changes: a read cannot precede it */
         for (; sent < due; sent++) {
-            O.t_sent[sent] = ts;
+            /* paced: when the event was due, so a subscriber that reads slower than the rate
+             * is charged the wait in the scheduler's socket too (no coordinated omission) */
+            O.t_sent[sent] = rate > 0 ? t0 + (long long)((double)sent * 2e6 / (double)rate) : ts;
             fake_restart(&b, (unsigned)(sent % O.cycle), (int)(sent / O.cycle) + 1);
         }
         if (!tfirst)
@@ -399,12 +431,14 @@ static int cmd_stream(const char *kind, unsigned tasks, size_t pairs, long rate,
     if (t_sentinel && !O.present[tasks - 1])
         t_end = now_us();
     rss1 = rss_kb(sub_pid);
+    etcd_ops(&er1, &ew1);
     {
-        long vis = __atomic_load_n(&O.visible, __ATOMIC_ACQUIRE);
+        long vis = 0; /* of the restarts sent (a chunk cut short by the bound is not sent) */
         long long tmax = 0, *lag = calloc(sent + 1, sizeof(long long));
         size_t nl = 0;
         for (size_t p = 0; p < sent; p++)
             if (O.t_vis[p]) {
+                vis++;
                 lag[nl++] = O.t_vis[p] - O.t_sent[p];
                 if (O.t_vis[p] > tmax)
                     tmax = O.t_vis[p];
@@ -418,17 +452,21 @@ static int cmd_stream(const char *kind, unsigned tasks, size_t pairs, long rate,
         if (!t_end)
             tput = (2.0 * (double)sent) / ((now_us() - tfirst) / 1e6);
         snprintf(tp, sizeof(tp), "%s%.0f", t_end ? "" : "<", tput);
-        printf("%-9s %7u %9zu %8ld %10s %8.1f %8.1f %8.1f %7.2f %7ld %7ld %s\n", kind, tasks,
-               2 * sent, rate, tp, nl ? lag[nl / 2] / 1000.0 : -1,
+        double ne = 2.0 * (double)sent + 1;
+        printf("%-9s %6u %8zu %6ld %9s %8.1f %8.1f %8.1f %6.2f %6.2f %6.2f %5ld %5ld %s\n", kind,
+               tasks, 2 * sent, rate, tp, nl ? lag[nl / 2] / 1000.0 : -1,
                nl ? lag[nl * 99 / 100] / 1000.0 : -1, nl ? lag[nl - 1] / 1000.0 : -1,
-               sent ? (double)(F.reads - reads0) / (2.0 * (double)sent) : 0, rss0 / 1024,
-               rss1 / 1024,
-               !t_end ? "(end not seen in time)" : (size_t)vis < sent ? "(some starts never visible)" : sent < pairs ? "(sent fewer: time bound)" : "");
+               sent ? (double)(F.reads - reads0) / (2.0 * (double)sent) : 0,
+               (double)(er1 - er0) / ne, (double)(ew1 - ew0) / ne, rss0 / 1024, rss1 / 1024,
+               !t_end               ? "(end not seen in time)"
+               : (size_t)vis < sent ? "(some starts never visible)"
+               : sent < pairs       ? "(sent fewer: time bound)"
+                                    : "");
         printf("STREAM kind=%s tasks=%u events=%zu rate=%ld tput=%.0f p50=%.1f p99=%.1f max=%.1f "
                "rss0=%ld rss1=%ld visible=%ld\n",
                kind, tasks, 2 * sent, rate, t_end ? tput : -tput, nl ? lag[nl / 2] / 1000.0 : -1,
-               nl ? lag[nl * 99 / 100] / 1000.0 : -1, nl ? lag[nl - 1] / 1000.0 : -1, rss0,
-               rss1, 2 * vis);
+               nl ? lag[nl * 99 / 100] / 1000.0 : -1, nl ? lag[nl - 1] / 1000.0 : -1, rss0, rss1,
+               2 * vis);
         free(lag);
     }
     fflush(stdout);
@@ -440,11 +478,14 @@ static int cmd_stream(const char *kind, unsigned tasks, size_t pairs, long rate,
 
 /* ---- 4: reconcile ---- */
 
+static long R0, W0; /* etcd's request counts when the row's subscriber started */
+
 static void rec_row(const char *what, long long t_spawn, int64_t rev0, long puts0, long dels0,
                     long want_changes)
 {
     long long end = now_us() + 60000000, t_done;
     double base = -1;
+    long r1, w1;
     while (now_us() < end && (base = metric("mdo_reconciles_total")) < 1)
         usleep(2000);
     while (now_us() < end && O.puts + O.dels - puts0 - dels0 < want_changes)
@@ -453,9 +494,10 @@ static void rec_row(const char *what, long long t_spawn, int64_t rev0, long puts
     if (want_changes && O.t_last > F.t_list)
         t_done = O.t_last;
     usleep(500000); /* anything late still counts as a write */
-    printf("%-22s %10.0f %10.0f %10ld %10ld %10lld\n", what, (t_done - t_spawn) / 1000.0,
+    etcd_ops(&r1, &w1);
+    printf("%-16s %9.0f %9.0f %8ld %8ld %9lld %9ld %9ld\n", what, (t_done - t_spawn) / 1000.0,
            (t_done - F.t_list) / 1000.0, O.puts - puts0, O.dels - dels0,
-           (long long)(etcd_rev() - rev0));
+           (long long)(etcd_rev() - rev0), r1 - R0, w1 - W0);
     printf("RECONCILE what=%s ms_pass=%.0f puts=%ld dels=%ld revs=%lld\n", what,
            (t_done - F.t_list) / 1000.0, O.puts - puts0, O.dels - dels0,
            (long long)(etcd_rev() - rev0));
@@ -480,6 +522,7 @@ static int cmd_reconcile(unsigned apps, unsigned tasks)
     write_config(where);
 
     rev0 = etcd_rev();
+    etcd_ops(&R0, &W0);
     t = now_us();
     sub_start();
     rec_row("empty registry", t, rev0, 0, 0, (long)F.n);
@@ -488,6 +531,7 @@ static int cmd_reconcile(unsigned apps, unsigned tasks)
     usleep(200000);
     rev0 = etcd_rev();
     p0 = O.puts, d0 = O.dels;
+    etcd_ops(&R0, &W0);
     t = now_us();
     sub_start();
     rec_row("equal registry", t, rev0, p0, d0, 0);
@@ -509,6 +553,7 @@ static int cmd_reconcile(unsigned apps, unsigned tasks)
     usleep(300000);
     rev0 = etcd_rev();
     p0 = O.puts, d0 = O.dels;
+    etcd_ops(&R0, &W0);
     t = now_us();
     sub_start();
     rec_row("1% different", t, rev0, p0, d0, (long)F.n / 100);
@@ -573,8 +618,8 @@ static int cmd_nodelist(int reps)
         for (unsigned i = 0; i < n;) {
             unsigned m = 0;
             for (; m < ETCD_TXN_MAX && i < n; m++, i++) {
-                snprintf(keys[m], sizeof(keys[m]), "/mdo/%s/services/%s/instances/%s-%s-%u",
-                         F.env, svc, F.env, svc, i);
+                snprintf(keys[m], sizeof(keys[m]), "/mdo/%s/services/%s/instances/%s-%s-%u", F.env,
+                         svc, F.env, svc, i);
                 snprintf(vals[m], sizeof(vals[m]),
                          "{\"service\":\"%s\",\"container\":\"%s-%s-%u\",\"environment\":\"%s\","
                          "\"host\":\"127.0.0.1\",\"address\":\"172.17.0.2\",\"ports\":{\"http\":"
@@ -651,8 +696,7 @@ static int cmd_algo2014(unsigned tasks, long events, long secs)
         {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "host", cJSON_GetObjectItem(t, "host")->valuestring);
-            cJSON_AddItemToObject(o, "ports",
-                                  cJSON_Duplicate(cJSON_GetObjectItem(t, "ports"), 1));
+            cJSON_AddItemToObject(o, "ports", cJSON_Duplicate(cJSON_GetObjectItem(t, "ports"), 1));
             cJSON_AddStringToObject(o, "id", cJSON_GetObjectItem(t, "id")->valuestring);
             cJSON_AddItemToArray(list, o);
         }

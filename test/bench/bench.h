@@ -13,10 +13,10 @@ struct fake {
     int *gen;                /* per task: its restart generation (StartedAt = BASE + gen s) */
     struct buf *app;         /* marathon: each app's JSON */
     pthread_mutex_t *app_lock;
-    size_t *ts_off;          /* marathon: where task k's startedAt sits in its app's JSON */
+    size_t *ts_off; /* marathon: where task k's startedAt sits in its app's JSON */
     int lfd, ev_fd, streams;
     pthread_mutex_t ev_lock;
-    long long t_list;        /* when the last full listing was asked for (us) */
+    long long t_list; /* when the last full listing was asked for (us) */
     unsigned long lists, reads;
 };
 extern struct fake F;

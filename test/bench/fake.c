@@ -71,14 +71,15 @@ static void dk_inspect(struct buf *b, unsigned k)
     char name[64], ts[21];
     fake_task_name(name, sizeof(name), k);
     started_at(ts, __atomic_load_n(&F.gen[k], __ATOMIC_ACQUIRE));
-    buf_addf(b,
-             "{\"Id\":\"%064x\",\"Name\":\"/%s\",\"State\":{\"Status\":\"running\",\"Running\":true,"
-             "\"Restarting\":false,\"StartedAt\":\"%s\"},\"Config\":{\"Image\":\"bench:1\","
-             "\"Labels\":{\"mdo.environment\":\"%s\",\"mdo.service\":\"s%u\",\"mdo.app_version\":"
-             "\"v1\",\"mdo.ports\":\"[{\\\"name\\\":\\\"http\\\",\\\"port\\\":80,\\\"protocol\\\":"
-             "\\\"tcp\\\"}]\"}},\"NetworkSettings\":{\"IPAddress\":\"172.17.%u.%u\",\"Ports\":"
-             "{\"80/tcp\":[{\"HostIp\":\"127.0.0.1\",\"HostPort\":\"%u\"}]}}}",
-             k, name, ts, F.env, k / F.tasks, (k >> 8) & 255, k & 255, 20000 + k % 40000);
+    buf_addf(
+        b,
+        "{\"Id\":\"%064x\",\"Name\":\"/%s\",\"State\":{\"Status\":\"running\",\"Running\":true,"
+        "\"Restarting\":false,\"StartedAt\":\"%s\"},\"Config\":{\"Image\":\"bench:1\","
+        "\"Labels\":{\"mdo.environment\":\"%s\",\"mdo.service\":\"s%u\",\"mdo.app_version\":"
+        "\"v1\",\"mdo.ports\":\"[{\\\"name\\\":\\\"http\\\",\\\"port\\\":80,\\\"protocol\\\":"
+        "\\\"tcp\\\"}]\"}},\"NetworkSettings\":{\"IPAddress\":\"172.17.%u.%u\",\"Ports\":"
+        "{\"80/tcp\":[{\"HostIp\":\"127.0.0.1\",\"HostPort\":\"%u\"}]}}}",
+        k, name, ts, F.env, k / F.tasks, (k >> 8) & 255, k & 255, 20000 + k % 40000);
 }
 
 static void dk_list(struct buf *b)
