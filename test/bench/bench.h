@@ -29,4 +29,18 @@ void fake_event(struct buf *b, unsigned k, int up);
 void fake_restart(struct buf *b, unsigned k, int gen);
 int fake_send(const struct buf *b, long long deadline_us);
 
+/* bench.c: the shared etcd client and helpers */
+struct etcd;
+extern struct etcd E;
+extern const char *etcd_url, *mdo_bin;
+void die(const char *what) __attribute__((noreturn));
+void open_etcd(void);
+int free_port(void);
+int cmp_ll(const void *a, const void *b);
+
+/* clients.c */
+int cmd_ceiling(int n, int m);
+int cmd_nodelist(int reps);
+int cmd_algo2014(unsigned tasks, long events, long secs);
+
 #endif

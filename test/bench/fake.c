@@ -201,7 +201,8 @@ static int answer(int fd, int status, const char *type, const struct buf *body)
                      status, status == 200 ? "OK" : "Not Found", type, body->len);
     /* head and body in one write: two small writes meet Nagle and delayed ACK (40 ms) */
     iov[0] = (struct iovec){head, (size_t)n};
-    iov[1] = (struct iovec){body->ptr ? body->ptr : "", body->len};
+    static char none[1];
+    iov[1] = (struct iovec){body->ptr ? body->ptr : none, body->len};
     w = writev(fd, iov, 2);
     if (w < 0)
         return -1;
