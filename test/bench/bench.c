@@ -121,7 +121,7 @@ static void obs_event(const struct watch_event *ev, long long t)
     if ((sa = strstr(ev->value, "\"started_at\":\""))) {
         struct tm tm;
         memset(&tm, 0, sizeof(tm));
-        if (strptime(sa + 14, "%Y-%m-%dT%H:%M:%SZ", &tm)) {
+        if (strptime(sa + 14, "%Y-%m-%dT%H:%M:%S", &tm)) { /* any fraction and zone: UTC */
             int g = (int)(timegm(&tm) - BASE_TIME);
             for (int x = O.seen_gen[k] + 1; x <= g; x++) {
                 size_t p = (size_t)(x - 1) * O.cycle + (size_t)k;

@@ -153,15 +153,19 @@ static void mar_copy(struct buf *b, unsigned a)
     pthread_mutex_unlock(&F.app_lock[a]);
 }
 
+/* The event's timestamp is the task's StartedAt too: a subscriber that registers from the
+ * event's own fields sees each restart's generation there. */
 static void mar_event(struct buf *b, unsigned k, int up)
 {
+    char ts[21];
+    started_at(ts, __atomic_load_n(&F.gen[k], __ATOMIC_ACQUIRE));
     buf_addf(b,
              "event: status_update_event\ndata: {\"eventType\":\"status_update_event\","
-             "\"timestamp\":\"2026-01-01T00:00:00.000Z\",\"slaveId\":\"a1\",\"taskId\":"
+             "\"timestamp\":\"%.19s.000Z\",\"slaveId\":\"a1\",\"taskId\":"
              "\"s%u.t%u\",\"taskStatus\":\"%s\",\"message\":\"\",\"appId\":\"/%s/s%u\",\"host\":"
              "\"127.0.0.1\",\"ipAddresses\":[{\"ipAddress\":\"10.0.%u.%u\",\"protocol\":\"IPv4\"}],"
              "\"ports\":[%u],\"version\":\"v1\"}\n\n",
-             k / F.tasks, k, up ? "TASK_RUNNING" : "TASK_KILLED", F.env, k / F.tasks,
+             ts, k / F.tasks, k, up ? "TASK_RUNNING" : "TASK_KILLED", F.env, k / F.tasks,
              (k >> 8) & 255, k & 255, 20000 + k % 40000);
 }
 
