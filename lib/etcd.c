@@ -403,10 +403,12 @@ static int authenticate(struct etcd *e, const char *base, char **token, struct m
         return ret;
     }
     if (!ret && resp.status != 200) {
+        struct mdo_err why = MDO_ERR_INIT; /* etcd's reason, said in the message too */
+        peer_why(&resp, &why);
         ret = err_set(err, MDO_EHTTP,
-                      "etcd authentication as '%s' failed (HTTP %ld): check "
-                      "etcd.username and etcd.password",
-                      e->user, resp.status);
+                      "etcd authentication as '%s' failed (HTTP %ld%s%s): check "
+                      "the user name, password and client certificate",
+                      e->user, resp.status, why.why[0] ? ": " : "", why.why);
         if (err)
             err->http_status = resp.status;
         peer_why(&resp, err);
