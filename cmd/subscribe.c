@@ -283,6 +283,15 @@ static void serve(struct sub *s, const char *listen, long lease_s, struct mdo_er
     srandom((unsigned)time(NULL) ^ (unsigned)getpid());
     log_info("subscribe", "started", "environment=%s scheduler=%s listen=%s port=%d resync=%u",
              cfg->environment, s->ce.ops->name, listen, server_port(srv), cfg->subscriber.resync);
+    /* DESIGN §10: without credentials etcd must run without auth, and anything that reaches it
+     * may write the registry; said once, at start */
+    if (!cfg->etcd.username)
+        log_warn("subscribe", "the registry is open: etcd.username is not set", "hint=\"%s\"",
+                 "run ops/etcd-auth ENV and set etcd.username/password and etcd.guest");
+    else if (!cfg->etcd.guest.username)
+        log_warn("subscribe",
+                 "etcd.guest is not set: applets in containers cannot read the registry",
+                 "hint=\"%s\"", "set etcd.guest {username, password} (ops/etcd-auth ENV makes it)");
     /* in callback mode, events come to the HTTP server; callback_ensure() keeps them coming */
     if (!s->callback_url.len && pthread_create(&events, NULL, events_main, s) == 0)
         have_thread = 1;

@@ -107,7 +107,11 @@ int guest_reg_open(struct guest_reg *g, struct mdo_err *err)
         ret = err_set(err, MDO_ENET, "cannot initialise libcurl");
         goto fail;
     }
-    ret = etcd_open(&g->etcd, eps, 1, NULL, NULL, NULL, NULL, NULL, err);
+    /* the read-only guest identity and etcd's CA that the backends inject (DESIGN §4); none of
+     * them set means an open registry, as before */
+    ret = etcd_open(&g->etcd, eps, 1, guest_env("MDO_ETCD_USERNAME", NULL),
+                    guest_env("MDO_ETCD_PASSWORD", NULL), guest_env("MDO_ETCD_CA", NULL), NULL,
+                    NULL, err);
     if (ret) {
         curl_global_cleanup();
         goto fail;

@@ -449,6 +449,8 @@ void cfg_free(struct cfg *cfg)
     free(cfg->etcd.ca);
     free(cfg->etcd.cert);
     free(cfg->etcd.key);
+    free(cfg->etcd.guest.username);
+    free_secret(cfg->etcd.guest.password);
     free(cfg->marathon.url);
     free(cfg->marathon.api);
     free(cfg->marathon.username);

@@ -62,12 +62,19 @@ struct cfg_service {
     unsigned upgrade_pause; /* seconds, default 0 */
 };
 
+/* The read-only identity containers use (DESIGN §4, §10): the backends inject it as
+ * MDO_ETCD_USERNAME/MDO_ETCD_PASSWORD, never the subscriber's etcd.username/password. */
+struct cfg_etcd_guest {
+    char *username, *password; /* or NULL */
+};
+
 struct cfg_etcd {
     char **endpoints; /* at least one, "http://host:port" (seed host/port becomes one of these) */
     unsigned nendpoints;
     char *prefix; /* default "/mdo"; normalised by reg_prefix_norm(): "/mdo/" loads as "/mdo",
                    * "/a//b" as "/a/b", "/" as "" */
-    char *username, *password, *ca, *cert, *key; /* or NULL */
+    char *username, *password, *ca, *cert, *key; /* or NULL: the subscriber's and commands' */
+    struct cfg_etcd_guest guest;
 };
 
 struct cfg_marathon {

@@ -66,6 +66,10 @@ bool cfg_parse_int(const char *s, long long *out);
 bool cfg_parse_port(const char *s, unsigned *port, char proto[4]);
 bool cfg_is_port_name(const char *s);
 bool cfg_is_env_name(const char *s);
+/* A name mdo sets in every container (DESIGN §4: MDO_*, and the seed's SERVICE_NAME and
+ * ETCD_HOST_ADDRESS): a user variable of that name would shadow mdo's (Docker keeps both of a
+ * repeated name and getenv() returns the first), so the loader refuses it. */
+bool cfg_env_reserved(const char *s);
 
 /* ---- config.c: one load's state, and its problem list ---- */
 

@@ -50,6 +50,12 @@ static const cyaml_strval_t pull_words[] = {
 static const char *const api_words[] = {"v2", "legacy", NULL};
 static const char *const mode_words[] = {"events", "callback", NULL};
 
+static const cyaml_schema_field_t guest_fields[] = {
+    STR("username", struct cfg_etcd_guest, username),
+    STR("password", struct cfg_etcd_guest, password),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t etcd_fields[] = {
     SEED_HOST,
     SEED_PORT,
@@ -61,6 +67,7 @@ static const cyaml_schema_field_t etcd_fields[] = {
     STR("cert", struct cfg_etcd, cert),
     STR("key", struct cfg_etcd, key),
     STR("prefix", struct cfg_etcd, prefix),
+    CYAML_FIELD_MAPPING("guest", OPT, struct cfg_etcd, guest, guest_fields),
     CYAML_FIELD_END,
 };
 
@@ -151,6 +158,7 @@ static const struct rule rules[] = {
     {.fields = etcd_fields, .key = "endpoints", .chk = CHK_URL},
     {.fields = etcd_fields, .key = "password", .flags = R_SECRET},
     {.fields = etcd_fields, .key = "prefix", .chk = CHK_PREFIX, .def = "/mdo"},
+    {.fields = guest_fields, .key = "password", .flags = R_SECRET},
     {.fields = marathon_fields, .key = "host", .chk = CHK_HOST, .flags = R_SEED},
     {.fields = marathon_fields, .key = "port", .min = 1, .max = 65535, .flags = R_SEED},
     {.fields = marathon_fields, .key = "url", .chk = CHK_URL},
@@ -340,6 +348,11 @@ bool cfg_is_env_name(const char *s)
               *s == '_'))
             return false;
     return true;
+}
+
+bool cfg_env_reserved(const char *s)
+{
+    return !strncmp(s, "MDO_", 4) || !strcmp(s, "SERVICE_NAME") || !strcmp(s, "ETCD_HOST_ADDRESS");
 }
 
 /* A host the seed form can make a URL of (curl's URL API accepts it as a host). */

@@ -150,6 +150,13 @@ static void walk_kv(struct ld *ld, const yaml_node_t *m, const char *path, struc
                     "%s: expected a variable name of letters, digits and '_', got '%s'", kp, shown);
             continue;
         }
+        if (env && cfg_env_reserved(key)) {
+            ck_prob(ld, ck_node(ld, p->key),
+                    "%s: '%s' is set by mdo in every container (MDO_*, SERVICE_NAME, "
+                    "ETCD_HOST_ADDRESS): choose another name",
+                    kp, key);
+            continue;
+        }
         if (v->type != YAML_SCALAR_NODE || strlen(ck_sval(v)) != v->data.scalar.length) {
             ck_prob(ld, v, "%s: expected a string or number, got %s", kp,
                     ck_describe(v, false, got, sizeof(got)));

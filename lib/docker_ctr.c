@@ -99,6 +99,27 @@ static void add_healthcheck(cJSON *o, const struct cfg_service *svc)
     buf_release(&b);
 }
 
+/* etcd's CA, read-only at SPEC_ETCD_CA, where MDO_ETCD_CA points (spec_env): the applets verify
+ * etcd with it. A Mounts entry, not a Binds string, so any path works (Binds splits on ':');
+ * Docker resolves the source on the engine's host, so a relative etcd.ca is made absolute here
+ * (one that does not exist is left as it is: Docker's refusal names it). */
+static void add_ca_mount(cJSON *hc, const struct cfg *cfg)
+{
+    const char *ca = spec_etcd_ca(cfg);
+    char *abs = ca ? realpath(ca, NULL) : NULL;
+    cJSON *m;
+
+    if (!ca)
+        return;
+    m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "Type", "bind");
+    cJSON_AddStringToObject(m, "Source", abs ? abs : ca);
+    cJSON_AddStringToObject(m, "Target", SPEC_ETCD_CA);
+    cJSON_AddBoolToObject(m, "ReadOnly", 1);
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(hc, "Mounts"), m);
+    free(abs);
+}
+
 cJSON *dkr_create_body(const struct cfg *cfg, const struct cfg_service *svc,
                        const char *host_address, const char *name, const char *version)
 {
@@ -147,6 +168,7 @@ cJSON *dkr_create_body(const struct cfg *cfg, const struct cfg_service *svc,
     cJSON_AddNumberToObject(hc, "NanoCpus", (double)(long long)(svc->cpus * 1e9));
     cJSON_AddNumberToObject(hc, "Memory", (double)svc->mem * 1024 * 1024);
     cJSON_AddBoolToObject(hc, "Init", 1); /* signals reach the service; zombies are reaped */
+    add_ca_mount(hc, cfg);
     cJSON_AddItemToObject(o, "HostConfig", hc);
     if (svc->has_health)
         add_healthcheck(o, svc);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include "etcd.h"
 #include "json.h"
@@ -180,7 +181,7 @@ char *etcd_unb64(const char *s, size_t *len)
     return (char *)out;
 }
 
-static int authenticate(struct etcd *e, const char *base, struct mdo_err *err);
+static int authenticate(struct etcd *e, const char *base, char **token, struct mdo_err *err);
 
 /* etcd's own reason for a non-2xx answer: the gateway sends {"error":..., "message":...}. */
 static void peer_why(const struct http_resp *resp, struct mdo_err *err)
@@ -195,15 +196,107 @@ static void peer_why(const struct http_resp *resp, struct mdo_err *err)
     cJSON_Delete(ans);
 }
 
-/* POSTs body to path on the current endpoint, failing over on transport errors.
- * On success *out is the parsed answer (caller deletes). */
+/* Whether etcd refused the token itself (so a fresh one may pass): HTTP 401, or gRPC's
+ * Unauthenticated (code 16) that the gateway maps to it ("etcdserver: invalid auth token", a
+ * simple token past --auth-token-ttl or a JWT past its exp), or the auth store's revision moving
+ * on after the token was issued ("etcdserver: revision of auth store is old", code 3 with HTTP
+ * 400): etcd's own client re-authenticates on exactly these. "user name is empty" is the answer
+ * to no token once auth is on (the "" of auth_off()). */
+static int token_refused(const struct http_resp *resp)
+{
+    cJSON *ans;
+    const char *why;
+    int refused;
+
+    if (resp->status == 401)
+        return 1;
+    if (resp->status < 400)
+        return 0;
+    ans = cJSON_ParseWithLength(buf_str(&resp->body), resp->body.len);
+    why = json_str(ans, "error");
+    refused = json_int(ans, "code", 0) == 16 ||
+              (why && (strstr(why, "invalid auth token") || strstr(why, "auth store is old") ||
+                       strstr(why, "user name is empty")));
+    cJSON_Delete(ans);
+    return refused;
+}
+
+/* etcd's answer to authenticate when auth is disabled: "etcdserver: authentication is not
+ * enabled" (FailedPrecondition, HTTP 400 through the gateway). */
+static int auth_off(const struct http_resp *resp)
+{
+    cJSON *ans = cJSON_ParseWithLength(buf_str(&resp->body), resp->body.len);
+    const char *why = json_str(ans, "error");
+    int off = why && strstr(why, "authentication is not enabled");
+
+    cJSON_Delete(ans);
+    return off;
+}
+
+/* The next endpoint for every thread, unless another thread moved on already. */
+static void next_endpoint(struct etcd *e, unsigned cur)
+{
+    pthread_mutex_lock(&e->lock);
+    if (e->cur % e->nendpoints == cur)
+        e->cur = cur + 1;
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* Forgets the token `used` (if it is still the client's): the next call authenticates. */
+static void drop_token(struct etcd *e, const char *used)
+{
+    pthread_mutex_lock(&e->lock);
+    if (e->token && used && !strcmp(e->token, used)) {
+        free(e->token);
+        e->token = NULL;
+    }
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* The client's token for endpoint base, authenticating first when it has none. The lock guards
+ * only the copy: authentication is a network round trip, and every thread sharing the client
+ * would wait for it (and for the connect timeout of a dead endpoint). Two threads may both
+ * authenticate; the first token stored is kept, the other is just used once. *token is the
+ * caller's (NULL without credentials). */
+static int token_for(struct etcd *e, const char *base, char **token, struct mdo_err *err)
+{
+    char *fresh = NULL;
+    int ret;
+
+    *token = NULL;
+    if (!e->user)
+        return 0;
+    pthread_mutex_lock(&e->lock);
+    if (e->token && !(*token = strdup(e->token)))
+        ret = -MDO_ENOMEM;
+    else
+        ret = 0;
+    pthread_mutex_unlock(&e->lock);
+    if (ret)
+        return err_set(err, MDO_ENOMEM, "out of memory");
+    if (*token)
+        return 0;
+    ret = authenticate(e, base, &fresh, err);
+    if (ret)
+        return ret;
+    pthread_mutex_lock(&e->lock);
+    if (!e->token)
+        e->token = strdup(fresh); /* NULL on OOM: the next call authenticates again */
+    pthread_mutex_unlock(&e->lock);
+    *token = fresh;
+    return 0;
+}
+
+/* POSTs body to path on the current endpoint, failing over on transport errors (of the request
+ * or of the authentication before it). A token etcd refuses is renewed and the request sent
+ * once more. On success *out is the parsed answer (caller deletes). */
 static int call(struct etcd *e, const char *path, const char *body, cJSON **out,
                 struct mdo_err *err)
 {
     struct http_resp resp = HTTP_RESP_INIT;
     struct http_conn c = {0};
     struct buf url = BUF_INIT(0);
-    int ret = -MDO_ENET;
+    int ret = -MDO_ENET, renewed = 0;
 
     *out = NULL;
     c.ca = e->ca;
@@ -215,40 +308,38 @@ static int call(struct etcd *e, const char *path, const char *body, cJSON **out,
         unsigned cur;
         char *token = NULL;
 
+        /* e->endpoints is fixed after etcd_open(): only cur needs the lock */
         pthread_mutex_lock(&e->lock);
         cur = e->cur % e->nendpoints;
-        if (e->user && !e->token) {
-            ret = authenticate(e, e->endpoints[cur], err);
-            if (ret) {
-                pthread_mutex_unlock(&e->lock);
-                break;
-            }
-        }
-        token = e->token ? strdup(e->token) : NULL;
-        buf_reset(&url);
-        ret = buf_addf(&url, "%s%s", e->endpoints[cur], path);
         pthread_mutex_unlock(&e->lock);
-        if (ret || (e->user && !token)) {
+        ret = token_for(e, e->endpoints[cur], &token, err);
+        if (ret == -MDO_ENET) { /* a dead endpoint: authenticate against the next one */
+            next_endpoint(e, cur);
+            continue;
+        }
+        if (ret)
+            break;
+        buf_reset(&url);
+        if (buf_addf(&url, "%s%s", e->endpoints[cur], path)) {
             free(token);
             ret = err_set(err, MDO_ENOMEM, "out of memory");
             break;
         }
-        c.auth_header = token;
+        c.auth_header = token && *token ? token : NULL;
         ret = http_request(&c, "POST", url.ptr, body, strlen(body), "application/json", &resp, err);
-        free(token);
         if (ret == -MDO_ENET) {
-            pthread_mutex_lock(&e->lock);
-            if (e->cur % e->nendpoints == cur)
-                e->cur = cur + 1;
-            pthread_mutex_unlock(&e->lock);
+            free(token);
+            next_endpoint(e, cur);
             continue;
         }
-        if (!ret && resp.status == 401 && e->user) {
-            pthread_mutex_lock(&e->lock); /* token expired: authenticate again next time */
-            free(e->token);
-            e->token = NULL;
-            pthread_mutex_unlock(&e->lock);
+        if (!ret && e->user && !renewed && token_refused(&resp)) {
+            drop_token(e, token); /* expired or revoked: a fresh one, and this request again */
+            free(token);
+            renewed = 1;
+            tries--;
+            continue;
         }
+        free(token);
         if (!ret && (ret = http_check(&resp, 200, 299, "POST", url.ptr, err)))
             peer_why(&resp, err);
         break;
@@ -272,8 +363,9 @@ static int call(struct etcd *e, const char *path, const char *body, cJSON **out,
     return tag(ret, err);
 }
 
-/* Called with e->lock held. */
-static int authenticate(struct etcd *e, const char *base, struct mdo_err *err)
+/* A token for e->user from base's /v3/auth/authenticate into *token (the caller's). Called
+ * without e->lock: it only reads what etcd_open() fixed. */
+static int authenticate(struct etcd *e, const char *base, char **token, struct mdo_err *err)
 {
     struct http_resp resp = HTTP_RESP_INIT;
     struct http_conn c = {0};
@@ -283,26 +375,40 @@ static int authenticate(struct etcd *e, const char *base, struct mdo_err *err)
     const char *tok;
     int ret;
 
+    *token = NULL;
     cJSON_AddStringToObject(req, "name", e->user);
     cJSON_AddStringToObject(req, "password", e->password ? e->password : "");
     body = json_print(req);
     cJSON_Delete(req);
     if (!body || buf_addf(&url, "%s/v3/auth/authenticate", base)) {
         free(body);
+        buf_release(&url);
         return err_set(err, MDO_ENOMEM, "out of memory");
     }
     c.ca = e->ca;
     c.cert = e->cert;
     c.key = e->key;
     c.timeout_ms = e->timeout_ms;
+    c.connect_timeout_ms = 2000;
     ret = http_request(&c, "POST", url.ptr, body, strlen(body), "application/json", &resp, err);
+    OPENSSL_cleanse(body, strlen(body)); /* it holds the password */
     free(body);
     buf_release(&url);
+    if (!ret && resp.status != 200 && auth_off(&resp)) {
+        /* credentials for a cluster whose auth is not on (yet: ops/etcd-auth enables it last):
+         * "" until etcd says otherwise ("user name is empty", token_refused()) */
+        if (!(*token = strdup("")))
+            ret = err_set(err, MDO_ENOMEM, "out of memory");
+        http_resp_release(&resp);
+        return ret;
+    }
     if (!ret && resp.status != 200) {
+        struct mdo_err why = MDO_ERR_INIT; /* etcd's reason, said in the message too */
+        peer_why(&resp, &why);
         ret = err_set(err, MDO_EHTTP,
-                      "etcd authentication as '%s' failed (HTTP %ld): check "
-                      "etcd.username and etcd.password",
-                      e->user, resp.status);
+                      "etcd authentication as '%s' failed (HTTP %ld%s%s): check "
+                      "the user name, password and client certificate",
+                      e->user, resp.status, why.why[0] ? ": " : "", why.why);
         if (err)
             err->http_status = resp.status;
         peer_why(&resp, err);
@@ -310,7 +416,7 @@ static int authenticate(struct etcd *e, const char *base, struct mdo_err *err)
     if (!ret) {
         ans = cJSON_ParseWithLength(buf_str(&resp.body), resp.body.len);
         tok = json_str(ans, "token");
-        if (tok && !(e->token = strdup(tok)))
+        if (tok && !(*token = strdup(tok)))
             ret = err_set(err, MDO_ENOMEM, "out of memory");
         else if (!tok)
             ret = err_set(err, MDO_EPROTO, "etcd authentication: no token in the answer");

@@ -3,8 +3,13 @@
  * strings (values may hold NULs: see len).
  *
  * struct etcd owns its copies of the endpoints and credentials; etcd_close() frees them. One
- * struct etcd may be used by several threads: the token and the current endpoint are guarded.
- * Requests fail over to the next endpoint on a transport error.
+ * struct etcd may be used by several threads: the token and the current endpoint are guarded by
+ * lock, which is never held across network I/O (authentication included); everything else is
+ * fixed by etcd_open(). Requests fail over to the next endpoint on a transport error, whether of
+ * the request or of the authentication before it. With user set, the client authenticates
+ * (/v3/auth/authenticate) when it has no token, and a token etcd refuses (expired, revoked, an old
+ * auth revision) is renewed and the request sent once more. TLS: ca verifies the server, cert and
+ * key are a client certificate (etcd --client-cert-auth).
  *
  * Every error these functions return is tagged MDO_SRC_ETCD (err->origin), with etcd's own
  * reason (its JSON "message"/"error", or curl's text for a transport failure) in err->why.
@@ -23,7 +28,7 @@ struct etcd {
     unsigned nendpoints;
     unsigned cur;
     char *user, *password, *ca, *cert, *key; /* or NULL */
-    char *token;                             /* from auth/authenticate, or NULL */
+    char *token; /* from auth/authenticate, or NULL; "" = etcd said auth is not enabled */
     long timeout_ms;
     pthread_mutex_t lock;
 };

@@ -122,6 +122,16 @@ static int add_endpoint(struct buf *b, const char *url, const char *host_address
     return ret;
 }
 
+const char *spec_etcd_ca(const struct cfg *cfg)
+{
+    if (!cfg->etcd.ca)
+        return NULL;
+    for (unsigned i = 0; i < cfg->etcd.nendpoints; i++)
+        if (!strncasecmp(cfg->etcd.endpoints[i], "https://", 8))
+            return cfg->etcd.ca;
+    return NULL;
+}
+
 char *spec_etcd_for_guests(const struct cfg *cfg, const char *host_address)
 {
     struct buf b = BUF_INIT(0);
@@ -212,6 +222,14 @@ char **spec_env(const struct cfg *cfg, const struct cfg_service *svc, const char
     env_addf(&mdo, "MDO_SERVICE", svc->name);
     env_addf(&mdo, "MDO_ETCD", etcd ? etcd : "");
     env_addf(&mdo, "MDO_ETCD_PREFIX", cfg->etcd.prefix);
+    /* the read-only guest identity (DESIGN §4, §10); the subscriber's never leaves the host */
+    if (cfg->etcd.guest.username) {
+        env_addf(&mdo, "MDO_ETCD_USERNAME", cfg->etcd.guest.username);
+        env_addf(&mdo, "MDO_ETCD_PASSWORD",
+                 cfg->etcd.guest.password ? cfg->etcd.guest.password : "");
+    }
+    if (spec_etcd_ca(cfg))
+        env_addf(&mdo, "MDO_ETCD_CA", SPEC_ETCD_CA);
     for (unsigned i = 0; i < svc->nports; i++) {
         envname(&b, "MDO_PORT_", svc->ports[i].name);
         buf_addf(&b, "=%u", svc->ports[i].port);

@@ -21,13 +21,21 @@ int spec_version(const struct cfg *cfg, const struct cfg_service *svc, char out[
  * user's environment comes first, then mdo's; a user variable of a name mdo sets is dropped
  * (mdo's value wins: Docker keeps both of a repeated name, getenv() returns the first).
  * host_address rewrites loopback etcd endpoints (a container cannot reach the host's loopback);
- * container and host_address may be NULL (Marathon: Mesos sets MESOS_TASK_ID and HOST). */
+ * container and host_address may be NULL (Marathon: Mesos sets MESOS_TASK_ID and HOST).
+ * With etcd.guest, MDO_ETCD_USERNAME/MDO_ETCD_PASSWORD are the guest's (never etcd.username's),
+ * and MDO_ETCD_CA is SPEC_ETCD_CA when spec_etcd_ca() says containers need it. */
 char **spec_env(const struct cfg *cfg, const struct cfg_service *svc, const char *host_address,
                 const char *container);
 void spec_env_free(char **env);
 /* Whether an environment variable name looks secret (PASSWORD, SECRET, TOKEN, KEY...): its value
  * is redacted in --dry-run output. */
 int spec_env_secret(const char *name);
+
+/* Where containers find etcd's CA (MDO_ETCD_CA): the Docker backend bind-mounts etcd.ca there
+ * read-only; on Marathon the agents must provide it (a host volume, see guest/README.md). */
+#define SPEC_ETCD_CA "/run/mdo/etcd-ca.pem"
+/* etcd.ca when containers need it (some endpoint is https://), else NULL. */
+const char *spec_etcd_ca(const struct cfg *cfg);
 
 /* The endpoint list as containers see it: loopback hosts replaced by host_address. Caller frees. */
 char *spec_etcd_for_guests(const struct cfg *cfg, const char *host_address);

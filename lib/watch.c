@@ -329,7 +329,7 @@ static int stream(struct watch *w, struct mdo_err *err)
     pthread_mutex_lock(&w->e->lock);
     cur = w->e->cur % w->e->nendpoints;
     snprintf(url, sizeof(url), "%s/v3/watch", w->e->endpoints[cur]);
-    token = w->e->token ? strdup(w->e->token) : NULL;
+    token = w->e->token && *w->e->token ? strdup(w->e->token) : NULL; /* "": auth is off */
     c.ca = w->e->ca;
     c.cert = w->e->cert;
     c.key = w->e->key;

@@ -57,6 +57,8 @@ static void test_good(void)
     CHECK_STR(c->etcd.cert, "/etc/mdo/cert.pem");
     CHECK_STR(c->etcd.key, "/etc/mdo/key.pem");
     CHECK_STR(c->etcd.prefix, "/mdo-test");
+    CHECK_STR(c->etcd.guest.username, "mdo-guest");
+    CHECK_STR(c->etcd.guest.password, "abc-guest");
 
     CHECK_STR(c->marathon.url, "https://m.example:8443");
     CHECK_STR(c->marathon.username, "admin");

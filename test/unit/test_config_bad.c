@@ -154,6 +154,15 @@ static const struct bad bad[] = {
     {"bad-secret.yaml", "3:13: marathon.password: expected a string, got a list\n"
                         "#5:10: subscriber.token: expected a string\n"
                         "#7:3: docker.password: unknown key"},
+    {"bad-env-shadow.yaml",
+     "5:7: services.web.environment.MDO_ETCD: 'MDO_ETCD' is set by mdo in every container "
+     "(MDO_*, SERVICE_NAME, ETCD_HOST_ADDRESS): choose another name\n"
+     "#6:7: services.web.environment.SERVICE_NAME: 'SERVICE_NAME' is set by mdo in every "
+     "container (MDO_*, SERVICE_NAME, ETCD_HOST_ADDRESS): choose another name\n"
+     "#7:7: services.web.environment.ETCD_HOST_ADDRESS: 'ETCD_HOST_ADDRESS' is set by mdo in "
+     "every container (MDO_*, SERVICE_NAME, ETCD_HOST_ADDRESS): choose another name\n"
+     "#8:7: services.web.environment.MDO_: 'MDO_' is set by mdo in every container (MDO_*, "
+     "SERVICE_NAME, ETCD_HOST_ADDRESS): choose another name"},
     {"bad-alias.yaml", "5:12: YAML aliases are not supported, write the value out"},
     {"bad-two-docs.yaml", "4:1: expected one YAML document, found a second"},
     {"bad-deep.yaml", "4:72: expected at most 64 levels of nesting"},

@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <pthread.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -399,6 +401,171 @@ static void test_unreachable(const char *live)
     etcd_close(&e);
 }
 
+/* etcdctl ARGS... (NULL-terminated, at most 6) against url as root (which only counts once auth
+ * is on); 0 when it exits 0. */
+static int ctl(const char *url, ...)
+{
+    char ep[96];
+    const char *argv[12] = {"etcdctl", ep, "--user", "root:rootpw"};
+    posix_spawn_file_actions_t fa;
+    va_list ap;
+    pid_t pid;
+    int st = -1, n = 4;
+
+    snprintf(ep, sizeof(ep), "--endpoints=%s", url);
+    va_start(ap, url);
+    while (n < 11 && (argv[n] = va_arg(ap, const char *)))
+        n++;
+    va_end(ap);
+    argv[n] = NULL;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    if (posix_spawnp(&pid, "etcdctl", &fa, NULL, (char *const *)argv, environ) ||
+        waitpid(pid, &st, 0) != pid)
+        st = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+static int open_as(struct etcd *e, const char *eps, const char *user, const char *pw,
+                   struct mdo_err *err)
+{
+    char *copy = strdup(eps);
+    char *v[] = {copy};
+    int ret = etcd_open(e, v, 1, user, pw, NULL, NULL, NULL, err);
+
+    free(copy);
+    return ret;
+}
+
+struct slow_get {
+    struct etcd *e;
+    int ret;
+};
+
+static void *slow_get(void *arg)
+{
+    struct slow_get *g = arg;
+    struct mdo_err err = MDO_ERR_INIT;
+    struct etcd_kvs kvs = ETCD_KVS_INIT;
+
+    g->ret = etcd_get(g->e, "/t/auth/b", &kvs, &err);
+    etcd_kvs_release(&kvs);
+    http_thread_cleanup();
+    return NULL;
+}
+
+/* Authentication outside the lock: the first endpoint accepts connections and never answers,
+ * so authenticating there takes the whole timeout; meanwhile the lock is free (other threads
+ * are not held up), and the call then fails over to the live endpoint. */
+static void test_auth_unlocked(const char *live)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), locked = -1;
+    struct mdo_err err = MDO_ERR_INIT;
+    struct slow_get g = {NULL, -1};
+    char both[160];
+    struct etcd e;
+    pthread_t t;
+
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 8) ||
+        getsockname(fd, (struct sockaddr *)&a, &len)) {
+        CHECK_SKIP("no listening socket: auth-outside-the-lock test not run");
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    snprintf(both, sizeof(both), "http://127.0.0.1:%u,%s", ntohs(a.sin_port), live);
+    CHECK_INT(open_as(&e, both, "u", "upw", &err), 0);
+    e.timeout_ms = 1500;
+    g.e = &e;
+    if (pthread_create(&t, NULL, slow_get, &g)) {
+        CHECK_SKIP("no thread: auth-outside-the-lock test not run");
+    } else {
+        clock_nap_ms(500, NULL); /* the thread is waiting for the silent endpoint now */
+        locked = pthread_mutex_trylock(&e.lock);
+        if (!locked)
+            pthread_mutex_unlock(&e.lock);
+        pthread_join(t, NULL);
+        CHECK_INT(locked, 0);
+        CHECK_INT(g.ret, 0);
+        CHECK_INT(e.cur % e.nendpoints, 1);
+    }
+    etcd_close(&e);
+    close(fd);
+}
+
+/* Auth (F6): credentials before auth is on work, and keep working when it goes on; once it is
+ * on, a dead first endpoint is skipped for authentication too, a token etcd refuses is renewed
+ * and the call retried once, a wrong password is etcd's refusal (and not printed), no
+ * credentials are refused. Runs last: it leaves auth on. */
+static void test_auth(const char *live)
+{
+    struct mdo_err err = MDO_ERR_INIT;
+    struct etcd_kvs kvs = ETCD_KVS_INIT;
+    struct etcd e, early;
+    char both[160];
+
+    snprintf(both, sizeof(both), "http://127.0.0.1:%u,%s", free_port(), live);
+    /* a client with credentials while auth is still off (ops/etcd-auth enables it last) */
+    CHECK_INT(open_as(&early, live, "u", "upw", &err), 0);
+    CHECK_INT(etcd_put(&early, "/t/auth/a", "1", 0, &err), 0);
+    CHECK(early.token && !*early.token);
+    if (ctl(live, "user", "add", "root:rootpw", NULL) || ctl(live, "user", "add", "u:upw", NULL) ||
+        ctl(live, "role", "add", "r", NULL) ||
+        ctl(live, "role", "grant-permission", "--prefix=true", "r", "readwrite", "/t/auth/",
+            NULL) ||
+        ctl(live, "user", "grant-role", "u", "r", NULL) || ctl(live, "auth", "enable", NULL)) {
+        CHECK_SKIP("etcdctl could not enable auth: auth tests not run");
+        etcd_close(&early);
+        return;
+    }
+    /* the "auth is off" token is refused now: renewed, and the call goes through */
+    CHECK_INT(etcd_get(&early, "/t/auth/a", &kvs, &err), 0);
+    CHECK(kvs.n == 1 && !strcmp(kvs.kv[0].value, "1"));
+    CHECK(early.token && *early.token);
+    etcd_kvs_release(&kvs);
+    etcd_close(&early);
+
+    /* dead first endpoint: authentication fails over with the request */
+    CHECK_INT(open_as(&e, both, "u", "upw", &err), 0);
+    CHECK_INT(etcd_put(&e, "/t/auth/b", "2", 0, &err), 0);
+    CHECK_INT(e.cur % e.nendpoints, 1);
+    CHECK(e.token && *e.token);
+    /* a token etcd no longer knows ("invalid auth token"): renewed once, the call succeeds */
+    free(e.token);
+    e.token = strdup("bogus.token");
+    CHECK_INT(etcd_get(&e, "/t/auth/b", &kvs, &err), 0);
+    CHECK(kvs.n == 1 && !strcmp(kvs.kv[0].value, "2"));
+    etcd_kvs_release(&kvs);
+    CHECK(e.token && strcmp(e.token, "bogus.token"));
+    /* outside the role: etcd's permission denied, no endless renewal */
+    CHECK_INT(etcd_put(&e, "/t/other", "x", 0, &err), -MDO_EHTTP);
+    CHECK_INT(err.origin, MDO_SRC_ETCD);
+    CHECK_HAS(err.why, "permission denied");
+    etcd_close(&e);
+    test_auth_unlocked(live);
+
+    /* a wrong password: etcd's refusal, the password in no message */
+    CHECK_INT(open_as(&e, both, "u", "wr0ngpw", &err), 0);
+    CHECK_INT(etcd_get(&e, "/t/auth/b", &kvs, &err), -MDO_EHTTP);
+    CHECK_INT(err.origin, MDO_SRC_ETCD);
+    CHECK_HAS(err.msg, "authentication as 'u' failed");
+    CHECK_LACKS(err.msg, "wr0ngpw");
+    CHECK_LACKS(err.why, "wr0ngpw");
+    etcd_kvs_release(&kvs);
+    etcd_close(&e);
+
+    /* no credentials: refused */
+    CHECK_INT(open1(&e, live, &err), 0);
+    CHECK_INT(etcd_get(&e, "/t/auth/b", &kvs, &err), -MDO_EHTTP);
+    CHECK_INT(err.origin, MDO_SRC_ETCD);
+    etcd_kvs_release(&kvs);
+    etcd_close(&e);
+}
+
 int main(void)
 {
     struct etcd_server srv = {0};
@@ -416,6 +583,7 @@ int main(void)
         test_client(&e);
         etcd_close(&e);
         test_unreachable(srv.url);
+        test_auth(srv.url);
     }
     server_stop(&srv);
     http_thread_cleanup();

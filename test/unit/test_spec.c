@@ -74,7 +74,35 @@ int main(void)
     e = spec_env(&cfg, &svc, NULL, NULL); /* Marathon: Mesos gives the name and host */
     CHECK(find(e, "MDO_CONTAINER_NAME") == NULL);
     CHECK(find(e, "MDO_HOST_ADDRESS") == NULL);
+    /* no guest identity configured, no CA: none of the three */
+    CHECK(find(e, "MDO_ETCD_USERNAME") == NULL);
+    CHECK(find(e, "MDO_ETCD_PASSWORD") == NULL);
+    CHECK(find(e, "MDO_ETCD_CA") == NULL);
     spec_env_free(e);
+
+    /* the guest's credentials, never the subscriber's; the CA where an endpoint is https */
+    cfg.etcd.username = "mdo-sub";
+    cfg.etcd.password = "sub-s3cret";
+    cfg.etcd.guest.username = "mdo-guest";
+    cfg.etcd.guest.password = "guest-pw";
+    cfg.etcd.ca = "/etc/mdo/ca.pem";
+    e = spec_env(&cfg, &svc, "172.17.0.1", "prod-cassandra-1");
+    CHECK_STR(find(e, "MDO_ETCD_USERNAME"), "mdo-guest");
+    CHECK_STR(find(e, "MDO_ETCD_PASSWORD"), "guest-pw");
+    CHECK_STR(find(e, "MDO_ETCD_CA"), SPEC_ETCD_CA);
+    for (size_t i = 0; e && e[i]; i++)
+        if (strstr(e[i], "sub-s3cret") || strstr(e[i], "mdo-sub"))
+            CHECK_STR(e[i], "(no subscriber credential)");
+    spec_env_free(e);
+    CHECK_STR(spec_etcd_ca(&cfg), "/etc/mdo/ca.pem");
+    cfg.etcd.nendpoints = 1; /* http:// only: no CA for containers */
+    CHECK(spec_etcd_ca(&cfg) == NULL);
+    e = spec_env(&cfg, &svc, "172.17.0.1", NULL);
+    CHECK(find(e, "MDO_ETCD_CA") == NULL);
+    spec_env_free(e);
+    cfg.etcd.nendpoints = 3;
+    cfg.etcd.username = cfg.etcd.password = cfg.etcd.ca = NULL;
+    cfg.etcd.guest.username = cfg.etcd.guest.password = NULL;
 
     CHECK_INT(spec_version(&cfg, &svc, v1), 0);
     CHECK_INT(strlen(v1), 12);
