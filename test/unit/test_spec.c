@@ -81,11 +81,11 @@ int main(void)
     spec_env_free(e);
 
     /* the guest's credentials, never the subscriber's; the CA where an endpoint is https */
-    cfg.etcd.username = "mdo-sub";
-    cfg.etcd.password = "sub-s3cret";
-    cfg.etcd.guest.username = "mdo-guest";
-    cfg.etcd.guest.password = "guest-pw";
-    cfg.etcd.ca = "/etc/mdo/ca.pem";
+    cfg.etcd.username = LIT("mdo-sub");
+    cfg.etcd.password = LIT("sub-s3cret");
+    cfg.etcd.guest.username = LIT("mdo-guest");
+    cfg.etcd.guest.password = LIT("guest-pw");
+    cfg.etcd.ca = LIT("/etc/mdo/ca.pem");
     e = spec_env(&cfg, &svc, "172.17.0.1", "prod-cassandra-1");
     CHECK_STR(find(e, "MDO_ETCD_USERNAME"), "mdo-guest");
     CHECK_STR(find(e, "MDO_ETCD_PASSWORD"), "guest-pw");
