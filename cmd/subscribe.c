@@ -1,8 +1,13 @@
 /* subscribe.c - `mdo subscribe`: the registry keeper daemon (events + periodic reconcile + HTTP).
  *
- * This file is the daemon: its threads, signals, the leader lease's ticks and the reconcile
- * schedule, all timed on the monotonic clock. Its HTTP face is subscribe_http.c, which reads
- * what struct sub_face (subscribe.h) lends it.
+ * This file is the daemon: its threads, signals and the reconcile schedule, all timed on the
+ * monotonic clock. Threads: the events thread (the backend's stream; it only queues), the
+ * keeper's writer (owns every registry write), the lease thread (leader.c: renews every
+ * ttl/3), the reconcile thread (listings, rechecks, diffs: hands the changes to the writer),
+ * civetweb's workers (read snapshots only) and the callbacks dispatcher (leader only). The main
+ * thread follows leadership (promotion: a fresh callbacks baseline, then a reconcile) and, on
+ * SIGTERM, stops them in order within a bound: a thread stuck in a peer's call is abandoned.
+ * Its HTTP face is subscribe_http.c, which reads what struct sub_face (subscribe.h) lends it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -74,6 +79,84 @@ struct sub {
     int want_reconcile;
 };
 
+/* A thread that may be abandoned: joined only when it has returned within a bound. */
+struct bthread {
+    pthread_t t;
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int started, done;
+    void (*fn)(struct sub *s);
+    struct sub *s;
+};
+
+static void *bthread_main(void *arg)
+{
+    struct bthread *b = arg;
+
+    b->fn(b->s);
+    http_thread_cleanup();
+    pthread_mutex_lock(&b->m);
+    b->done = 1;
+    pthread_cond_broadcast(&b->c);
+    pthread_mutex_unlock(&b->m);
+    return NULL;
+}
+
+static int bthread_start(struct bthread *b, void (*fn)(struct sub *), struct sub *s)
+{
+    int e;
+
+    memset(b, 0, sizeof(*b));
+    pthread_mutex_init(&b->m, NULL);
+    clock_cond_init(&b->c);
+    b->fn = fn;
+    b->s = s;
+    e = pthread_create(&b->t, NULL, bthread_main, b);
+    b->started = !e;
+    return e;
+}
+
+/* 0 when it returned within wait_ms (joined), -1 when it was abandoned (detached; b stays). */
+static int bthread_join(struct bthread *b, long wait_ms, const char *what)
+{
+    int64_t deadline = clock_deadline_ms(wait_ms);
+    int done;
+
+    if (!b->started)
+        return 0;
+    pthread_mutex_lock(&b->m);
+    while (!b->done && clock_left_ms(deadline) > 0) {
+        struct timespec until = clock_timespec(deadline);
+        pthread_cond_timedwait(&b->c, &b->m, &until);
+    }
+    done = b->done;
+    pthread_mutex_unlock(&b->m);
+    b->started = 0;
+    if (!done) {
+        log_warn("subscribe", "thread stuck in a peer's call, abandoned", "thread=%s", what);
+        pthread_detach(b->t);
+        return -1;
+    }
+    pthread_join(b->t, NULL);
+    pthread_cond_destroy(&b->c);
+    pthread_mutex_destroy(&b->m);
+    return 0;
+}
+
+/* One step of the way out, on a thread of its own, given wait_ms. 0, or -1 abandoned. */
+static int bounded(void (*fn)(struct sub *), struct sub *s, long wait_ms, const char *what)
+{
+    static struct bthread b[4]; /* an abandoned one must outlive this call */
+    static unsigned used;
+    struct bthread *t = used < 4 ? &b[used++] : NULL;
+
+    if (!t || bthread_start(t, fn, s)) {
+        fn(s);
+        return 0;
+    }
+    return bthread_join(t, wait_ms, what);
+}
+
 static void want_reconcile(struct sub *s)
 {
     pthread_mutex_lock(&s->lock);
@@ -105,9 +188,8 @@ static void sink_down(void *ctx, const char *service, const char *container)
     keeper_down(&((struct sub *)ctx)->k, service, container);
 }
 
-static void *events_main(void *arg)
+static void events_main(struct sub *s)
 {
-    struct sub *s = arg;
     unsigned attempt = 0;
 
     while (!stopping) {
@@ -128,8 +210,6 @@ static void *events_main(void *arg)
                  ret ? err.msg : "closed by peer", attempt + 1);
         clock_nap_ms(clock_backoff_ms(attempt++, BACKOFF_BASE_MS, BACKOFF_CAP_MS), &stopping);
     }
-    http_thread_cleanup();
-    return NULL;
 }
 
 /* Callback mode: our URL must stay registered with the scheduler (a restarted Marathon may
@@ -159,32 +239,18 @@ static void callback_ensure(struct sub *s)
     s->subscribed = 1;
 }
 
-/* The daemon's loop until a signal: the leader lease ticks every ttl/3 seconds; a reconcile
- * pass runs at start, after a reconnect or a takeover, every subscriber.resync seconds, soon
- * after a failed write, 3 s after removals were held back, and with backoff after a failure. */
-static void run(struct sub *s)
+/* The reconcile thread: a pass at start, after a reconnect or a takeover, every
+ * subscriber.resync seconds, soon after a failed write, 3 s after removals were held back, and
+ * with backoff after a failure. A follower's passes write nothing (keeper_reconcile). */
+static void reconcile_main(struct sub *s)
 {
     const int64_t resync_ms = (int64_t)s->ce.cfg->subscriber.resync * 1000;
-    int64_t next_pass = 0, next_tick = 0;
+    int64_t next_pass = 0;
     unsigned attempt = 0;
 
-    want_reconcile(s);
     while (!stopping) {
         int64_t now = clock_now_ms();
         int due;
-
-        if (now >= next_tick) {
-            struct mdo_err lerr = MDO_ERR_INIT;
-            int was = s->lead.is_leader;
-            if (leader_tick(&s->lead, &lerr))
-                log_warn("subscribe", "leader lease not renewed", "err=\"%s\"", lerr.msg);
-            if (was != s->lead.is_leader) {
-                keeper_set_writer(&s->k, s->lead.is_leader);
-                if (s->lead.is_leader) /* take over: make the registry true first */
-                    want_reconcile(s);
-            }
-            next_tick = now + (s->lead.ttl / 3 ? s->lead.ttl / 3 : 1) * 1000;
-        }
 
         pthread_mutex_lock(&s->lock);
         due = s->want_reconcile || now >= next_pass;
@@ -193,12 +259,12 @@ static void run(struct sub *s)
         if (!due) {
             struct keeper_stats st;
             keeper_snapshot(&s->k, &st, NULL);
-            if (st.dirty && now >= next_pass - resync_ms + 1000)
+            if (st.dirty && st.writer && now >= next_pass - resync_ms + 1000)
                 due = 1; /* a write failed: heal soon, not at the next resync */
         }
         if (due && s->callback_url.len)
             callback_ensure(s);
-        if (due) {
+        if (due && !stopping) {
             struct mdo_err rerr = MDO_ERR_INIT;
             struct keeper_stats st;
             struct strset held = STRSET_INIT;
@@ -219,6 +285,44 @@ static void run(struct sub *s)
     }
 }
 
+/* The main thread until a signal: follows leadership. A promoted subscriber takes a fresh
+ * baseline (the callbacks', then a reconcile); a demoted one stops delivering and sweeping. */
+static void run(struct sub *s)
+{
+    int led = 0;
+
+    while (!stopping) {
+        int leads = keeper_leading(&s->k) != 0;
+        if (leads && !led) {
+            log_info("subscribe", "promoted: baseline, then a reconcile", "key=%s", s->lead.key);
+            if (callbacks_lead(s->cb, 1, 2000))
+                log_warn("subscribe", "callbacks baseline not read yet; taken later", "%s", "");
+            want_reconcile(s);
+        } else if (!leads && led) {
+            log_warn("subscribe", "stepped down: this subscriber writes nothing now", "key=%s",
+                     s->lead.key);
+            callbacks_lead(s->cb, 0, 0);
+        }
+        led = leads;
+        clock_nap_ms(100, &stopping);
+    }
+}
+
+static void resign(struct sub *s)
+{
+    leader_resign(&s->lead); /* a follower takes over now, not after the lease runs out */
+}
+
+static void unsubscribe(struct sub *s)
+{
+    struct mdo_err cerr = MDO_ERR_INIT;
+
+    if (s->ce.ops->subscription(s->ce.sched, s->callback_url.ptr, SCHED_SUB_DEL, &cerr))
+        log_warn("subscribe", "cannot unregister the event callback", "err=\"%s\"", cerr.msg);
+    else
+        log_info("subscribe", "event callback unregistered", "url=%s", s->callback_url.ptr);
+}
+
 /* Everything between opening the environment and closing it: the keeper, the lease, the HTTP
  * face, the callbacks, the events thread; the loop; then the way back, in reverse. */
 static void serve(struct sub *s, const char *listen, long lease_s, struct mdo_err *err)
@@ -226,8 +330,9 @@ static void serve(struct sub *s, const char *listen, long lease_s, struct mdo_er
     const struct cfg *cfg = s->ce.cfg;
     struct server *srv = NULL;
     struct sigaction sa;
-    pthread_t events;
-    int ret, have_thread = 0;
+    struct bthread events = {0}, recon = {0};
+    int64_t t0;
+    int ret, stuck = 0;
     char host[128] = "?", *val;
 
     if (!strcmp(cfg->subscriber.mode, "callback")) {
@@ -281,29 +386,38 @@ static void serve(struct sub *s, const char *listen, long lease_s, struct mdo_er
     s->k.changed = callbacks_changed;
     s->k.changed_ctx = s->cb;
     srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+    keeper_set_fence(&s->k, s->lead.key, leader_fence, &s->lead);
     log_info("subscribe", "started", "environment=%s scheduler=%s listen=%s port=%d resync=%u",
              cfg->environment, s->ce.ops->name, listen, server_port(srv), cfg->subscriber.resync);
+    if ((ret = keeper_start(&s->k)) || (ret = leader_start(&s->lead))) {
+        err_set(err, MDO_EFAIL, "cannot start the subscriber's threads: %s", strerror(ret));
+        stopping = 1;
+    }
+    want_reconcile(s);
+    if (!stopping && bthread_start(&recon, reconcile_main, s))
+        log_error("subscribe", "cannot start the reconcile thread", "err=%s", strerror(errno));
     /* in callback mode, events come to the HTTP server; callback_ensure() keeps them coming */
-    if (!s->callback_url.len && pthread_create(&events, NULL, events_main, s) == 0)
-        have_thread = 1;
-    else if (!s->callback_url.len)
+    if (!stopping && !s->callback_url.len && bthread_start(&events, events_main, s))
         log_error("subscribe", "cannot start the events thread", "err=%s", strerror(errno));
     run(s);
+    /* the way out, each step bounded: < 5 s in all whatever the peers do */
     log_info("subscribe", "stopping", "signal=%d", (int)got_signal);
-    if (have_thread)
-        pthread_join(events, NULL);
-    keeper_set_writer(&s->k, 0);
-    leader_resign(&s->lead); /* a follower takes over now, not after the lease runs out */
-    if (s->callback_url.len) {
-        struct mdo_err cerr = MDO_ERR_INIT;
-        if (s->ce.ops->subscription(s->ce.sched, s->callback_url.ptr, SCHED_SUB_DEL, &cerr))
-            log_warn("subscribe", "cannot unregister the event callback", "err=\"%s\"", cerr.msg);
-        else
-            log_info("subscribe", "event callback unregistered", "url=%s", s->callback_url.ptr);
-    }
+    t0 = clock_now_ms();
+    stuck |= bthread_join(&events, 1000, "events");  /* no more events taken */
+    stuck |= keeper_stop(&s->k, 1000);               /* the txn in flight, or abandoned */
+    stuck |= bthread_join(&recon, 300, "reconcile"); /* a pass stuck in the scheduler: left */
+    stuck |= leader_stop(&s->lead, 700);
+    callbacks_lead(s->cb, 0, 0);
+    stuck |= bounded(resign, s, 800, "resign");
+    if (s->callback_url.len)
+        stuck |= bounded(unsubscribe, s, 800, "unsubscribe");
     server_stop(srv); /* no handler runs past here: the callbacks can go */
     srv = NULL;
     callbacks_stop(s->cb);
+    log_info("subscribe", "stopped", "ms=%lld abandoned=%d", (long long)(clock_now_ms() - t0),
+             stuck ? 1 : 0);
+    if (stuck) /* a thread still uses the keeper, the lease or the backend: nothing is freed */
+        _exit(err->code ? 1 : 0);
 out_server:
     server_stop(srv);
 out_keeper:
