@@ -308,6 +308,11 @@ static void run(struct sub *s)
     }
 }
 
+static void lease_ticked(void *ctx, int ret, const struct mdo_err *err)
+{
+    keeper_note(&((struct sub *)ctx)->k, ret, err);
+}
+
 static void resign(struct sub *s)
 {
     leader_resign(&s->lead); /* a follower takes over now, not after the lease runs out */
@@ -387,6 +392,8 @@ static void serve(struct sub *s, const char *listen, long lease_s, struct mdo_er
     s->k.changed_ctx = s->cb;
     srandom((unsigned)time(NULL) ^ (unsigned)getpid());
     keeper_set_fence(&s->k, s->lead.key, leader_fence, &s->lead);
+    s->lead.ticked = lease_ticked;
+    s->lead.ticked_ctx = s;
     log_info("subscribe", "started", "environment=%s scheduler=%s listen=%s port=%d resync=%u",
              cfg->environment, s->ce.ops->name, listen, server_port(srv), cfg->subscriber.resync);
     if ((ret = keeper_start(&s->k)) || (ret = leader_start(&s->lead))) {

@@ -82,6 +82,16 @@ void keeper_note_error(struct keeper_stats *st, const struct mdo_err *err)
     }
 }
 
+void keeper_note(struct keeper *k, int ret, const struct mdo_err *err)
+{
+    pthread_mutex_lock(&k->lock);
+    if (ret)
+        keeper_note_error(&k->st, err);
+    else if (err->origin == MDO_SRC_ETCD || err->origin == MDO_SRC_NONE)
+        k->st.etcd_ok = 1;
+    pthread_mutex_unlock(&k->lock);
+}
+
 /* "<peer> <text>", or text alone when peer is NULL. */
 static void reason(struct keeper_reasons *r, const char *peer, const char *text)
 {

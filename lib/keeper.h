@@ -131,6 +131,9 @@ int keeper_stop(struct keeper *k, int64_t wait_ms);
  * it with strset_release(); it is left empty when the copy runs out of memory). */
 void keeper_snapshot(struct keeper *k, struct keeper_stats *st, struct strset *held);
 
+/* An etcd or scheduler request made outside the keeper (the lease): ret 0 marks etcd up, else
+ * err is noted as below. Takes k->lock. */
+void keeper_note(struct keeper *k, int ret, const struct mdo_err *err);
 /* Records a failed request in st (the caller holds the lock that guards st): the message in
  * last_error; by err->origin, etcd down (and counted), or the scheduler down when it could not
  * be reached. An error of no origin changes neither. */

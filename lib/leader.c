@@ -114,8 +114,11 @@ static void *lease_main(void *arg)
         struct mdo_err err = MDO_ERR_INIT;
         int64_t next = clock_deadline_ms(period);
         pthread_mutex_unlock(&l->lock);
-        if (leader_tick(l, &err))
+        int ret = leader_tick(l, &err);
+        if (ret)
             log_warn("leader", "leader lease not renewed", "err=\"%s\"", err.msg);
+        if (l->ticked)
+            l->ticked(l->ticked_ctx, ret, &err);
         pthread_mutex_lock(&l->lock);
         while (!l->stop && clock_left_ms(next) > 0) {
             struct timespec until = clock_timespec(next);

@@ -32,6 +32,9 @@ struct leader {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int running, stop, exited;
+    /* called by the lease thread after every tick (ret: its result); NULL = nobody */
+    void (*ticked)(void *ctx, int ret, const struct mdo_err *err);
+    void *ticked_ctx;
 };
 
 /* The key is reg_leader_key()'s. 0, -MDO_EUSAGE (env makes no key) or -MDO_ENOMEM. */
