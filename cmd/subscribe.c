@@ -66,6 +66,17 @@ static void on_signal(int sig)
     stopping = 1;
 }
 
+struct sub;
+/* A thread that may be abandoned: joined only when it has returned within a bound. */
+struct bthread {
+    pthread_t t;
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int started, done;
+    void (*fn)(struct sub *s);
+    struct sub *s;
+};
+
 struct sub {
     struct cmd_env ce;
     struct keeper k;
@@ -77,16 +88,9 @@ struct sub {
     int subscribed;
     pthread_mutex_t lock; /* guards want_reconcile */
     int want_reconcile;
-};
-
-/* A thread that may be abandoned: joined only when it has returned within a bound. */
-struct bthread {
-    pthread_t t;
-    pthread_mutex_t m;
-    pthread_cond_t c;
-    int started, done;
-    void (*fn)(struct sub *s);
-    struct sub *s;
+    struct bthread *events; /* started by the reconcile thread once the scheduler is open */
+    struct mdo_err open_err; /* the scheduler cannot be opened, not for a passing reason */
+    int open_failed;
 };
 
 static void *bthread_main(void *arg)
@@ -248,6 +252,37 @@ static void reconcile_main(struct sub *s)
     int64_t next_pass = 0;
     unsigned attempt = 0;
 
+    /* the scheduler is opened here, not before the HTTP face: opening may ask the engine,
+     * which may hang; meanwhile /health answers and names it */
+    while (!stopping && !s->ce.sched) {
+        struct mdo_err oerr = MDO_ERR_INIT;
+        struct sched *sc = NULL;
+        int ret;
+        keeper_waiting(&s->k, 1);
+        ret = s->ce.ops->open(&sc, s->ce.cfg, &oerr);
+        keeper_waiting(&s->k, 0);
+        if (!ret) {
+            s->ce.sched = sc;
+            s->k.sched = sc;
+            s->face.sched = sc;
+            break;
+        }
+        keeper_note(&s->k, ret, &oerr);
+        if (oerr.code != MDO_ENET) { /* not a peer that is away: say it and stop */
+            s->open_err = oerr;
+            s->open_failed = 1;
+            stopping = 1;
+            return;
+        }
+        log_warn("subscribe", "cannot open the scheduler, retrying", "err=\"%s\" attempt=%u",
+                 oerr.msg, attempt + 1);
+        clock_nap_ms(clock_backoff_ms(attempt++, BACKOFF_BASE_MS, BACKOFF_CAP_MS), &stopping);
+    }
+    attempt = 0;
+    /* in callback mode, events come to the HTTP server; callback_ensure() keeps them coming */
+    if (!stopping && !s->callback_url.len && bthread_start(s->events, events_main, s))
+        log_error("subscribe", "cannot start the events thread", "err=%s", strerror(errno));
+
     while (!stopping) {
         int64_t now = clock_now_ms();
         int due;
@@ -401,23 +436,23 @@ static void serve(struct sub *s, const char *listen, long lease_s, struct mdo_er
         stopping = 1;
     }
     want_reconcile(s);
+    s->events = &events;
     if (!stopping && bthread_start(&recon, reconcile_main, s))
         log_error("subscribe", "cannot start the reconcile thread", "err=%s", strerror(errno));
-    /* in callback mode, events come to the HTTP server; callback_ensure() keeps them coming */
-    if (!stopping && !s->callback_url.len && bthread_start(&events, events_main, s))
-        log_error("subscribe", "cannot start the events thread", "err=%s", strerror(errno));
     run(s);
     /* the way out, each step bounded: < 5 s in all whatever the peers do */
     log_info("subscribe", "stopping", "signal=%d", (int)got_signal);
     t0 = clock_now_ms();
-    stuck |= bthread_join(&events, 1000, "events");  /* no more events taken */
-    stuck |= keeper_stop(&s->k, 1000);               /* the txn in flight, or abandoned */
     stuck |= bthread_join(&recon, 300, "reconcile"); /* a pass stuck in the scheduler: left */
-    stuck |= leader_stop(&s->lead, 700);
+    stuck |= bthread_join(&events, 800, "events");   /* no more events taken */
+    stuck |= keeper_stop(&s->k, 800);                /* the txn in flight, or abandoned */
+    stuck |= leader_stop(&s->lead, 500);
     callbacks_lead(s->cb, 0, 0);
-    stuck |= bounded(resign, s, 800, "resign");
-    if (s->callback_url.len)
-        stuck |= bounded(unsubscribe, s, 800, "unsubscribe");
+    stuck |= bounded(resign, s, 700, "resign");
+    if (s->callback_url.len && s->ce.sched)
+        stuck |= bounded(unsubscribe, s, 700, "unsubscribe");
+    if (s->open_failed)
+        *err = s->open_err;
     server_stop(srv); /* no handler runs past here: the callbacks can go */
     srv = NULL;
     callbacks_stop(s->cb);
@@ -445,7 +480,10 @@ int cmd_subscribe(struct cmd_env *env, const struct cmd_args *args)
     pthread_mutex_init(&s.lock, NULL);
     s.sink = (struct sched_sink){&s, on_connected, sink_up, sink_down};
     s.callback_url = (struct buf)BUF_INIT(0);
-    ret = cmd_env_open(&s.ce, &a, NEED_ETCD | NEED_SCHED, &err);
+    /* the scheduler is only chosen here; the reconcile thread opens it (reconcile_main) */
+    ret = cmd_env_open(&s.ce, &a, NEED_ETCD, &err);
+    if (!ret && (ret = sched_for(s.ce.cfg, &s.ce.ops, &err)))
+        cmd_env_close(&s.ce);
     if (ret)
         goto out;
     serve(&s, a.listen ? a.listen : s.ce.cfg->subscriber.listen, a.lease_s ? (long)a.lease_s : 10,

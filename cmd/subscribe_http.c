@@ -283,13 +283,18 @@ static void route_marathon_callback(void *ctx, const struct server_req *req,
 {
     struct sub_face *f = ctx;
     struct mdo_err err = MDO_ERR_INIT;
+    struct sched *sc = f->sched;
     cJSON *o;
 
     if (strcmp(req->method, "POST")) {
         server_error(resp, 405, "method not allowed");
         return;
     }
-    if (f->ops->feed(f->sched, f->sink, req->body, req->body_len, &err)) {
+    if (!sc) { /* not open yet: Marathon retries a callback that failed */
+        server_error(resp, 503, "the scheduler is not open yet");
+        return;
+    }
+    if (f->ops->feed(sc, f->sink, req->body, req->body_len, &err)) {
         log_warn("subscribe", "callback body rejected", "err=\"%s\" len=%zu", err.msg,
                  req->body_len);
         server_error(resp, 400, err.msg);

@@ -92,6 +92,13 @@ void keeper_note(struct keeper *k, int ret, const struct mdo_err *err)
     pthread_mutex_unlock(&k->lock);
 }
 
+void keeper_waiting(struct keeper *k, int on)
+{
+    pthread_mutex_lock(&k->lock);
+    k->st.listing_since_ms = on ? clock_now_ms() : 0;
+    pthread_mutex_unlock(&k->lock);
+}
+
 /* "<peer> <text>", or text alone when peer is NULL. */
 static void reason(struct keeper_reasons *r, const char *peer, const char *text)
 {
@@ -329,7 +336,7 @@ void keeper_up(void *ctx, struct reg_record *rec)
     char *val = NULL;
     int ret;
 
-    if (!keeper_leading(k) || refused(k, rec)) {
+    if (k->stop || !keeper_leading(k) || refused(k, rec)) {
         reg_record_release(rec);
         return;
     }
@@ -361,7 +368,7 @@ void keeper_down(void *ctx, const char *service, const char *container)
                            .environment = (char *)k->cfg->environment};
     int ret;
 
-    if (!keeper_leading(k))
+    if (k->stop || !keeper_leading(k))
         return;
     event_seen(k, 0);
     ret = reg_key(&key, k->cfg->etcd.prefix, &r);

@@ -134,6 +134,9 @@ void keeper_snapshot(struct keeper *k, struct keeper_stats *st, struct strset *h
 /* An etcd or scheduler request made outside the keeper (the lease): ret 0 marks etcd up, else
  * err is noted as below. Takes k->lock. */
 void keeper_note(struct keeper *k, int ret, const struct mdo_err *err);
+/* A request to the scheduler made outside a pass (opening it) starts (on) or ends: /health
+ * names the scheduler as not answering after KEEPER_SLOW_MS. */
+void keeper_waiting(struct keeper *k, int on);
 /* Records a failed request in st (the caller holds the lock that guards st): the message in
  * last_error; by err->origin, etcd down (and counted), or the scheduler down when it could not
  * be reached. An error of no origin changes neither. */
