@@ -37,10 +37,13 @@ const char usage_subscribe[] =
     "event, and reconciles the whole registry at start, after every reconnect and every\n"
     "subscriber.resync seconds. It never exits on bad input; it reconnects with backoff when\n"
     "the scheduler or etcd go away.\n"
-    "SIGTERM or SIGINT: finish the current write, give up leadership, exit 0.\n"
+    "SIGTERM or SIGINT: stop taking events, finish (or abandon) the current write, give up\n"
+    "leadership, exit 0 within 5 s, also when the scheduler hangs.\n"
     "\n"
     "Several subscribers may run: one leads (an etcd lease on /mdo/<env>/leader) and writes;\n"
-    "the others serve reads and take over within the lease time when the leader goes.\n"
+    "the others serve reads and take over within the lease time when the leader goes. Every\n"
+    "registry write is fenced by the leader key, and a leader that could not renew its lease\n"
+    "in time stops writing before the lease runs out.\n"
     "\n"
     "HTTP (default subscriber.listen, 127.0.0.1:5000):\n"
     "  GET /health          200 or 503, with the reasons as JSON\n"
@@ -88,7 +91,7 @@ struct sub {
     int subscribed;
     pthread_mutex_t lock; /* guards want_reconcile */
     int want_reconcile;
-    struct bthread *events; /* started by the reconcile thread once the scheduler is open */
+    struct bthread *events;  /* started by the reconcile thread once the scheduler is open */
     struct mdo_err open_err; /* the scheduler cannot be opened, not for a passing reason */
     int open_failed;
 };
