@@ -90,6 +90,7 @@ struct sub {
     struct buf callback_url; /* subscriber.mode: callback: <public_url>/marathon/callback */
     int subscribed;
     pthread_mutex_t lock; /* guards want_reconcile */
+    pthread_cond_t wake;  /* want_reconcile was set */
     int want_reconcile;
     struct bthread *events;  /* started by the reconcile thread once the scheduler is open */
     struct mdo_err open_err; /* the scheduler cannot be opened, not for a passing reason */
@@ -168,6 +169,21 @@ static void want_reconcile(struct sub *s)
 {
     pthread_mutex_lock(&s->lock);
     s->want_reconcile = 1;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* The reconcile thread's nap: up to ms, or until a pass is wanted (or a signal). */
+static void nap_until_wanted(struct sub *s, int64_t ms)
+{
+    int64_t deadline = clock_deadline_ms(ms);
+
+    pthread_mutex_lock(&s->lock);
+    while (!s->want_reconcile && !stopping && clock_left_ms(deadline) > 0) {
+        int64_t step = clock_left_ms(deadline) < 100 ? clock_left_ms(deadline) : 100;
+        struct timespec until = clock_timespec(clock_deadline_ms(step)); /* sees `stopping` */
+        pthread_cond_timedwait(&s->wake, &s->lock, &until);
+    }
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -319,7 +335,7 @@ static void reconcile_main(struct sub *s)
             }
             strset_release(&held);
         }
-        clock_nap_ms(200, &stopping);
+        nap_until_wanted(s, 200);
     }
 }
 
@@ -342,7 +358,7 @@ static void run(struct sub *s)
             callbacks_lead(s->cb, 0, 0);
         }
         led = leads;
-        clock_nap_ms(100, &stopping);
+        clock_nap_ms(50, &stopping);
     }
 }
 
@@ -481,6 +497,7 @@ int cmd_subscribe(struct cmd_env *env, const struct cmd_args *args)
     a.pos = NULL; /* run() frees the array: the free() at the end must not */
     memset(&s, 0, sizeof(s));
     pthread_mutex_init(&s.lock, NULL);
+    clock_cond_init(&s.wake);
     s.sink = (struct sched_sink){&s, on_connected, sink_up, sink_down};
     s.callback_url = (struct buf)BUF_INIT(0);
     /* the scheduler is only chosen here; the reconcile thread opens it (reconcile_main) */
@@ -494,6 +511,7 @@ int cmd_subscribe(struct cmd_env *env, const struct cmd_args *args)
     cmd_env_close(&s.ce);
 out:
     buf_release(&s.callback_url);
+    pthread_cond_destroy(&s.wake);
     pthread_mutex_destroy(&s.lock);
     http_thread_cleanup();
     free(a.pos);

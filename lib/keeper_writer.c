@@ -133,12 +133,14 @@ static unsigned take(struct keeper *k, struct keeper_entry *b)
 {
     unsigned n = k->qn < KEEPER_BATCH ? k->qn : KEEPER_BATCH;
 
+    k->busy = n > 0;
+    if (!n)
+        return 0;
     memcpy(b, k->q, n * sizeof(*b));
     memmove(k->q, k->q + n, (k->qn - n) * sizeof(*b));
     k->qn -= n;
-    if (n && k->qhcap)
+    if (k->qhcap)
         reindex(k);
-    k->busy = n > 0;
     return n;
 }
 
