@@ -180,10 +180,9 @@ static int fence_lost(struct keeper *k, int64_t fence)
 static void done(struct keeper *k, const struct keeper_entry *b, unsigned n, const char *ok)
 {
     for (unsigned i = 0; i < n; i++) {
-        if (ok[i])
-            log_info("keeper", b[i].val ? "registered" : "deregistered",
-                     "service=%s container=%s source=%s", b[i].service, b[i].container,
-                     b[i].event ? "event" : "reconcile");
+        if (ok[i] && b[i].event) /* a reconcile's were logged by the pass ("reconcile: ...") */
+            log_info("keeper", b[i].val ? "registered" : "deregistered", "service=%s container=%s",
+                     b[i].service, b[i].container);
         if (!ok[i] || !k->changed)
             continue;
         int seen = 0; /* once per service and batch */
