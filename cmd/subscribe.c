@@ -1,8 +1,13 @@
 /* subscribe.c - `mdo subscribe`: the registry keeper daemon (events + periodic reconcile + HTTP).
  *
- * This file is the daemon: its threads, signals, the leader lease's ticks and the reconcile
- * schedule, all timed on the monotonic clock. Its HTTP face is subscribe_http.c, which reads
- * what struct sub_face (subscribe.h) lends it.
+ * This file is the daemon: its threads, signals and the reconcile schedule, all timed on the
+ * monotonic clock. Threads: the events thread (the backend's stream; it only queues), the
+ * keeper's writer (owns every registry write), the lease thread (leader.c: renews every
+ * ttl/3), the reconcile thread (listings, rechecks, diffs: hands the changes to the writer),
+ * civetweb's workers (read snapshots only) and the callbacks dispatcher (leader only). The main
+ * thread follows leadership (promotion: a fresh callbacks baseline, then a reconcile) and, on
+ * SIGTERM, stops them in order within a bound: a thread stuck in a peer's call is abandoned.
+ * Its HTTP face is subscribe_http.c, which reads what struct sub_face (subscribe.h) lends it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -32,10 +37,13 @@ const char usage_subscribe[] =
     "event, and reconciles the whole registry at start, after every reconnect and every\n"
     "subscriber.resync seconds. It never exits on bad input; it reconnects with backoff when\n"
     "the scheduler or etcd go away.\n"
-    "SIGTERM or SIGINT: finish the current write, give up leadership, exit 0.\n"
+    "SIGTERM or SIGINT: stop taking events, finish (or abandon) the current write, give up\n"
+    "leadership, exit 0 within 5 s, also when the scheduler hangs.\n"
     "\n"
     "Several subscribers may run: one leads (an etcd lease on /mdo/<env>/leader) and writes;\n"
-    "the others serve reads and take over within the lease time when the leader goes.\n"
+    "the others serve reads and take over within the lease time when the leader goes. Every\n"
+    "registry write is fenced by the leader key, and a leader that could not renew its lease\n"
+    "in time stops writing before the lease runs out.\n"
     "\n"
     "HTTP (default subscriber.listen, 127.0.0.1:5000):\n"
     "  GET /health          200 or 503, with the reasons as JSON\n"
@@ -61,6 +69,17 @@ static void on_signal(int sig)
     stopping = 1;
 }
 
+struct sub;
+/* A thread that may be abandoned: joined only when it has returned within a bound. */
+struct bthread {
+    pthread_t t;
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int started, done;
+    void (*fn)(struct sub *s);
+    struct sub *s;
+};
+
 struct sub {
     struct cmd_env ce;
     struct keeper k;
@@ -71,13 +90,100 @@ struct sub {
     struct buf callback_url; /* subscriber.mode: callback: <public_url>/marathon/callback */
     int subscribed;
     pthread_mutex_t lock; /* guards want_reconcile */
+    pthread_cond_t wake;  /* want_reconcile was set */
     int want_reconcile;
+    struct bthread *events;  /* started by the reconcile thread once the scheduler is open */
+    struct mdo_err open_err; /* the scheduler cannot be opened, not for a passing reason */
+    int open_failed;
 };
+
+static void *bthread_main(void *arg)
+{
+    struct bthread *b = arg;
+
+    b->fn(b->s);
+    http_thread_cleanup();
+    pthread_mutex_lock(&b->m);
+    b->done = 1;
+    pthread_cond_broadcast(&b->c);
+    pthread_mutex_unlock(&b->m);
+    return NULL;
+}
+
+static int bthread_start(struct bthread *b, void (*fn)(struct sub *), struct sub *s)
+{
+    int e;
+
+    memset(b, 0, sizeof(*b));
+    pthread_mutex_init(&b->m, NULL);
+    clock_cond_init(&b->c);
+    b->fn = fn;
+    b->s = s;
+    e = pthread_create(&b->t, NULL, bthread_main, b);
+    b->started = !e;
+    return e;
+}
+
+/* 0 when it returned within wait_ms (joined), -1 when it was abandoned (detached; b stays). */
+static int bthread_join(struct bthread *b, long wait_ms, const char *what)
+{
+    int64_t deadline = clock_deadline_ms(wait_ms);
+    int done;
+
+    if (!b->started)
+        return 0;
+    pthread_mutex_lock(&b->m);
+    while (!b->done && clock_left_ms(deadline) > 0) {
+        struct timespec until = clock_timespec(deadline);
+        pthread_cond_timedwait(&b->c, &b->m, &until);
+    }
+    done = b->done;
+    pthread_mutex_unlock(&b->m);
+    b->started = 0;
+    if (!done) {
+        log_warn("subscribe", "thread stuck in a peer's call, abandoned", "thread=%s", what);
+        pthread_detach(b->t);
+        return -1;
+    }
+    pthread_join(b->t, NULL);
+    pthread_cond_destroy(&b->c);
+    pthread_mutex_destroy(&b->m);
+    return 0;
+}
+
+/* One step of the way out, on a thread of its own, given wait_ms. 0, or -1 abandoned. */
+static int bounded(void (*fn)(struct sub *), struct sub *s, long wait_ms, const char *what)
+{
+    static struct bthread b[4]; /* an abandoned one must outlive this call */
+    static unsigned used;
+    struct bthread *t = used < 4 ? &b[used++] : NULL;
+
+    if (!t || bthread_start(t, fn, s)) {
+        fn(s);
+        return 0;
+    }
+    return bthread_join(t, wait_ms, what);
+}
 
 static void want_reconcile(struct sub *s)
 {
     pthread_mutex_lock(&s->lock);
     s->want_reconcile = 1;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* The reconcile thread's nap: up to ms, or until a pass is wanted (or a signal). */
+static void nap_until_wanted(struct sub *s, int64_t ms)
+{
+    int64_t deadline = clock_deadline_ms(ms);
+
+    pthread_mutex_lock(&s->lock);
+    while (!s->want_reconcile && !stopping && clock_left_ms(deadline) > 0) {
+        int64_t step = clock_left_ms(deadline) < 100 ? clock_left_ms(deadline) : 100;
+        struct timespec until = clock_timespec(clock_deadline_ms(step)); /* sees `stopping` */
+        pthread_cond_timedwait(&s->wake, &s->lock, &until);
+    }
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -105,9 +211,8 @@ static void sink_down(void *ctx, const char *service, const char *container)
     keeper_down(&((struct sub *)ctx)->k, service, container);
 }
 
-static void *events_main(void *arg)
+static void events_main(struct sub *s)
 {
-    struct sub *s = arg;
     unsigned attempt = 0;
 
     while (!stopping) {
@@ -128,8 +233,6 @@ static void *events_main(void *arg)
                  ret ? err.msg : "closed by peer", attempt + 1);
         clock_nap_ms(clock_backoff_ms(attempt++, BACKOFF_BASE_MS, BACKOFF_CAP_MS), &stopping);
     }
-    http_thread_cleanup();
-    return NULL;
 }
 
 /* Callback mode: our URL must stay registered with the scheduler (a restarted Marathon may
@@ -159,32 +262,49 @@ static void callback_ensure(struct sub *s)
     s->subscribed = 1;
 }
 
-/* The daemon's loop until a signal: the leader lease ticks every ttl/3 seconds; a reconcile
- * pass runs at start, after a reconnect or a takeover, every subscriber.resync seconds, soon
- * after a failed write, 3 s after removals were held back, and with backoff after a failure. */
-static void run(struct sub *s)
+/* The reconcile thread: a pass at start, after a reconnect or a takeover, every
+ * subscriber.resync seconds, soon after a failed write, 3 s after removals were held back, and
+ * with backoff after a failure. A follower's passes write nothing (keeper_reconcile). */
+static void reconcile_main(struct sub *s)
 {
     const int64_t resync_ms = (int64_t)s->ce.cfg->subscriber.resync * 1000;
-    int64_t next_pass = 0, next_tick = 0;
+    int64_t next_pass = 0;
     unsigned attempt = 0;
 
-    want_reconcile(s);
+    /* the scheduler is opened here, not before the HTTP face: opening may ask the engine,
+     * which may hang; meanwhile /health answers and names it */
+    while (!stopping && !s->ce.sched) {
+        struct mdo_err oerr = MDO_ERR_INIT;
+        struct sched *sc = NULL;
+        int ret;
+        keeper_waiting(&s->k, 1);
+        ret = s->ce.ops->open(&sc, s->ce.cfg, &oerr);
+        keeper_waiting(&s->k, 0);
+        if (!ret) {
+            s->ce.sched = sc;
+            s->k.sched = sc;
+            s->face.sched = sc;
+            break;
+        }
+        keeper_note(&s->k, ret, &oerr);
+        if (oerr.code != MDO_ENET) { /* not a peer that is away: say it and stop */
+            s->open_err = oerr;
+            s->open_failed = 1;
+            stopping = 1;
+            return;
+        }
+        log_warn("subscribe", "cannot open the scheduler, retrying", "err=\"%s\" attempt=%u",
+                 oerr.msg, attempt + 1);
+        clock_nap_ms(clock_backoff_ms(attempt++, BACKOFF_BASE_MS, BACKOFF_CAP_MS), &stopping);
+    }
+    attempt = 0;
+    /* in callback mode, events come to the HTTP server; callback_ensure() keeps them coming */
+    if (!stopping && !s->callback_url.len && bthread_start(s->events, events_main, s))
+        log_error("subscribe", "cannot start the events thread", "err=%s", strerror(errno));
+
     while (!stopping) {
         int64_t now = clock_now_ms();
         int due;
-
-        if (now >= next_tick) {
-            struct mdo_err lerr = MDO_ERR_INIT;
-            int was = s->lead.is_leader;
-            if (leader_tick(&s->lead, &lerr))
-                log_warn("subscribe", "leader lease not renewed", "err=\"%s\"", lerr.msg);
-            if (was != s->lead.is_leader) {
-                keeper_set_writer(&s->k, s->lead.is_leader);
-                if (s->lead.is_leader) /* take over: make the registry true first */
-                    want_reconcile(s);
-            }
-            next_tick = now + (s->lead.ttl / 3 ? s->lead.ttl / 3 : 1) * 1000;
-        }
 
         pthread_mutex_lock(&s->lock);
         due = s->want_reconcile || now >= next_pass;
@@ -193,12 +313,12 @@ static void run(struct sub *s)
         if (!due) {
             struct keeper_stats st;
             keeper_snapshot(&s->k, &st, NULL);
-            if (st.dirty && now >= next_pass - resync_ms + 1000)
+            if (st.dirty && st.writer && now >= next_pass - resync_ms + 1000)
                 due = 1; /* a write failed: heal soon, not at the next resync */
         }
         if (due && s->callback_url.len)
             callback_ensure(s);
-        if (due) {
+        if (due && !stopping) {
             struct mdo_err rerr = MDO_ERR_INIT;
             struct keeper_stats st;
             struct strset held = STRSET_INIT;
@@ -215,8 +335,51 @@ static void run(struct sub *s)
             }
             strset_release(&held);
         }
-        clock_nap_ms(200, &stopping);
+        nap_until_wanted(s, 200);
     }
+}
+
+/* The main thread until a signal: follows leadership. A promoted subscriber takes a fresh
+ * baseline (the callbacks', then a reconcile); a demoted one stops delivering and sweeping. */
+static void run(struct sub *s)
+{
+    int led = 0;
+
+    while (!stopping) {
+        int leads = keeper_leading(&s->k) != 0;
+        if (leads && !led) {
+            log_info("subscribe", "promoted: baseline, then a reconcile", "key=%s", s->lead.key);
+            if (callbacks_lead(s->cb, 1, 2000))
+                log_warn("subscribe", "callbacks baseline not read yet; taken later", "%s", "");
+            want_reconcile(s);
+        } else if (!leads && led) {
+            log_warn("subscribe", "stepped down: this subscriber writes nothing now", "key=%s",
+                     s->lead.key);
+            callbacks_lead(s->cb, 0, 0);
+        }
+        led = leads;
+        clock_nap_ms(50, &stopping);
+    }
+}
+
+static void lease_ticked(void *ctx, int ret, const struct mdo_err *err)
+{
+    keeper_note(&((struct sub *)ctx)->k, ret, err);
+}
+
+static void resign(struct sub *s)
+{
+    leader_resign(&s->lead); /* a follower takes over now, not after the lease runs out */
+}
+
+static void unsubscribe(struct sub *s)
+{
+    struct mdo_err cerr = MDO_ERR_INIT;
+
+    if (s->ce.ops->subscription(s->ce.sched, s->callback_url.ptr, SCHED_SUB_DEL, &cerr))
+        log_warn("subscribe", "cannot unregister the event callback", "err=\"%s\"", cerr.msg);
+    else
+        log_info("subscribe", "event callback unregistered", "url=%s", s->callback_url.ptr);
 }
 
 /* Everything between opening the environment and closing it: the keeper, the lease, the HTTP
@@ -226,8 +389,9 @@ static void serve(struct sub *s, const char *listen, long lease_s, struct mdo_er
     const struct cfg *cfg = s->ce.cfg;
     struct server *srv = NULL;
     struct sigaction sa;
-    pthread_t events;
-    int ret, have_thread = 0;
+    struct bthread events = {0}, recon = {0};
+    int64_t t0;
+    int ret, stuck = 0;
     char host[128] = "?", *val;
 
     if (!strcmp(cfg->subscriber.mode, "callback")) {
@@ -281,6 +445,9 @@ static void serve(struct sub *s, const char *listen, long lease_s, struct mdo_er
     s->k.changed = callbacks_changed;
     s->k.changed_ctx = s->cb;
     srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+    keeper_set_fence(&s->k, s->lead.key, leader_fence, &s->lead);
+    s->lead.ticked = lease_ticked;
+    s->lead.ticked_ctx = s;
     log_info("subscribe", "started", "environment=%s scheduler=%s listen=%s port=%d resync=%u",
              cfg->environment, s->ce.ops->name, listen, server_port(srv), cfg->subscriber.resync);
     /* DESIGN §10: without credentials etcd must run without auth, and anything that reaches it
@@ -292,27 +459,35 @@ static void serve(struct sub *s, const char *listen, long lease_s, struct mdo_er
         log_warn("subscribe",
                  "etcd.guest is not set: applets in containers cannot read the registry",
                  "hint=\"%s\"", "set etcd.guest {username, password} (ops/etcd-auth ENV makes it)");
-    /* in callback mode, events come to the HTTP server; callback_ensure() keeps them coming */
-    if (!s->callback_url.len && pthread_create(&events, NULL, events_main, s) == 0)
-        have_thread = 1;
-    else if (!s->callback_url.len)
-        log_error("subscribe", "cannot start the events thread", "err=%s", strerror(errno));
-    run(s);
-    log_info("subscribe", "stopping", "signal=%d", (int)got_signal);
-    if (have_thread)
-        pthread_join(events, NULL);
-    keeper_set_writer(&s->k, 0);
-    leader_resign(&s->lead); /* a follower takes over now, not after the lease runs out */
-    if (s->callback_url.len) {
-        struct mdo_err cerr = MDO_ERR_INIT;
-        if (s->ce.ops->subscription(s->ce.sched, s->callback_url.ptr, SCHED_SUB_DEL, &cerr))
-            log_warn("subscribe", "cannot unregister the event callback", "err=\"%s\"", cerr.msg);
-        else
-            log_info("subscribe", "event callback unregistered", "url=%s", s->callback_url.ptr);
+    if ((ret = keeper_start(&s->k)) || (ret = leader_start(&s->lead))) {
+        err_set(err, MDO_EFAIL, "cannot start the subscriber's threads: %s", strerror(ret));
+        stopping = 1;
     }
+    want_reconcile(s);
+    s->events = &events;
+    if (!stopping && bthread_start(&recon, reconcile_main, s))
+        log_error("subscribe", "cannot start the reconcile thread", "err=%s", strerror(errno));
+    run(s);
+    /* the way out, each step bounded: < 5 s in all whatever the peers do */
+    log_info("subscribe", "stopping", "signal=%d", (int)got_signal);
+    t0 = clock_now_ms();
+    stuck |= bthread_join(&recon, 300, "reconcile"); /* a pass stuck in the scheduler: left */
+    stuck |= bthread_join(&events, 800, "events");   /* no more events taken */
+    stuck |= keeper_stop(&s->k, 800);                /* the txn in flight, or abandoned */
+    stuck |= leader_stop(&s->lead, 500);
+    callbacks_lead(s->cb, 0, 0);
+    stuck |= bounded(resign, s, 700, "resign");
+    if (s->callback_url.len && s->ce.sched)
+        stuck |= bounded(unsubscribe, s, 700, "unsubscribe");
+    if (s->open_failed)
+        *err = s->open_err;
     server_stop(srv); /* no handler runs past here: the callbacks can go */
     srv = NULL;
     callbacks_stop(s->cb);
+    log_info("subscribe", "stopped", "ms=%lld abandoned=%d", (long long)(clock_now_ms() - t0),
+             stuck ? 1 : 0);
+    if (stuck) /* a thread still uses the keeper, the lease or the backend: nothing is freed */
+        _exit(err->code ? 1 : 0);
 out_server:
     server_stop(srv);
 out_keeper:
@@ -331,9 +506,13 @@ int cmd_subscribe(struct cmd_env *env, const struct cmd_args *args)
     a.pos = NULL; /* run() frees the array: the free() at the end must not */
     memset(&s, 0, sizeof(s));
     pthread_mutex_init(&s.lock, NULL);
+    clock_cond_init(&s.wake);
     s.sink = (struct sched_sink){&s, on_connected, sink_up, sink_down};
     s.callback_url = (struct buf)BUF_INIT(0);
-    ret = cmd_env_open(&s.ce, &a, NEED_ETCD | NEED_SCHED, &err);
+    /* the scheduler is only chosen here; the reconcile thread opens it (reconcile_main) */
+    ret = cmd_env_open(&s.ce, &a, NEED_ETCD, &err);
+    if (!ret && (ret = sched_for(s.ce.cfg, &s.ce.ops, &err)))
+        cmd_env_close(&s.ce);
     if (ret)
         goto out;
     serve(&s, a.listen ? a.listen : s.ce.cfg->subscriber.listen, a.lease_s ? (long)a.lease_s : 10,
@@ -341,6 +520,7 @@ int cmd_subscribe(struct cmd_env *env, const struct cmd_args *args)
     cmd_env_close(&s.ce);
 out:
     buf_release(&s.callback_url);
+    pthread_cond_destroy(&s.wake);
     pthread_mutex_destroy(&s.lock);
     http_thread_cleanup();
     free(a.pos);

@@ -22,8 +22,8 @@ struct sub_face {
     struct keeper *k;            /* stats for /health and /metrics */
     struct callbacks *cb;        /* its counters on /metrics */
     const struct sched_ops *ops; /* the scheduler's name; feed() in callback mode */
-    struct sched *sched;
-    struct sched_sink *sink; /* where the Marathon events POSTed to us go */
+    struct sched *_Atomic sched; /* NULL until the reconcile thread has opened it */
+    struct sched_sink *sink;     /* where the Marathon events POSTed to us go */
 };
 
 /* Adds "/" (404), /health, /info, /v1/services[/S] and /metrics; with callback set also the

@@ -52,9 +52,14 @@ static void route_health(void *ctx, const struct server_req *req, struct server_
     cJSON_AddStringToObject(o, "scheduler", f->ops->name);
     cJSON_AddStringToObject(o, "role", st.writer ? "leader" : "follower");
     cJSON_AddNumberToObject(o, "uptime_s", (double)((now - st.started_ms) / 1000));
-    cJSON_AddNumberToObject(
-        o, "last_reconcile_age_s",
-        st.last_reconcile_ok_ms ? (double)((now - st.last_reconcile_ok_ms) / 1000) : -1);
+    /* both on the monotonic clock: never negative; null until a pass has succeeded */
+    if (st.last_reconcile_ok_ms)
+        cJSON_AddNumberToObject(
+            o, "last_reconcile_age_s",
+            (double)((now > st.last_reconcile_ok_ms ? now - st.last_reconcile_ok_ms : 0) / 1000));
+    else
+        cJSON_AddNullToObject(o, "last_reconcile_age_s");
+    cJSON_AddNumberToObject(o, "queued", (double)st.queued);
     if (held.n) {
         cJSON *h = cJSON_AddArrayToObject(o, "held");
         for (size_t i = 0; i < held.n; i++)
@@ -251,6 +256,16 @@ static void route_metrics(void *ctx, const struct server_req *req, struct server
                 "Removals held back until a second listing agreed.", (double)st.held_back);
     metrics_add(b, "mdo_etcd_errors_total", "counter", "Failed etcd requests.",
                 (double)st.etcd_errors);
+    metrics_add(b, "mdo_registry_txns_total", "counter", "Registry transactions the writer sent.",
+                (double)st.txns);
+    metrics_add(b, "mdo_registry_fenced_out_total", "counter",
+                "Writer batches etcd refused because the leader key was not ours.",
+                (double)st.fenced_out);
+    metrics_add(b, "mdo_registry_dropped_total", "counter",
+                "Queued writes dropped (queue full, or not leading); a reconcile heals them.",
+                (double)st.dropped);
+    metrics_add(b, "mdo_registry_queue", "gauge", "Writes waiting for the writer.",
+                (double)st.queued);
     metrics_add(b, "mdo_registry_bad_records", "gauge", "Registry values that do not parse.",
                 (double)st.bad_records);
     metrics_add(b, "mdo_event_stream_up", "gauge",
@@ -268,13 +283,18 @@ static void route_marathon_callback(void *ctx, const struct server_req *req,
 {
     struct sub_face *f = ctx;
     struct mdo_err err = MDO_ERR_INIT;
+    struct sched *sc = f->sched;
     cJSON *o;
 
     if (strcmp(req->method, "POST")) {
         server_error(resp, 405, "method not allowed");
         return;
     }
-    if (f->ops->feed(f->sched, f->sink, req->body, req->body_len, &err)) {
+    if (!sc) { /* not open yet: Marathon retries a callback that failed */
+        server_error(resp, 503, "the scheduler is not open yet");
+        return;
+    }
+    if (f->ops->feed(sc, f->sink, req->body, req->body_len, &err)) {
         log_warn("subscribe", "callback body rejected", "err=\"%s\" len=%zu", err.msg,
                  req->body_len);
         server_error(resp, 400, err.msg);

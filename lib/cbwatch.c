@@ -42,6 +42,10 @@ struct callbacks {
     struct strset pending; /* services waiting for the dispatcher */
     unsigned long owner_removed, changes;
     long registered; /* -1 until first counted */
+    int leading;     /* callbacks_lead(): only the leader delivers and sweeps */
+    int rebase;      /* promoted: the dispatcher takes a fresh baseline, then sets rebased */
+    int rebased;
+    pthread_cond_t acked; /* rebased was set */
     /* the dispatcher's own (written by callbacks_start before the thread, then only by it): */
     int have_baseline;
     struct cb_members *members;
@@ -279,6 +283,36 @@ static void *dispatcher_main(void *arg)
         struct strset todo = STRSET_INIT;
         int64_t now = clock_now_ms(), wait_until = next_sweep;
 
+        if (cb->rebase) { /* promoted: what was delivered before is no baseline now */
+            struct mdo_err err = MDO_ERR_INIT;
+            struct cb_members *m;
+            cb->rebase = 0;
+            pthread_mutex_unlock(&cb->lock);
+            while ((m = cb->members)) {
+                cb->members = m->next;
+                free(m->service);
+                reg_records_free(m->recs, m->n);
+                free(m);
+            }
+            cb->have_baseline = 0;
+            strset_clear(&retry);
+            if (baseline(cb, &err))
+                log_warn("callbacks", "cannot read the registry yet, will retry", "err=\"%s\"",
+                         err.msg);
+            next_sweep = clock_deadline_ms(2000);
+            pthread_mutex_lock(&cb->lock);
+            cb->rebased = 1;
+            pthread_cond_broadcast(&cb->acked);
+            continue;
+        }
+        if (!cb->leading) { /* a follower delivers nothing and sweeps nothing */
+            struct timespec until = clock_timespec(clock_deadline_ms(1000));
+            strset_clear(&cb->pending);
+            strset_clear(&retry);
+            pthread_cond_timedwait(&cb->cond, &cb->lock, &until);
+            continue;
+        }
+
         if (retry.n && retry_at < wait_until)
             wait_until = retry_at;
         if (!cb->pending.n && now < wait_until) {
@@ -328,7 +362,6 @@ int callbacks_start(struct callbacks **out, const struct cfg *cfg, struct etcd *
                     struct mdo_err *err)
 {
     struct callbacks *cb = calloc(1, sizeof(*cb));
-    struct mdo_err berr = MDO_ERR_INIT;
     int e;
 
     *out = NULL;
@@ -343,10 +376,8 @@ int callbacks_start(struct callbacks **out, const struct cfg *cfg, struct etcd *
     cb->pending = (struct strset)STRSET_INIT;
     pthread_mutex_init(&cb->lock, NULL);
     clock_cond_init(&cb->cond);
-    /* before the keeper's first pass, so the changes that pass makes are seen as changes;
-     * when etcd does not answer yet, the dispatcher takes it later */
-    if (baseline(cb, &berr))
-        log_warn("callbacks", "cannot read the registry yet, will retry", "err=\"%s\"", berr.msg);
+    clock_cond_init(&cb->acked);
+    /* the baseline is taken on promotion (callbacks_lead): a follower delivers nothing */
     e = pthread_create(&cb->dispatcher, NULL, dispatcher_main, cb);
     if (e) {
         callbacks_stop(cb);
@@ -377,9 +408,33 @@ void callbacks_stop(struct callbacks *cb)
         free(m);
     }
     strset_release(&cb->pending);
+    pthread_cond_destroy(&cb->acked);
     pthread_cond_destroy(&cb->cond);
     pthread_mutex_destroy(&cb->lock);
     free(cb);
+}
+
+int callbacks_lead(struct callbacks *cb, int leading, long wait_ms)
+{
+    int64_t deadline = clock_deadline_ms(wait_ms);
+    int ret = 0;
+
+    if (!cb)
+        return 0;
+    pthread_mutex_lock(&cb->lock);
+    if (leading && !cb->leading) {
+        cb->rebase = 1;
+        cb->rebased = 0;
+    }
+    cb->leading = leading;
+    pthread_cond_broadcast(&cb->cond);
+    while (leading && !cb->rebased && !cb->stop && clock_left_ms(deadline) > 0) {
+        struct timespec until = clock_timespec(deadline);
+        pthread_cond_timedwait(&cb->acked, &cb->lock, &until);
+    }
+    ret = leading && !cb->rebased ? -1 : 0;
+    pthread_mutex_unlock(&cb->lock);
+    return ret;
 }
 
 void callbacks_changed(void *ctx, const char *service)

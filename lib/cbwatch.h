@@ -3,10 +3,10 @@
  *
  * Threads: the keeper's writers call callbacks_changed(), which only queues the service name.
  * One dispatcher thread reads the service's instances, diffs them (reg_members_diff) against
- * the membership it delivered last (kept in memory as records, first read from the registry at
- * start), removes the registrations of owners that left, reads the service's registrations
- * (cbreg.h) and queues one delivery per registration (cbsend.h). Every CB_SWEEP_S it also
- * removes registrations whose owner is in no service.
+ * the membership it delivered last (kept in memory as records, first read from the registry on
+ * promotion: callbacks_lead), removes the registrations of owners that left, reads the service's
+ * registrations (cbreg.h) and queues one delivery per registration (cbsend.h). Every CB_SWEEP_S it
+ * also removes registrations whose owner is in no service.
  *
  * struct callbacks is owned by whoever started it (callbacks_start/callbacks_stop); it borrows
  * cfg and etcd, which must outlive it. All functions are thread-safe.
@@ -25,6 +25,12 @@ int callbacks_start(struct callbacks **cb, const struct cfg *cfg, struct etcd *e
                     struct mdo_err *err);
 /* Stops delivery threads (pending deliveries are dropped, counted) and frees everything. */
 void callbacks_stop(struct callbacks *cb);
+/* Leadership (F16): only the leader delivers and sweeps; callbacks_start() starts a follower.
+ * On promotion the dispatcher drops what it delivered before and takes a fresh baseline of the
+ * registry; this waits up to wait_ms for it (call before the new leader's first reconcile, so
+ * the changes that pass makes are seen as changes). -1 when the baseline was not taken in time
+ * (the dispatcher takes it later). Demotion drops pending changes and returns at once. */
+int callbacks_lead(struct callbacks *cb, int leading, long wait_ms);
 /* The keeper's `changed` hook: ctx is the struct callbacks. Returns at once. */
 void callbacks_changed(void *ctx, const char *service);
 /* Appends Prometheus text lines (mdo_callbacks_*, mdo_membership_changes_total). */

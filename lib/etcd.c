@@ -619,8 +619,14 @@ int etcd_txn(struct etcd *e, const struct etcd_op *ops, size_t n, int *applied, 
     cJSON *req, *cmp, *succ, *ans = NULL;
     int ret;
 
+    size_t nwrites = 0, ncmps = 0;
+
     *applied = 0;
-    if (n > ETCD_TXN_MAX)
+    for (size_t i = 0; i < n; i++) {
+        nwrites += ops[i].type != ETCD_CMP_CREATE;
+        ncmps += ops[i].type == ETCD_CMP_CREATE || ops[i].mod_revision != ETCD_ANY;
+    }
+    if (nwrites > ETCD_TXN_MAX || ncmps > ETCD_TXN_MAX)
         return tag(err_set(err, MDO_EFAIL, "transaction of %zu operations is over etcd's %d", n,
                            ETCD_TXN_MAX),
                    err);
@@ -628,8 +634,18 @@ int etcd_txn(struct etcd *e, const struct etcd_op *ops, size_t n, int *applied, 
     cmp = cJSON_AddArrayToObject(req, "compare");
     succ = cJSON_AddArrayToObject(req, "success");
     for (size_t i = 0; i < n; i++) {
-        cJSON *op = cJSON_CreateObject(), *inner;
+        cJSON *op, *inner;
 
+        if (ops[i].type == ETCD_CMP_CREATE) { /* a fence: compare only, nothing to do */
+            cJSON *c = cJSON_CreateObject();
+            add_b64(c, "key", ops[i].key, strlen(ops[i].key));
+            cJSON_AddStringToObject(c, "target", "CREATE");
+            cJSON_AddStringToObject(c, "result", "EQUAL");
+            add_i64(c, "create_revision", ops[i].mod_revision);
+            cJSON_AddItemToArray(cmp, c);
+            continue;
+        }
+        op = cJSON_CreateObject();
         if (ops[i].mod_revision != ETCD_ANY) {
             cJSON *c = cJSON_CreateObject();
             add_b64(c, "key", ops[i].key, strlen(ops[i].key));

@@ -51,7 +51,10 @@ struct etcd_kvs {
         NULL, 0, 0                                                                                 \
     }
 
-enum etcd_op_type { ETCD_PUT, ETCD_DEL };
+/* ETCD_CMP_CREATE is no write but a compare only: the key's create_revision must be
+ * mod_revision (0: the key must not exist). It is how a leader fences its writes (etcd's
+ * election recipe: the leader key still is the one this leader created). */
+enum etcd_op_type { ETCD_PUT, ETCD_DEL, ETCD_CMP_CREATE };
 
 /* One write in a transaction. mod_revision guards it: ETCD_ANY = no guard, 0 = the key must not
  * exist, N > 0 = the key's mod_revision must still be N. */
@@ -82,7 +85,8 @@ int etcd_put(struct etcd *e, const char *key, const char *value, int64_t lease,
              struct mdo_err *err);
 int etcd_delete(struct etcd *e, const char *key, struct mdo_err *err);
 /* Applies ops atomically if every guard holds. *applied is 1 when it did, 0 when a guard failed
- * (then nothing changed). At most ETCD_TXN_MAX ops. */
+ * (then nothing changed). At most ETCD_TXN_MAX writes and ETCD_TXN_MAX compares (guards and
+ * ETCD_CMP_CREATE entries): etcd's limit counts each list on its own. */
 int etcd_txn(struct etcd *e, const struct etcd_op *ops, size_t n, int *applied,
              struct mdo_err *err);
 

@@ -16,25 +16,56 @@ void keeper_init(struct keeper *k, const struct cfg *cfg, struct etcd *etcd,
     k->ops = ops;
     k->sched = sched;
     pthread_mutex_init(&k->lock, NULL);
+    pthread_mutex_init(&k->qlock, NULL);
+    clock_cond_init(&k->work);
+    clock_cond_init(&k->idle);
     k->held = (struct strset)STRSET_INIT;
     k->refused = (struct strset)STRSET_INIT;
     k->st.started_ms = clock_now_ms();
     k->st.etcd_ok = 1;
     k->st.sched_ok = 1;
-    k->st.writer = 1;
+    k->st.sched_src =
+        ops && ops->name && !strcmp(ops->name, "marathon") ? MDO_SRC_MARATHON : MDO_SRC_DOCKER;
+    k->writer = 1;
 }
 
 void keeper_set_writer(struct keeper *k, int writer)
 {
-    pthread_mutex_lock(&k->lock);
-    k->st.writer = writer;
-    pthread_mutex_unlock(&k->lock);
+    k->writer = writer;
+}
+
+void keeper_set_fence(struct keeper *k, const char *key, int64_t (*fence)(void *ctx), void *ctx)
+{
+    k->fence_key = key;
+    k->fence_ctx = ctx;
+    k->fence = fence;
+}
+
+int64_t keeper_leading(struct keeper *k)
+{
+    int64_t f;
+
+    if (!k->fence)
+        return k->writer ? -1 : 0;
+    f = k->fence(k->fence_ctx);
+    return f > 0 && f != k->deposed ? f : 0;
 }
 
 void keeper_release(struct keeper *k)
 {
+    for (unsigned i = 0; i < k->qn; i++) {
+        free(k->q[i].key);
+        free(k->q[i].val);
+        free(k->q[i].service);
+        free(k->q[i].container);
+    }
+    free(k->q);
+    free(k->qh);
     strset_release(&k->held);
     strset_release(&k->refused);
+    pthread_cond_destroy(&k->work);
+    pthread_cond_destroy(&k->idle);
+    pthread_mutex_destroy(&k->qlock);
     pthread_mutex_destroy(&k->lock);
 }
 
@@ -49,6 +80,23 @@ void keeper_note_error(struct keeper_stats *st, const struct mdo_err *err)
         st->sched_ok = 0;
         st->sched_src = err->origin;
     }
+}
+
+void keeper_note(struct keeper *k, int ret, const struct mdo_err *err)
+{
+    pthread_mutex_lock(&k->lock);
+    if (ret)
+        keeper_note_error(&k->st, err);
+    else if (err->origin == MDO_SRC_ETCD || err->origin == MDO_SRC_NONE)
+        k->st.etcd_ok = 1;
+    pthread_mutex_unlock(&k->lock);
+}
+
+void keeper_waiting(struct keeper *k, int on)
+{
+    pthread_mutex_lock(&k->lock);
+    k->st.listing_since_ms = on ? clock_now_ms() : 0;
+    pthread_mutex_unlock(&k->lock);
 }
 
 /* "<peer> <text>", or text alone when peer is NULL. */
@@ -66,6 +114,8 @@ void keeper_reasons(const struct keeper_stats *st, size_t nheld, struct keeper_r
         reason(r, err_src_name(MDO_SRC_ETCD), "unreachable");
     if (!st->sched_ok)
         reason(r, err_src_name(st->sched_src), "unreachable");
+    else if (st->listing_since_ms && clock_now_ms() - st->listing_since_ms > KEEPER_SLOW_MS)
+        reason(r, err_src_name(st->sched_src), "not answering");
     if (!st->stream_connected)
         reason(r, NULL, "scheduler event stream disconnected");
     if (st->writer && !st->last_reconcile_ok_ms)
@@ -83,6 +133,8 @@ static unsigned recheck(struct keeper *k, struct reg_change *c, unsigned n)
     for (unsigned i = 0; i < n; i++) {
         struct mdo_err err = MDO_ERR_INIT;
         int alive = 0;
+        if (k->stop) /* stopping: what is not rechecked is not removed */
+            continue;
         if (c[i].type == REG_DEL && c[i].rec->host && k->ops->alive)
             alive = k->ops->alive(k->sched, c[i].rec, &err);
         if (alive != 0) {
@@ -104,11 +156,17 @@ static int refused(struct keeper *k, const struct reg_record *rec)
     struct buf key = BUF_INIT(4096);
     int bad = reg_key(&key, k->cfg->etcd.prefix, rec) == -MDO_EUSAGE;
 
+    int first = 0;
+
     buf_reset(&key);
+    pthread_mutex_lock(&k->qlock);
     if (bad &&
         !buf_addf(&key, "%s/%s", rec->service ? rec->service : "",
                   rec->container ? rec->container : "") &&
         !strset_has(&k->refused, key.ptr) && !strset_add(&k->refused, key.ptr))
+        first = 1;
+    pthread_mutex_unlock(&k->qlock);
+    if (first)
         log_warn("keeper", "instance skipped: its names cannot be a registry key",
                  "service=%s container=%s", rec->service ? rec->service : "",
                  rec->container ? rec->container : "");
@@ -133,28 +191,54 @@ static unsigned drop_refused(struct keeper *k, struct reg_record *v, unsigned n)
     return m;
 }
 
+/* Hands c[0, n) to the writer; returns how many could not be queued. */
+static unsigned hand_over(struct keeper *k, const struct reg_change *c, unsigned n)
+{
+    struct buf key = BUF_INIT(0);
+    unsigned lost = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        char *val = c[i].type == REG_PUT ? reg_record_json(c[i].rec) : NULL;
+        buf_reset(&key);
+        if ((c[i].type == REG_PUT && !val) || reg_key(&key, k->cfg->etcd.prefix, c[i].rec) ||
+            keeper_enqueue(k, key.ptr, val, c[i].rec->service, c[i].rec->container, c[i].guard, 0))
+            lost++;
+        free(val);
+    }
+    buf_release(&key);
+    return lost;
+}
+
 int keeper_reconcile(struct keeper *k, struct mdo_err *err)
 {
     const struct cfg *cfg = k->cfg;
     struct reg_record *have = NULL, *want = NULL;
     struct reg_change *c = NULL;
-    unsigned nhave = 0, nwant = 0, n = 0, failed = 0, bad = 0, held, puts = 0, dels = 0;
+    unsigned nhave = 0, nwant = 0, n = 0, bad = 0, held, puts = 0, dels = 0, lost = 0;
+    unsigned long werrors;
     struct strset newheld = STRSET_INIT;
     int ret;
 
-    pthread_mutex_lock(&k->lock);
-    if (!k->st.writer) {
-        pthread_mutex_unlock(&k->lock);
+    if (!keeper_leading(k))
         return 0;
-    }
+    pthread_mutex_lock(&k->qlock);
+    werrors = k->werrors;
+    pthread_mutex_unlock(&k->qlock);
     /* registry first, scheduler second: whatever starts after the scheduler's listing is not in
-     * this registry listing either, so the pass cannot remove it */
+     * this registry listing either, so the pass cannot remove it. No lock is held: the writer
+     * and the HTTP side go on meanwhile. */
     ret = reg_list_all(k->etcd, cfg->etcd.prefix, cfg->environment, &have, &nhave, &bad, err);
     if (!ret) {
-        k->st.etcd_ok = 1;
+        pthread_mutex_lock(&k->lock);
+        k->st.listing_since_ms = clock_now_ms();
+        pthread_mutex_unlock(&k->lock);
         ret = k->ops->list(k->sched, NULL, &want, &nwant, err);
+        pthread_mutex_lock(&k->lock);
+        k->st.listing_since_ms = 0;
+        k->st.etcd_ok = 1;
         if (!ret)
             k->st.sched_ok = 1;
+        pthread_mutex_unlock(&k->lock);
         if (!ret)
             nwant = drop_refused(k, want, nwant);
     }
@@ -162,12 +246,13 @@ int keeper_reconcile(struct keeper *k, struct mdo_err *err)
         ret = err_set(err, MDO_ENOMEM, "out of memory");
     if (!ret) {
         held = reg_hold_mass_removals(c, &n, have, nhave, &k->held, &newheld);
-        if (held) {
+        if (held)
             log_warn("keeper", "mass removal held back until a second listing agrees",
                      "instances=%u", held);
-            k->st.held_back += held;
-        }
+        pthread_mutex_lock(&k->lock);
+        k->st.held_back += held;
         strset_swap(&k->held, &newheld);
+        pthread_mutex_unlock(&k->lock);
         n = recheck(k, c, n);
         for (unsigned i = 0; i < n; i++) {
             puts += c[i].type == REG_PUT;
@@ -176,8 +261,17 @@ int keeper_reconcile(struct keeper *k, struct mdo_err *err)
                      c[i].type == REG_PUT ? "reconcile: register" : "reconcile: deregister",
                      "service=%s container=%s", c[i].rec->service, c[i].rec->container);
         }
-        ret = reg_apply(k->etcd, cfg->etcd.prefix, c, n, &failed, err);
+        lost = hand_over(k, c, n);
+        /* the pass counts as done when the writer has written it (or the keeper stops) */
+        keeper_wait_idle(k, clock_deadline_ms(30000));
+        pthread_mutex_lock(&k->qlock);
+        if (k->werrors != werrors) { /* the writer failed on etcd meanwhile */
+            *err = k->werr;
+            ret = -k->werr.code;
+        }
+        pthread_mutex_unlock(&k->qlock);
     }
+    pthread_mutex_lock(&k->lock);
     k->st.reconciles++;
     k->st.bad_records = bad;
     if (ret) {
@@ -187,19 +281,13 @@ int keeper_reconcile(struct keeper *k, struct mdo_err *err)
         k->st.reconcile_puts += puts;
         k->st.reconcile_dels += dels;
         k->st.last_reconcile_ok_ms = clock_now_ms();
-        k->st.dirty = failed > 0;
+        k->st.dirty = lost > 0 || k->st.dirty;
         k->st.etcd_ok = 1;
-        log_debug("keeper", "reconciled", "scheduler=%u registry=%u puts=%u dels=%u failed=%u",
-                  nwant, nhave, puts, dels, failed);
     }
     pthread_mutex_unlock(&k->lock);
-    for (unsigned i = 0; !ret && k->changed && i < n; i++) {
-        int seen = 0; /* once per service: c is sorted by service */
-        for (unsigned j = 0; j < i && !seen; j++)
-            seen = !strcmp(c[j].rec->service, c[i].rec->service);
-        if (!seen)
-            k->changed(k->changed_ctx, c[i].rec->service);
-    }
+    if (!ret)
+        log_debug("keeper", "reconciled", "scheduler=%u registry=%u puts=%u dels=%u lost=%u", nwant,
+                  nhave, puts, dels, lost);
     free(c);
     reg_records_free(have, nhave);
     reg_records_free(want, nwant);
@@ -217,75 +305,55 @@ static void key_error(int ret, const struct reg_record *r, struct mdo_err *err)
         err_set(err, MDO_EUSAGE, "environment '%s' makes no registry key", r->environment);
 }
 
-/* Writes rec unless the registry already holds exactly it; guarded so a concurrent writer (a
- * second subscriber) is not silently overwritten: on a lost race it reads and tries once more. */
-static int put_record(struct keeper *k, const struct reg_record *rec, int *wrote,
-                      struct mdo_err *err)
+/* An event could not be queued: counted, logged, and healed by the next reconcile. */
+static void event_failed(struct keeper *k, const char *what, const char *service,
+                         const char *container, const struct mdo_err *err)
 {
-    struct buf key = BUF_INIT(0);
-    char *val = reg_record_json(rec);
-    int ret = val ? reg_key(&key, k->cfg->etcd.prefix, rec) : -MDO_ENOMEM;
+    pthread_mutex_lock(&k->lock);
+    k->st.event_errors++;
+    k->st.dirty = 1;
+    keeper_note_error(&k->st, err);
+    pthread_mutex_unlock(&k->lock);
+    log_warn("keeper", what, "service=%s container=%s err=\"%s\"", service, container, err->msg);
+}
 
-    *wrote = 0;
-    for (int tries = 0; !ret && tries < 2; tries++) {
-        struct etcd_kvs cur = ETCD_KVS_INIT;
-        struct etcd_op op = {ETCD_PUT, key.ptr, val, 0, 0};
-        int applied = 0;
-        ret = etcd_get(k->etcd, key.ptr, &cur, err);
-        if (!ret && cur.n && !strcmp(cur.kv[0].value, val)) {
-            etcd_kvs_release(&cur);
-            break; /* already so */
-        }
-        op.mod_revision = cur.n ? cur.kv[0].mod_revision : 0;
-        etcd_kvs_release(&cur);
-        if (!ret)
-            ret = etcd_txn(k->etcd, &op, 1, &applied, err);
-        if (!ret && applied) {
-            *wrote = 1;
-            break;
-        }
-    }
-    if (ret == -MDO_EUSAGE || ret == -MDO_ENOMEM)
-        key_error(ret, rec, err);
-    free(val);
-    buf_release(&key);
-    return ret;
+static void event_seen(struct keeper *k, int up)
+{
+    pthread_mutex_lock(&k->lock);
+    if (up)
+        k->st.events_up++;
+    else
+        k->st.events_down++;
+    k->st.last_event_ms = clock_now_ms();
+    pthread_mutex_unlock(&k->lock);
 }
 
 void keeper_up(void *ctx, struct reg_record *rec)
 {
     struct keeper *k = ctx;
     struct mdo_err err = MDO_ERR_INIT;
-    int ret, wrote = 0;
+    struct buf key = BUF_INIT(0);
+    char *val = NULL;
+    int ret;
 
-    pthread_mutex_lock(&k->lock);
-    if (!k->st.writer) {
-        pthread_mutex_unlock(&k->lock);
+    if (k->stop || !keeper_leading(k) || refused(k, rec)) {
         reg_record_release(rec);
         return;
     }
-    if (refused(k, rec)) {
-        pthread_mutex_unlock(&k->lock);
-        reg_record_release(rec);
-        return;
-    }
-    ret = put_record(k, rec, &wrote, &err);
-    k->st.events_up++;
-    k->st.last_event_ms = clock_now_ms();
-    if (ret) {
-        k->st.event_errors++;
-        k->st.dirty = 1; /* the next reconcile (retried until etcd answers) heals it */
-        keeper_note_error(&k->st, &err);
-        log_warn("keeper", "register failed", "service=%s container=%s err=\"%s\"", rec->service,
-                 rec->container, err.msg);
-    } else {
-        k->st.etcd_ok = 1;
-        log_info("keeper", "registered", "service=%s container=%s state=%s", rec->service,
-                 rec->container, rec->state ? rec->state : "");
-    }
-    pthread_mutex_unlock(&k->lock);
-    if (wrote && k->changed)
-        k->changed(k->changed_ctx, rec->service);
+    event_seen(k, 1);
+    ret = reg_key(&key, k->cfg->etcd.prefix, rec);
+    if (!ret && !(val = reg_record_json(rec)))
+        ret = -MDO_ENOMEM;
+    if (ret)
+        key_error(ret, rec, &err);
+    else if (keeper_enqueue(k, key.ptr, val, rec->service, rec->container, ETCD_ANY, 1))
+        ret = err_set(&err, MDO_ENOMEM, "write queue full");
+    if (ret)
+        event_failed(k, "register failed", rec->service, rec->container, &err);
+    else if (!k->threaded)
+        keeper_drain(k);
+    free(val);
+    buf_release(&key);
     reg_record_release(rec);
 }
 
@@ -300,39 +368,33 @@ void keeper_down(void *ctx, const char *service, const char *container)
                            .environment = (char *)k->cfg->environment};
     int ret;
 
-    pthread_mutex_lock(&k->lock);
-    if (!k->st.writer) {
-        pthread_mutex_unlock(&k->lock);
+    if (k->stop || !keeper_leading(k))
         return;
-    }
+    event_seen(k, 0);
     ret = reg_key(&key, k->cfg->etcd.prefix, &r);
-    if (ret) {
+    if (ret)
         key_error(ret, &r, &err);
-    } else {
-        ret = etcd_delete(k->etcd, key.ptr, &err);
-    }
-    k->st.events_down++;
-    k->st.last_event_ms = clock_now_ms();
-    if (ret) {
-        k->st.event_errors++;
-        k->st.dirty = 1;
-        keeper_note_error(&k->st, &err);
-        log_warn("keeper", "deregister failed", "service=%s container=%s err=\"%s\"", service,
-                 container, err.msg);
-    } else {
-        k->st.etcd_ok = 1;
-        log_info("keeper", "deregistered", "service=%s container=%s", service, container);
-    }
-    pthread_mutex_unlock(&k->lock);
-    if (!ret && k->changed)
-        k->changed(k->changed_ctx, service);
+    else if (keeper_enqueue(k, key.ptr, NULL, service, container, ETCD_ANY, 1))
+        ret = err_set(&err, MDO_ENOMEM, "write queue full");
+    if (ret)
+        event_failed(k, "deregister failed", service, container, &err);
+    else if (!k->threaded)
+        keeper_drain(k);
     buf_release(&key);
 }
 
 void keeper_snapshot(struct keeper *k, struct keeper_stats *st, struct strset *held)
 {
+    int64_t f = keeper_leading(k);
+    unsigned long queued;
+
+    pthread_mutex_lock(&k->qlock);
+    queued = k->qn;
+    pthread_mutex_unlock(&k->qlock);
     pthread_mutex_lock(&k->lock);
     *st = k->st;
+    st->writer = f != 0;
+    st->queued = queued;
     if (held && strset_copy(held, &k->held))
         log_warn("keeper", "out of memory copying the held-back removals", "n=%zu", k->held.n);
     pthread_mutex_unlock(&k->lock);

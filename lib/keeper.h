@@ -1,11 +1,22 @@
-/* keeper.h - the registry keeper behind `mdo subscribe`: applies scheduler events to etcd one
- * key at a time, and reconciles the whole registry against the scheduler's listing.
+/* keeper.h - the registry keeper behind `mdo subscribe`: applies scheduler events to etcd, and
+ * reconciles the whole registry against the scheduler's listing.
  *
- * All registry writes go through one mutex, so an event never interleaves with a reconcile pass
- * (a pass reads the registry, then the scheduler, then writes guarded by mod_revision: an
- * instance that starts after the listing is not removed, a key rewritten meanwhile is not
- * overwritten). The counters and health fields are read under the same mutex by the HTTP side.
- * The keeper borrows cfg, etcd and the backend; it owns only its set of held-back removals.
+ * One writer (keeper_writer.c) owns every registry write. Producers (the events thread, the
+ * HTTP workers in callback mode, the reconcile thread) only queue the wanted state of a key:
+ * the queue is bounded and coalesces by key (the newest wanted state wins; a reconcile's change
+ * never replaces an event's, which is newer than the listing it was computed from). Nothing
+ * that queues waits for network I/O. The writer takes up to KEEPER_BATCH entries at a time
+ * and writes them in one etcd txn.
+ *
+ * Fencing: with keeper_set_fence(), every txn also compares the leader key's create_revision
+ * (etcd's election recipe), so a deposed leader's writes fail in etcd instead of landing; the
+ * writer writes nothing while the fence function answers 0 (not leading, or the lease was not
+ * renewed in time). A reconcile pass (registry first, then scheduler, rechecks, diff) runs on
+ * its caller's thread with no lock held across I/O and hands its changes to the writer.
+ *
+ * k->lock guards st and held and is never held across I/O: /health and /metrics copy them.
+ * k->qlock guards the queue and refused, likewise. The keeper borrows cfg, etcd and the
+ * backend.
  *
  * What failed is decided from the error's origin (err.h), never from its text: an etcd error
  * marks etcd down and counts in etcd_errors, a scheduler that cannot be reached marks the
@@ -28,30 +39,63 @@ struct keeper_stats {
     unsigned long events_up, events_down, event_errors;
     unsigned long reconciles, reconcile_errors, reconcile_puts, reconcile_dels, held_back;
     unsigned long etcd_errors, bad_records;
+    unsigned long txns, fenced_out, dropped; /* writer txns; batches etcd's fence refused;
+                                              * entries dropped (queue full, not leading) */
+    unsigned long queued;                    /* entries waiting for the writer now */
     int64_t started_ms, last_event_ms, last_reconcile_ok_ms; /* clock_now_ms(); 0 = never */
-    int stream_connected; /* the scheduler's event stream is up */
-    int etcd_ok;          /* the last etcd request succeeded */
-    int sched_ok;         /* the scheduler was reachable at the last request */
-    int sched_src;        /* enum mdo_src of the scheduler that was not (docker, marathon) */
-    int dirty;            /* an event could not be applied: a reconcile must follow */
-    int writer;           /* this subscriber leads: it writes; a follower only serves reads */
+    int64_t listing_since_ms; /* a pass has been waiting for the scheduler since; 0 = not */
+    int stream_connected;     /* the scheduler's event stream is up */
+    int etcd_ok;              /* the last etcd request succeeded */
+    int sched_ok;             /* the scheduler was reachable at the last request */
+    int sched_src;            /* enum mdo_src of the scheduler that was not (docker, marathon) */
+    int dirty;                /* an event could not be applied: a reconcile must follow */
+    int writer;               /* this subscriber leads: it writes; a follower only serves reads */
     char last_error[256];
 };
+
+/* One queued write: the key's wanted value (val NULL: delete). */
+struct keeper_entry {
+    char *key, *val, *service, *container; /* owned */
+    int64_t guard;                         /* ETCD_ANY, 0 (absent) or a mod_revision */
+    int event;                             /* from an event (1) or a reconcile (0) */
+};
+
+#define KEEPER_QUEUE_MAX 65536
+#define KEEPER_BATCH     (ETCD_TXN_MAX - 1) /* + the fence compare: within etcd's compare limit */
 
 struct keeper {
     const struct cfg *cfg;
     struct etcd *etcd;
     const struct sched_ops *ops;
     struct sched *sched;
-    pthread_mutex_t lock;
+    pthread_mutex_t lock; /* guards st and held; never held across I/O */
     struct keeper_stats st;
-    struct strset held;    /* removals held back by the last pass ("service/container") */
-    struct strset refused; /* "service/container" names that cannot be keys, logged once */
-    /* Called after a write changed a service's instances (an event, or a reconcile pass), outside
-     * the lock, from the thread that wrote; may be called when nothing visible changed. Set
-     * before the threads start; NULL = nobody listens. */
+    struct strset held; /* removals held back by the last pass ("service/container") */
+    /* Called after a write changed a service's instances, outside every lock, from the writer;
+     * may be called when nothing visible changed. Set before the threads start; NULL = none. */
     void (*changed)(void *ctx, const char *service);
     void *changed_ctx;
+    /* leadership: fence() answers the leader key's create_revision while this subscriber may
+     * write, else 0 (keeper_set_fence); without it, `writer` says (keeper_set_writer) */
+    int64_t (*fence)(void *ctx);
+    void *fence_ctx;
+    const char *fence_key;
+    _Atomic int writer;
+    _Atomic int64_t deposed; /* a fence etcd refused: not written with again */
+    _Atomic int stop;        /* keeper_stop(): rechecks and waits give up */
+    /* the queue (keeper_writer.c), under qlock */
+    pthread_mutex_t qlock;
+    pthread_cond_t work, idle;
+    struct keeper_entry *q;
+    unsigned qn, qcap;
+    unsigned *qh; /* open-addressed index of q by key: slot = position + 1, 0 = empty */
+    unsigned qhcap;
+    int busy;              /* the writer holds a batch */
+    int threaded, wexit;   /* the writer thread runs; it has returned */
+    unsigned long werrors; /* batches that failed on an etcd error */
+    struct mdo_err werr;   /* the last of them */
+    struct strset refused; /* "service/container" names that cannot be keys, logged once */
+    pthread_t wthread;
 };
 
 void keeper_init(struct keeper *k, const struct cfg *cfg, struct etcd *etcd,
@@ -64,10 +108,35 @@ void keeper_up(void *k, struct reg_record *rec);
 void keeper_down(void *k, const char *service, const char *container);
 /* Leader or follower (keeper_init: writer). A follower's events and passes write nothing. */
 void keeper_set_writer(struct keeper *k, int writer);
+/* Fenced leadership: fence(ctx) is called before every txn; key is the leader key (borrowed). */
+void keeper_set_fence(struct keeper *k, const char *key, int64_t (*fence)(void *ctx), void *ctx);
+/* The fence to write with now: > 0 fenced, -1 unfenced writer, 0 not leading. */
+int64_t keeper_leading(struct keeper *k);
+
+/* ---- the writer (keeper_writer.c) ---- */
+/* Queues a write (key, val and names are copied; val NULL = delete). 0, or -1 when the queue is
+ * full or memory ran out (counted in dropped; the keeper is marked dirty). */
+int keeper_enqueue(struct keeper *k, const char *key, const char *val, const char *service,
+                   const char *container, int64_t guard, int event);
+/* Writes everything queued now on the calling thread (tests, and no writer thread). */
+void keeper_drain(struct keeper *k);
+/* Waits until the queue is empty and the writer idle, or deadline/keeper_stop. 0 if drained. */
+int keeper_wait_idle(struct keeper *k, int64_t deadline_ms);
+/* Starts the writer thread. 0, or an errno. */
+int keeper_start(struct keeper *k);
+/* Stops producers' and rechecks' waits and the writer: it finishes the txn in flight within
+ * wait_ms or is abandoned (returns -1: the keeper must then not be released). */
+int keeper_stop(struct keeper *k, int64_t wait_ms);
 /* Copy of the stats and of the held-back removals (held may be NULL; else the caller releases
  * it with strset_release(); it is left empty when the copy runs out of memory). */
 void keeper_snapshot(struct keeper *k, struct keeper_stats *st, struct strset *held);
 
+/* An etcd or scheduler request made outside the keeper (the lease): ret 0 marks etcd up, else
+ * err is noted as below. Takes k->lock. */
+void keeper_note(struct keeper *k, int ret, const struct mdo_err *err);
+/* A request to the scheduler made outside a pass (opening it) starts (on) or ends: /health
+ * names the scheduler as not answering after KEEPER_SLOW_MS. */
+void keeper_waiting(struct keeper *k, int on);
 /* Records a failed request in st (the caller holds the lock that guards st): the message in
  * last_error; by err->origin, etcd down (and counted), or the scheduler down when it could not
  * be reached. An error of no origin changes neither. */
@@ -79,7 +148,9 @@ struct keeper_reasons {
     char text[KEEPER_REASONS_MAX][80];
 };
 /* Why the subscriber is unhealthy (r->n == 0: it is not), naming the peer at fault; nheld is
- * the number of held-back removals. */
+ * the number of held-back removals. A scheduler listing that has not answered for
+ * KEEPER_SLOW_MS names the scheduler (st->sched_src) as not answering. */
+#define KEEPER_SLOW_MS 3000
 void keeper_reasons(const struct keeper_stats *st, size_t nheld, struct keeper_reasons *r);
 
 #endif

@@ -1,9 +1,14 @@
 /* test_keeper.c - keeper_reconcile against a real etcd and the in-memory scheduler: writes what
  * is missing, nothing when equal, PUTs a change, DELs a removal, holds a mass removal until a
- * second listing agrees, keeps what the recheck finds alive, survives a service named "a/b" */
+ * second listing agrees, keeps what the recheck finds alive, survives a service named "a/b";
+ * and the one writer: batches of at most KEEPER_BATCH, coalescing by key, the leader fence
+ * (a deposed leader's write is refused by etcd), the writer thread */
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <time.h>
 #include "check.h"
+#include "clock.h"
 #include "etcd_fixture.c"
 #include "keeper.h"
 #include "strset.h"
@@ -292,6 +297,224 @@ static void test_bad_service_name(void)
     free(v);
 }
 
+/* ---- the writer ---- */
+
+#define WKEYS "/t-writer/"
+
+static char *raw(const char *key)
+{
+    struct etcd_kvs kvs = ETCD_KVS_INIT;
+    struct mdo_err err = MDO_ERR_INIT;
+    char *v;
+
+    if (etcd_get(&fx.e, key, &kvs, &err)) {
+        fprintf(stderr, "test_keeper: get %s: %s\n", key, err.msg);
+        exit(1); /* fixture I/O: not a check */
+    }
+    v = strdup(kvs.n ? kvs.kv[0].value : "(none)");
+    etcd_kvs_release(&kvs);
+    return v;
+}
+
+#define CHECK_RAW(key, want)                                                                       \
+    do {                                                                                           \
+        char *v_ = raw(key);                                                                       \
+        CHECK_STR(v_, want);                                                                       \
+        free(v_);                                                                                  \
+    } while (0)
+
+static size_t count(const char *prefix)
+{
+    struct etcd_kvs kvs = ETCD_KVS_INIT;
+    struct mdo_err err = MDO_ERR_INIT;
+    size_t n;
+
+    if (etcd_get_prefix(&fx.e, prefix, &kvs, &err)) {
+        fprintf(stderr, "test_keeper: list %s: %s\n", prefix, err.msg);
+        exit(1);
+    }
+    n = kvs.n;
+    etcd_kvs_release(&kvs);
+    return n;
+}
+
+/* 300 queued writes go out as 3 txns (127 + 127 + 46); the keys all land */
+static void test_batching(void)
+{
+    unsigned long txns = k.st.txns;
+    char key[64], val[16];
+    int queued = 0;
+
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof(key), WKEYS "batch/%03d", i);
+        snprintf(val, sizeof(val), "v%d", i);
+        queued += keeper_enqueue(&k, key, val, "web", "c", ETCD_ANY, 1) == 0;
+    }
+    CHECK_INT(queued, 300);
+    CHECK_INT(k.qn, 300);
+    keeper_drain(&k);
+    CHECK_INT(k.st.txns - txns, 3);
+    CHECK_INT(k.qn, 0);
+    CHECK_INT(count(WKEYS "batch/"), 300);
+    CHECK_RAW(WKEYS "batch/299", "v299");
+    /* 300 deletes: 3 txns again, nothing left */
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof(key), WKEYS "batch/%03d", i);
+        keeper_enqueue(&k, key, NULL, "web", "c", ETCD_ANY, 1);
+    }
+    keeper_drain(&k);
+    CHECK_INT(k.st.txns - txns, 6);
+    CHECK_INT(count(WKEYS "batch/"), 0);
+}
+
+/* the newest wanted state of a key wins; a reconcile's change never replaces an event's */
+static void test_coalescing(void)
+{
+    unsigned long txns = k.st.txns;
+
+    keeper_enqueue(&k, WKEYS "co/a", "1", "web", "a", ETCD_ANY, 1);
+    keeper_enqueue(&k, WKEYS "co/a", "2", "web", "a", ETCD_ANY, 1);
+    keeper_enqueue(&k, WKEYS "co/a", NULL, "web", "a", ETCD_ANY, 1);
+    keeper_enqueue(&k, WKEYS "co/b", "b1", "web", "b", ETCD_ANY, 1);
+    keeper_enqueue(&k, WKEYS "co/a", "3", "web", "a", ETCD_ANY, 1);
+    keeper_enqueue(&k, WKEYS "co/b", "from-a-listing", "web", "b", 0, 0);
+    keeper_enqueue(&k, WKEYS "co/c", "c-listing", "web", "c", 0, 0);
+    keeper_enqueue(&k, WKEYS "co/c", "c-event", "web", "c", ETCD_ANY, 1);
+    CHECK_INT(k.qn, 3);
+    keeper_drain(&k);
+    CHECK_INT(k.st.txns - txns, 1);
+    CHECK_RAW(WKEYS "co/a", "3");
+    CHECK_RAW(WKEYS "co/b", "b1");
+    CHECK_RAW(WKEYS "co/c", "c-event");
+    /* one stale guard in a batch: the rest is still written (one txn each after the first) */
+    keeper_enqueue(&k, WKEYS "co/a", "4", "web", "a", 1, 0); /* mod_revision 1: long gone */
+    keeper_enqueue(&k, WKEYS "co/d", "d", "web", "d", 0, 0);
+    keeper_drain(&k);
+    CHECK_RAW(WKEYS "co/a", "3");
+    CHECK_RAW(WKEYS "co/d", "d");
+    CHECK_INT(k.st.dirty, 1);
+    k.st.dirty = 0;
+}
+
+static int64_t test_fence_rev;
+static int64_t test_fence(void *ctx)
+{
+    (void)ctx;
+    return test_fence_rev;
+}
+
+/* F3: a leader's writes compare the leader key's create_revision. Once the lease is taken away
+ * (the key goes), a write with the old fence is refused by etcd and the key stays unchanged;
+ * a new leader's key (another create_revision) does not revive the old fence either. */
+static void test_fence_refused(void)
+{
+    const char *lkey = PREFIX "/" ENV "/leader";
+    struct mdo_err err = MDO_ERR_INIT;
+    struct etcd_kvs kvs = ETCD_KVS_INIT;
+    int64_t lease = 0;
+    unsigned long fenced = k.st.fenced_out;
+
+    if (etcd_lease_grant(&fx.e, 30, &lease, &err) || etcd_put(&fx.e, lkey, "{}", lease, &err) ||
+        etcd_get(&fx.e, lkey, &kvs, &err) || kvs.n != 1) {
+        fprintf(stderr, "test_keeper: leader key: %s\n", err.msg);
+        exit(1);
+    }
+    test_fence_rev = kvs.kv[0].create_revision;
+    etcd_kvs_release(&kvs);
+    keeper_set_fence(&k, lkey, test_fence, NULL);
+    CHECK(keeper_leading(&k) == test_fence_rev);
+    keeper_enqueue(&k, WKEYS "fence", "while-leading", "web", "f", ETCD_ANY, 1);
+    keeper_drain(&k);
+    CHECK_RAW(WKEYS "fence", "while-leading");
+
+    /* the lease is taken away: the leader key is gone, this one does not know yet */
+    if (etcd_lease_revoke(&fx.e, lease, &err)) {
+        fprintf(stderr, "test_keeper: revoke: %s\n", err.msg);
+        exit(1);
+    }
+    CHECK(keeper_leading(&k) > 0); /* it still believes */
+    keeper_enqueue(&k, WKEYS "fence", "deposed", "web", "f", ETCD_ANY, 1);
+    keeper_enqueue(&k, WKEYS "fence-new", "deposed", "web", "g", ETCD_ANY, 1);
+    keeper_drain(&k);
+    CHECK_RAW(WKEYS "fence", "while-leading");
+    CHECK_RAW(WKEYS "fence-new", "(none)");
+    CHECK_INT(k.st.fenced_out, fenced + 1);
+    CHECK_INT(keeper_leading(&k), 0); /* it knows now: it writes nothing more */
+
+    /* another leader's key: the old fence still fails, in etcd itself */
+    if (etcd_put(&fx.e, lkey, "{\"id\":\"other\"}", 0, &err)) {
+        fprintf(stderr, "test_keeper: put: %s\n", err.msg);
+        exit(1);
+    }
+    {
+        struct etcd_op ops[2] = {{ETCD_CMP_CREATE, lkey, NULL, test_fence_rev, 0},
+                                 {ETCD_PUT, WKEYS "fence", "old-fence", ETCD_ANY, 0}};
+        int applied = 1;
+        CHECK_INT(etcd_txn(&fx.e, ops, 2, &applied, &err), 0);
+        CHECK_INT(applied, 0);
+        CHECK_RAW(WKEYS "fence", "while-leading");
+    }
+    etcd_delete(&fx.e, lkey, &err);
+    keeper_set_fence(&k, NULL, NULL, NULL);
+    k.deposed = 0;
+    CHECK(keeper_leading(&k) == -1);
+}
+
+/* the writer thread: events from two producer threads land; the keeper stops within a bound */
+struct producer {
+    int from, to;
+};
+
+static void *produce(void *arg)
+{
+    struct producer *p = arg;
+
+    for (int i = p->from; i < p->to; i++) {
+        struct reg_record r;
+        char c[32];
+        memset(&r, 0, sizeof(r));
+        snprintf(c, sizeof(c), "t-thr-%d", i);
+        r.service = strdup("thr");
+        r.container = strdup(c);
+        r.environment = strdup(ENV);
+        r.host = strdup("127.0.0.1");
+        keeper_up(&k, &r); /* takes r */
+    }
+    return NULL;
+}
+
+static void test_thread(void)
+{
+    struct producer p[2] = {{0, 500}, {500, 1000}};
+    pthread_t t[2];
+    unsigned long txns = k.st.txns;
+    struct timespec t0, t1;
+    int started = 0;
+
+    CHECK_INT(keeper_start(&k), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 2; i++)
+        started += pthread_create(&t[i], NULL, produce, &p[i]) == 0;
+    CHECK_INT(started, 2);
+    for (int i = 0; i < started; i++)
+        pthread_join(t[i], NULL);
+    CHECK_INT(keeper_wait_idle(&k, clock_deadline_ms(20000)), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CHECK_INT(count(KEYS "thr/instances/"), 1000);
+    CHECK(k.st.txns - txns >= 8); /* at least 1000 / 127 */
+    printf("# figure: 1000 events through the writer thread: %.0f ms, %lu txns\n",
+           (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+           k.st.txns - txns);
+    CHECK_INT(keeper_stop(&k, 2000), 0);
+    k.stop = 0;
+    for (int i = 0; i < 1000; i++) {
+        char c[32];
+        snprintf(c, sizeof(c), "t-thr-%d", i);
+        keeper_down(&k, "thr", c);
+    }
+    CHECK_INT(count(KEYS "thr/instances/"), 0);
+}
+
 int main(void)
 {
     static char env[] = ENV, prefix[] = PREFIX;
@@ -313,6 +536,10 @@ int main(void)
     test_list_fails();
     test_follower();
     test_bad_service_name();
+    test_batching();
+    test_coalescing();
+    test_fence_refused();
+    test_thread();
     keeper_release(&k);
     fake_free(s);
     etcd_fixture_stop(&fx);

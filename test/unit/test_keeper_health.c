@@ -1,9 +1,10 @@
-/* test_keeper_health.c - what the keeper decides from an error's origin: /health's reasons, the etcd
- * error count; keys refused before any request; a dead etcd counted as etcd */
+/* test_keeper_health.c - what the keeper decides from an error's origin: /health's reasons, the
+ * etcd error count; keys refused before any request; a dead etcd counted as etcd */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
+#include "clock.h"
 #include "keeper.h"
 
 static int listed;
@@ -108,6 +109,17 @@ static void test_classify(void)
     st.writer = 0; /* a follower does not reconcile */
     keeper_reasons(&st, 0, &r);
     CHECK_INT(r.n, 1);
+
+    /* a scheduler call that has not answered for longer than KEEPER_SLOW_MS names it */
+    st = healthy();
+    st.sched_src = MDO_SRC_MARATHON;
+    st.listing_since_ms = clock_now_ms() - 200;
+    keeper_reasons(&st, 0, &r);
+    CHECK_INT(r.n, 0);
+    st.listing_since_ms = clock_now_ms() - KEEPER_SLOW_MS - 1000;
+    keeper_reasons(&st, 0, &r);
+    CHECK_INT(r.n, 1);
+    CHECK_STR(r.text[0], "marathon not answering");
 }
 
 /* Against an etcd that is not there (a closed loopback port): the keeper's errors are etcd's. */

@@ -1,5 +1,7 @@
 /* test_leader.c - two subscribers' leaders on one real etcd: only one leads, renewing keeps it,
- * resigning hands over at once, a leader that stops renewing loses it when its lease expires */
+ * resigning hands over at once, a leader that stops renewing loses it when its lease expires;
+ * the fence: a leader that has not renewed in time stops before its TTL runs out, and a deposed
+ * leader's fenced write is refused by etcd; the lease thread keeps it */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -45,6 +47,74 @@ static char *holder(int64_t *lease)
         CHECK_STR(h_, want);                                                                       \
         free(h_);                                                                                  \
     } while (0)
+
+static void nap_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+/* a leads (it took over above). */
+static void test_fence(struct leader *a, struct leader *b)
+{
+    struct mdo_err err = MDO_ERR_INIT;
+    int64_t fa, fb;
+    int applied = 0, alive;
+    char *v;
+
+    /* the fence is the key's create_revision */
+    CHECK_INT(tick(a), 0);
+    fa = leader_fence(a);
+    CHECK(fa > 0);
+    CHECK(leader_fence(b) == 0);
+    {
+        struct etcd_op ops[2] = {{ETCD_CMP_CREATE, KEY, NULL, fa, 0},
+                                 {ETCD_PUT, "/mdo/t/fenced", "by-a", ETCD_ANY, 0}};
+        CHECK_INT(etcd_txn(&fx.e, ops, 2, &applied, &err), 0);
+        CHECK_INT(applied, 1);
+    }
+    /* not renewed for longer than ttl - margin (2 s - 0.5 s): no fence, while the lease (and
+     * the key) still live in etcd: it stops before its TTL runs out */
+    nap_ms(1600);
+    CHECK(leader_fence(a) == 0);
+    v = holder(NULL);
+    alive = !strcmp(v, "{\"id\":\"a\"}");
+    free(v);
+    CHECK_INT(alive, 1);
+    CHECK_INT(tick(a), 0); /* renewed in time after all: trusted again */
+    CHECK(leader_fence(a) == fa);
+
+    /* the lease is taken away (as etcd does when it expires): b takes over; a's write with
+     * its old fence is refused: the value a wrote while leading stays */
+    if (etcd_lease_revoke(&fx.e, a->lease, &err)) {
+        fprintf(stderr, "test_leader: revoke: %s\n", err.msg);
+        exit(1);
+    }
+    CHECK_INT(tick(b), 0);
+    fb = leader_fence(b);
+    CHECK(fb > 0 && fb != fa);
+    {
+        struct etcd_op ops[2] = {{ETCD_CMP_CREATE, KEY, NULL, fa, 0},
+                                 {ETCD_PUT, "/mdo/t/fenced", "by-deposed-a", ETCD_ANY, 0}};
+        struct etcd_kvs kvs = ETCD_KVS_INIT;
+        applied = 1;
+        CHECK_INT(etcd_txn(&fx.e, ops, 2, &applied, &err), 0);
+        CHECK_INT(applied, 0);
+        if (etcd_get(&fx.e, "/mdo/t/fenced", &kvs, &err))
+            exit(1);
+        CHECK_STR(kvs.n ? kvs.kv[0].value : "", "by-a");
+        etcd_kvs_release(&kvs);
+    }
+    CHECK_INT(tick(a), 0);
+    CHECK_INT(a->is_leader, 0);
+    CHECK(leader_fence(a) == 0);
+
+    /* the lease thread renews by itself: b keeps the fence over 3 TTLs without a tick here */
+    CHECK_INT(leader_start(b), 0);
+    nap_ms(6000);
+    CHECK(leader_fence(b) == fb);
+    CHECK_INT(leader_stop(b, 3000), 0);
+}
 
 int main(void)
 {
@@ -109,6 +179,7 @@ int main(void)
     CHECK_INT(b.is_leader, 0);
     CHECK_INT(a.is_leader + b.is_leader, 1);
 
+    test_fence(&a, &b);
     leader_resign(&a);
     leader_resign(&b);
     leader_release(&a);
