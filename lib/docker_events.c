@@ -96,6 +96,28 @@ static int is_action(const char *action, const char *const *list)
     return 0;
 }
 
+/* A container whose mdo.service label or name cannot be a key (mdo.service=a/b): said once per
+ * container (the set and key the listing uses: one line in all), then its events are skipped. Only the engine's
+ * hex id is shown: the names are what is not to be trusted in a log line. */
+static void refuse_once(struct dk_sched *d, const char *id, const char *name)
+{
+    struct buf key = BUF_INIT(0); /* "/<name>", as inspect's Name: dk_record's key */
+    int first;
+
+    if (buf_addf(&key, "/%s", name))
+        return;
+    pthread_mutex_lock(&d->lock);
+    first = !strset_has(&d->refused, key.ptr);
+    if (first)
+        strset_add(&d->refused, key.ptr);
+    pthread_mutex_unlock(&d->lock);
+    buf_release(&key);
+    if (first)
+        log_warn("docker", "events of a container skipped, its service label or name breaks "
+                 "the name rule",
+                 "id=%.12s", segment_ok(id) ? id : "(not shown)");
+}
+
 static void on_event(struct dk_evstate *st, const cJSON *ev)
 {
     static const char *const gone[] = {"die", "destroy", "stop", "pause", NULL};
@@ -111,8 +133,7 @@ static void on_event(struct dk_evstate *st, const cJSON *ev)
     /* names from the engine become registry keys: checked first (a refused container is
      * logged by the listing, which sees it too) */
     if (!name_ok(service) || !segment_ok(name)) {
-        log_debug("docker", "event of a container with a bad name, skipped", "action=\"%s\"",
-                  action);
+        refuse_once(st->d, id, name);
         return;
     }
     log_debug("docker", "event", "action=\"%s\" container=%s", action, name);

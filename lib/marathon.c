@@ -387,6 +387,39 @@ static int mar_alive(struct sched *s, const struct reg_record *rec, struct mdo_e
     return done(alive(mar_of(s), rec, err), err);
 }
 
+/* The app's instances: what the last PUT asked Marathon to keep. */
+static int mar_wanted(struct sched *s, const char *service, unsigned *n, struct mdo_err *err)
+{
+    struct mar_sched *m = mar_of(s);
+    struct buf path = BUF_INIT(0);
+    cJSON *ans = NULL;
+    long long v;
+    long st = 0;
+    int ret;
+
+    *n = 0;
+    if (!name_ok(service))
+        return 1;
+    mar_app_path(&path, m->cfg->environment, service);
+    buf_adds(&path, "?embed=app.counts");
+    ret = mar_call(m, "GET", path.ptr, NULL, &st, &ans, err);
+    if (!ret && st == 404)
+        ret = 1;
+    else if (!ret && st != 200)
+        ret = mar_fail(m, path.ptr, st, ans, err);
+    if (!ret) {
+        v = json_int(cJSON_GetObjectItemCaseSensitive(ans, "app"), "instances", -1);
+        if (v < 0 || v > 1000000)
+            ret = err_set(err, MDO_EPROTO, "Marathon at %s: %s: no instances count", m->shown,
+                          path.ptr);
+        else
+            *n = (unsigned)v;
+    }
+    cJSON_Delete(ans);
+    buf_release(&path);
+    return done(ret, err);
+}
+
 const struct sched_ops sched_marathon = {
     .name = "marathon",
     .open = mar_open,
@@ -400,4 +433,5 @@ const struct sched_ops sched_marathon = {
     .events = mar_events,
     .subscription = mar_subscription,
     .feed = mar_feed,
+    .wanted = mar_wanted,
 };
