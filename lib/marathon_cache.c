@@ -72,9 +72,12 @@ static struct mar_cached *entry(struct mar_cache *c, const char *id, int create,
     return e;
 }
 
-/* Queues e with task (may be NULL). Called locked. */
-static int enqueue(struct mar_cache *c, struct mar_cached *e, const char *task)
+/* Queues e with task (may be NULL); urgent: a read is needed, not only a confirmation. Called
+ * locked. */
+static int enqueue(struct mar_cache *c, struct mar_cached *e, const char *task, int urgent)
 {
+    if (urgent)
+        e->urgent = 1;
     /* an app queued without a task still needs a non-empty set to count as queued */
     if (strset_add(&e->tasks, task ? task : ""))
         return -MDO_ENOMEM;
@@ -135,11 +138,11 @@ int mar_cache_event_record(struct mar_cache *c, const char *env, const cJSON *ev
         ret = mar_task_record(env, e->app, t, rec);
         if (ret == 1)
             ret = 2;
-        if (ret >= 0 && enqueue(c, e, task)) /* the confirming read */
+        if (ret >= 0 && enqueue(c, e, task, 0)) /* the confirming read */
             ret = -MDO_ENOMEM;
     } else {
         c->misses++;
-        ret = enqueue(c, e, task) ? -MDO_ENOMEM : 1;
+        ret = enqueue(c, e, task, 1) ? -MDO_ENOMEM : 1;
     }
     pthread_mutex_unlock(&c->lock);
     if (ret == -MDO_ENOMEM)
@@ -155,7 +158,7 @@ int mar_cache_want(struct mar_cache *c, const char *app_id, const char *task_id,
 
     pthread_mutex_lock(&c->lock);
     e = entry(c, app_id, 1, now);
-    ret = e ? enqueue(c, e, task_id) : -MDO_ENOMEM;
+    ret = e ? enqueue(c, e, task_id, 1) : -MDO_ENOMEM;
     pthread_mutex_unlock(&c->lock);
     return ret;
 }
@@ -182,7 +185,10 @@ int mar_cache_next(struct mar_cache *c, int64_t now, int64_t window_ms, char **a
     pthread_mutex_lock(&c->lock);
     for (unsigned i = 0; i < c->n && !ret; i++) {
         struct mar_cached *e = &c->a[i];
-        int64_t due = e->read_ms ? e->read_ms + window_ms : now;
+        /* a miss or a health event is read after one window; a mere confirmation of what an
+         * event registered already can wait MAR_CONFIRM_WINDOWS of them */
+        int64_t w = e->urgent ? window_ms : MAR_CONFIRM_WINDOWS * window_ms;
+        int64_t due = e->read_ms ? e->read_ms + w : now;
         if (!e->tasks.n)
             continue;
         if (due > now) {
@@ -194,6 +200,7 @@ int mar_cache_next(struct mar_cache *c, int64_t now, int64_t window_ms, char **a
             break;
         strset_swap(tasks, &e->tasks);
         strset_clear(&e->tasks);
+        e->urgent = 0;
         e->read_ms = now; /* also stamps a read that fails: its retry waits a window */
         c->reads++;
         ret = 1;

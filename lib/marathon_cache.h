@@ -11,8 +11,8 @@
  * registers it from Marathon's own task, exactly as a reconcile does (same function, same
  * input, same bytes). A cache miss, a health event and a confirmation all queue the app; the
  * reader (marathon_events.c's worker, never curl's write callback) takes each queued app at
- * most once per window: a burst of N events of one app over D ms costs at most D/window + 1
- * reads of it, whatever N.
+ * most once per window (a queue of confirmations only: once per MAR_CONFIRM_WINDOWS windows):
+ * a burst of N events of one app over D ms costs at most D/window + 1 reads of it, whatever N.
  *
  * Thread-safe: one mutex guards everything (the SSE thread, the callback receiver's threads and
  * the worker share it); no call does I/O, and time comes in as a clock_now_ms() value.
@@ -26,7 +26,8 @@
 #include "registry.h"
 #include "strset.h"
 
-#define MAR_CACHE_MAX 512 /* apps kept; the least recently used clean one goes first */
+#define MAR_CACHE_MAX       512 /* apps kept; the least recently used clean one goes first */
+#define MAR_CONFIRM_WINDOWS 5   /* a confirmation only waits this many windows */
 
 struct mar_cached {
     char *id;             /* "/<env>/<service>" */
@@ -35,6 +36,7 @@ struct mar_cached {
     int64_t read_ms;      /* when it was last read (or a read failed), 0 never */
     int64_t used_ms;      /* last lookup, for eviction */
     struct strset tasks;  /* task/instance ids waiting for the next read; non-empty = queued */
+    int urgent;           /* a miss or health event is queued, not only confirmations */
 };
 
 struct mar_cache {

@@ -131,6 +131,10 @@ int server_start(struct server **out, const char *listen, struct mdo_err *err)
                           "yes",
                           "keep_alive_timeout_ms",
                           "5000",
+                          /* a keep-alive client (Marathon's callbacks) otherwise waits out its
+                           * delayed ACK (40 ms) on every answer written in two pieces */
+                          "tcp_nodelay",
+                          "1",
                           NULL};
     int n;
 

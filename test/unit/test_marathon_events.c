@@ -87,9 +87,13 @@ static void test_confirmed(void)
     CHECK_INT(mar_cache_event_record(&c, "prod", ev, 50, &r), 0);
     CHECK_STR(r.started_at, "2026-12-01T10:00:01.503Z"); /* the event's, until the read */
     reg_record_release(&r);
-    /* queued, but the app was read at 1: due at 201 */
+    /* queued for confirmation only, the app read at 1: due MAR_CONFIRM_WINDOWS windows on */
     CHECK_INT(mar_cache_next(&c, 100, 200, &id, &tasks, &wait), 0);
-    CHECK_INT(wait, 101);
+    CHECK_INT(wait, 1 + MAR_CONFIRM_WINDOWS * 200 - 100);
+    /* a health event makes it urgent: due one window after the last read */
+    CHECK_INT(mar_cache_want(&c, "/prod/web", NULL, 150), 0);
+    CHECK_INT(mar_cache_next(&c, 150, 200, &id, &tasks, &wait), 0);
+    CHECK_INT(wait, 51);
     CHECK_INT(mar_cache_next(&c, 201, 200, &id, &tasks, &wait), 1);
     CHECK_STR(id, "/prod/web");
     CHECK_INT(strset_has(&tasks, "prod_web.instance-1._app.1"), 1);
