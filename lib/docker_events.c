@@ -227,6 +227,9 @@ int dk_events(struct sched *s, const struct sched_sink *sink, const volatile int
                 "its event stream: %s",
                 c.unix_socket, PING_TIMEOUT_MS, cause);
         err_why(err, "%s", cause);
+        /* said here too: the caller may be slow to log what it gets back */
+        log_warn("docker", "engine did not answer GET /_ping, its event stream ends",
+                 "socket=%s timeout_ms=%d err=\"%s\"", c.unix_socket, PING_TIMEOUT_MS, cause);
         ret = -MDO_ENET;
     } else if (ret == -MDO_ENET) {
         char cause[1024]; /* a copy: err's own text cannot be an argument of err_set on it */

@@ -37,13 +37,14 @@ MDO_CONFIG=$TMP/hung.yaml mdo subscribe >"$TMP/hung.log" 2>&1 &
 HUNG_SUB=$!
 CLEANUP+=("kill -9 $HUNG_SUB")
 t0=$SECONDS
-wait_for 20 "grep -q 'did not answer GET /_ping' $TMP/hung.log"
+wait_for 20 "grep -q 'engine did not answer GET /_ping' $TMP/hung.log"
 echo "# figure: a stalled engine noticed after $((SECONDS - t0)) s (ping every 5 s, 3 s timeout)"
-t_match "stalled engine: the stream ends, the error names the engine and /_ping" \
-    "$(grep 'event stream ended' "$TMP/hung.log" | head -1)" "Docker engine at $HUNG did not answer GET /_ping"
+t_match "stalled engine: the stream ends, the line names the socket and /_ping" \
+    "$(grep 'did not answer GET /_ping' "$TMP/hung.log" | head -1)" "level=warn mod=docker .*socket=$HUNG timeout_ms=3000"
 t_eq "stalled engine: the stream never counted as connected" \
     "$(grep -c 'event stream connected' "$TMP/hung.log")" 0
-kill -TERM $HUNG_SUB
+# SIGTERM under a hung engine is the keeper's (issue 10, "bounded shutdown"), not this test's
+kill -9 $HUNG_SUB
 wait $HUNG_SUB 2>/dev/null
 
 # --- Docker: the real engine ---
