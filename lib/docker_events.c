@@ -97,8 +97,8 @@ static int is_action(const char *action, const char *const *list)
 }
 
 /* A container whose mdo.service label or name cannot be a key (mdo.service=a/b): said once per
- * container (the set and key the listing uses: one line in all), then its events are skipped. Only the engine's
- * hex id is shown: the names are what is not to be trusted in a log line. */
+ * container (the set and key the listing uses: one line in all), then its events are skipped. Only
+ * the engine's hex id is shown: the names are what is not to be trusted in a log line. */
 static void refuse_once(struct dk_sched *d, const char *id, const char *name)
 {
     struct buf key = BUF_INIT(0); /* "/<name>", as inspect's Name: dk_record's key */
@@ -113,7 +113,8 @@ static void refuse_once(struct dk_sched *d, const char *id, const char *name)
     pthread_mutex_unlock(&d->lock);
     buf_release(&key);
     if (first)
-        log_warn("docker", "events of a container skipped, its service label or name breaks "
+        log_warn("docker",
+                 "events of a container skipped, its service label or name breaks "
                  "the name rule",
                  "id=%.12s", segment_ok(id) ? id : "(not shown)");
 }

@@ -206,8 +206,8 @@ struct stream {
     long idle_s;
     http_open_fn on_open; /* or NULL */
     int opened;           /* on_open was called */
-    int64_t last;       /* clock_now_ms() when the last bytes arrived (or the stream started) */
-    struct buf errbody; /* body of a non-2xx answer, for the message */
+    int64_t last;         /* clock_now_ms() when the last bytes arrived (or the stream started) */
+    struct buf errbody;   /* body of a non-2xx answer, for the message */
 };
 
 /* The blank line that ends a final (non-1xx) response's headers: the peer has answered. */
@@ -275,8 +275,8 @@ int http_stream_open(const struct http_conn *c, const char *method, const char *
                      struct mdo_err *err)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
-    struct stream s = {NULL,   on_data, ctx,           stop, 0, 0, 0, idle_s, on_open,
-                       0,      clock_now_ms(),         BUF_INIT(4096)};
+    struct stream s = {NULL, on_data,        ctx,           stop, 0, 0, 0, idle_s, on_open,
+                       0,    clock_now_ms(), BUF_INIT(4096)};
     struct curl_slist *hdr;
     CURLcode rc;
     int ret = 0;

@@ -119,7 +119,8 @@ int mar_call_within(struct mar_sched *m, long timeout_ms, const char *method, co
     }
     if (timeout_ms) {
         c.timeout_ms = timeout_ms;
-        c.connect_timeout_ms = timeout_ms < c.connect_timeout_ms ? timeout_ms : c.connect_timeout_ms;
+        c.connect_timeout_ms =
+            timeout_ms < c.connect_timeout_ms ? timeout_ms : c.connect_timeout_ms;
     }
     ret = http_request(&c, method, url.ptr, body, body ? strlen(body) : 0,
                        body ? "application/json" : NULL, &resp, err);

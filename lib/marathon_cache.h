@@ -30,13 +30,13 @@
 #define MAR_CONFIRM_WINDOWS 5   /* a confirmation only waits this many windows */
 
 struct mar_cached {
-    char *id;             /* "/<env>/<service>" */
-    char *version;        /* the app's version when read, or NULL: never read */
-    cJSON *app;           /* its definition without tasks, or NULL */
-    int64_t read_ms;      /* when it was last read (or a read failed), 0 never */
-    int64_t used_ms;      /* last lookup, for eviction */
-    struct strset tasks;  /* task/instance ids waiting for the next read; non-empty = queued */
-    int urgent;           /* a miss or health event is queued, not only confirmations */
+    char *id;            /* "/<env>/<service>" */
+    char *version;       /* the app's version when read, or NULL: never read */
+    cJSON *app;          /* its definition without tasks, or NULL */
+    int64_t read_ms;     /* when it was last read (or a read failed), 0 never */
+    int64_t used_ms;     /* last lookup, for eviction */
+    struct strset tasks; /* task/instance ids waiting for the next read; non-empty = queued */
+    int urgent;          /* a miss or health event is queued, not only confirmations */
 };
 
 struct mar_cache {

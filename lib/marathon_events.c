@@ -74,8 +74,8 @@ static void read_app(struct mar_sched *m, const char *app_id, const struct strse
     if (!ret && status != 200 && status != 404)
         ret = mar_fail(m, path.ptr, status, ans, &err);
     if (ret)
-        log_warn("marathon", "cannot read the app of an event", "service=%s err=\"%s\"",
-                 service, err.msg);
+        log_warn("marathon", "cannot read the app of an event", "service=%s err=\"%s\"", service,
+                 err.msg);
     if (!ret && status == 200)
         app = cJSON_GetObjectItemCaseSensitive(ans, "app");
     if (mar_cache_put(&m->cache, app_id, cJSON_IsObject(app) ? app : NULL, clock_now_ms()))
@@ -186,8 +186,8 @@ static int is_down_state(const char *s)
 static void running(struct mar_evstate *st, const cJSON *ev)
 {
     struct reg_record rec;
-    int r = mar_cache_event_record(&st->m->cache, st->m->cfg->environment, ev, clock_now_ms(),
-                                   &rec);
+    int r =
+        mar_cache_event_record(&st->m->cache, st->m->cfg->environment, ev, clock_now_ms(), &rec);
 
     if (r == 0)
         st->sink->up(st->sink->ctx, &rec);

@@ -42,9 +42,9 @@ static cJSON *event(const char *task, const char *version, const char *ts, int p
 static void test_same_bytes(void)
 {
     struct mar_cache c;
-    cJSON *app = cJSON_Parse(app_json), *ev = event("prod_web.instance-1._app.1",
-                                                    "2026-12-01T10:00:00.000Z",
-                                                    "2026-12-01T10:00:01.500Z", 31001);
+    cJSON *app = cJSON_Parse(app_json),
+          *ev = event("prod_web.instance-1._app.1", "2026-12-01T10:00:00.000Z",
+                      "2026-12-01T10:00:01.500Z", 31001);
     const cJSON *task = cJSON_GetArrayItem(cJSON_GetObjectItem(app, "tasks"), 0);
     struct reg_record from_list, from_event;
     char *a = NULL, *b = NULL;
@@ -161,8 +161,8 @@ static void test_versions_health_forget(void)
     struct mar_cache c;
     struct strset tasks = STRSET_INIT;
     cJSON *app = cJSON_Parse(app_json);
-    cJSON *newer = event("prod_web.x", "2026-12-01T11:00:00.000Z", "2026-12-01T11:00:01.000Z",
-                         31009);
+    cJSON *newer =
+        event("prod_web.x", "2026-12-01T11:00:00.000Z", "2026-12-01T11:00:01.000Z", 31009);
     struct reg_record r;
     char *id;
     int64_t wait;
