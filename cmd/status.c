@@ -9,10 +9,12 @@
 const char usage_status[] =
     "usage: mdo status [SERVICE] [--json] [-c FILE]\n"
     "\n"
-    "Shows, for each service, the instances the config wants, those the scheduler runs and\n"
-    "those the registry lists, then one line per instance with its host:ports and its state\n"
-    "on both sides. Lines where the two sides differ are marked with '!'. Differences last\n"
-    "only until the subscriber's next event or resync; if they persist, is it running?\n"
+    "Shows, for each service, the instances wanted (what the scheduler was last asked to keep:\n"
+    "Marathon's app instances; on Docker the numbered instances that exist), those it runs\n"
+    "and those the registry lists, with the config's count where it differs (after `mdo\n"
+    "scale`), then one line per instance with its host:ports and its state on both sides.\n"
+    "Lines where the two sides differ are marked with '!'. Differences last only until the\n"
+    "subscriber's next event or resync; if they persist, is it running?\n"
     "Exit status 0 whatever the differences; 1 when the scheduler or etcd cannot be read.\n"
     "\n"
     "  --json    one JSON document instead of the table\n"
@@ -107,8 +109,19 @@ int cmd_status(struct cmd_env *ce, const struct cmd_args *a)
     }
     for (unsigned s = 0; !ret && s < nsvc; s++) {
         const struct cfg_service *cs = cfg_service(ce->cfg, svcs[s]);
-        unsigned nr = 0, ng = 0, in_sync = 1;
+        unsigned nr = 0, ng = 0, in_sync = 1, want = 0;
+        int known = 0; /* the scheduler said what it keeps */
         cJSON *so = NULL, *insts = NULL;
+        if (ce->ops->wanted) {
+            int w = ce->ops->wanted(ce->sched, svcs[s], &want, &err);
+            if (w < 0) {
+                ret = w;
+                break;
+            }
+            known = 1; /* 1: no such service there, it keeps 0 */
+        }
+        if (!known)
+            want = cs ? cs->instances : 0; /* a backend that cannot say: the config's */
         for (unsigned i = 0; i < nrun; i++)
             nr += !strcmp(run[i].service, svcs[s]);
         for (unsigned i = 0; i < nreg; i++)
@@ -116,20 +129,24 @@ int cmd_status(struct cmd_env *ce, const struct cmd_args *a)
         if (doc) {
             so = cJSON_CreateObject();
             cJSON_AddStringToObject(so, "service", svcs[s]);
-            if (cs)
-                cJSON_AddNumberToObject(so, "wanted", cs->instances);
+            if (known || cs)
+                cJSON_AddNumberToObject(so, "wanted", want);
             else
                 cJSON_AddNullToObject(so, "wanted");
+            if (cs)
+                cJSON_AddNumberToObject(so, "config_instances", cs->instances);
+            else
+                cJSON_AddNullToObject(so, "config_instances");
             cJSON_AddNumberToObject(so, "running", nr);
             cJSON_AddNumberToObject(so, "registered", ng);
             insts = cJSON_AddArrayToObject(so, "instances");
             cJSON_AddItemToArray(cJSON_GetObjectItem(doc, "services"), so);
         } else {
-            printf("\n%s: %s%u wanted, %u running, %u registered\n", svcs[s],
-                   cs ? ""
-                      : "(not in "
-                        "config) ",
-                   cs ? cs->instances : 0, nr, ng);
+            char note[48] = "";
+            if (cs && cs->instances != want)
+                snprintf(note, sizeof(note), " (config: %u)", cs->instances);
+            printf("\n%s: %s%u wanted, %u running, %u registered%s\n", svcs[s],
+                   cs ? "" : "(not in config) ", want, nr, ng, note);
         }
         /* one row per container seen on either side; both lists are sorted by container */
         for (unsigned pass = 0; pass < 2; pass++) {
@@ -164,7 +181,7 @@ int cmd_status(struct cmd_env *ce, const struct cmd_args *a)
             }
         }
         if (so)
-            cJSON_AddBoolToObject(so, "in_sync", in_sync && (!cs || cs->instances == nr));
+            cJSON_AddBoolToObject(so, "in_sync", in_sync && want == nr);
     }
     if (doc) {
         char *s = cJSON_Print(doc);

@@ -354,6 +354,26 @@ static int dk_stop(struct sched *s, const char *service, const struct sched_opts
     return done(dk_stop_all(dk_of(s), service, o, err), err);
 }
 
+/* Docker keeps no count: its containers are the service's desired state (restart policy
+ * unless-stopped keeps each one alive, and a converge leaves exactly instances 1..n). So the count
+ * the last scale or launch set is read back from the numbered instances that exist, running or
+ * not; leftovers of an interrupted replacement (<name>-old-<id>) are not instances. A label
+ * could not say it: labels are fixed when a container is made, and a scale-down makes none. */
+static int dk_wanted(struct sched *s, const char *service, unsigned *n, struct mdo_err *err)
+{
+    struct dk_ctr *c = NULL;
+    unsigned nc = 0;
+    int ret = dk_ctrs_list(dk_of(s), service, 1, &c, &nc, err);
+
+    *n = 0;
+    for (unsigned i = 0; !ret && i < nc; i++)
+        *n += c[i].index >= 1;
+    dk_ctrs_free(c, nc);
+    if (ret)
+        return done(ret, err);
+    return *n ? 0 : 1;
+}
+
 static int dk_list(struct sched *s, const char *service, struct reg_record **out, unsigned *n,
                    struct mdo_err *err)
 {
@@ -381,4 +401,5 @@ const struct sched_ops sched_docker = {
     .list = dk_list,
     .alive = dk_alive,
     .events = dk_events,
+    .wanted = dk_wanted,
 };

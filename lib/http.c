@@ -204,9 +204,27 @@ struct stream {
     int stopped;
     int idle; /* nothing arrived for idle_s */
     long idle_s;
-    int64_t last;       /* clock_now_ms() when the last bytes arrived (or the stream started) */
-    struct buf errbody; /* body of a non-2xx answer, for the message */
+    http_open_fn on_open; /* or NULL */
+    int opened;           /* on_open was called */
+    int64_t last;         /* clock_now_ms() when the last bytes arrived (or the stream started) */
+    struct buf errbody;   /* body of a non-2xx answer, for the message */
 };
+
+/* The blank line that ends a final (non-1xx) response's headers: the peer has answered. */
+static size_t stream_header(char *p, size_t size, size_t n, void *ctx)
+{
+    struct stream *s = ctx;
+    long status = 0;
+
+    if (s->on_open && !s->opened && size * n <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+        curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 200 && status <= 299) {
+            s->opened = 1;
+            s->on_open(s->ctx, status);
+        }
+    }
+    return size * n;
+}
 
 static size_t stream_write(char *p, size_t size, size_t n, void *ctx)
 {
@@ -248,8 +266,17 @@ int http_stream(const struct http_conn *c, const char *method, const char *url, 
                 const char *accept, http_data_fn on_data, void *ctx, const volatile int *stop,
                 long idle_s, struct mdo_err *err)
 {
+    return http_stream_open(c, method, url, body, accept, NULL, on_data, ctx, stop, idle_s, err);
+}
+
+int http_stream_open(const struct http_conn *c, const char *method, const char *url,
+                     const char *body, const char *accept, http_open_fn on_open,
+                     http_data_fn on_data, void *ctx, const volatile int *stop, long idle_s,
+                     struct mdo_err *err)
+{
     char errbuf[CURL_ERROR_SIZE] = "";
-    struct stream s = {NULL, on_data, ctx, stop, 0, 0, 0, idle_s, clock_now_ms(), BUF_INIT(4096)};
+    struct stream s = {NULL, on_data,        ctx,           stop, 0, 0, 0, idle_s, on_open,
+                       0,    clock_now_ms(), BUF_INIT(4096)};
     struct curl_slist *hdr;
     CURLcode rc;
     int ret = 0;
@@ -267,6 +294,10 @@ int http_stream(const struct http_conn *c, const char *method, const char *url, 
     }
     curl_easy_setopt(s.h, CURLOPT_WRITEFUNCTION, stream_write);
     curl_easy_setopt(s.h, CURLOPT_WRITEDATA, &s);
+    if (on_open) {
+        curl_easy_setopt(s.h, CURLOPT_HEADERFUNCTION, stream_header);
+        curl_easy_setopt(s.h, CURLOPT_HEADERDATA, &s);
+    }
     curl_easy_setopt(s.h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(s.h, CURLOPT_XFERINFOFUNCTION, stream_progress);
     curl_easy_setopt(s.h, CURLOPT_XFERINFODATA, &s);

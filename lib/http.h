@@ -62,6 +62,16 @@ int http_stream(const struct http_conn *c, const char *method, const char *url, 
                 const char *accept, http_data_fn on_data, void *ctx, const volatile int *stop,
                 long idle_s, struct mdo_err *err);
 
+/* As http_stream, and on_open(ctx, status) is called once, from the transfer, when the peer's
+ * response headers have all arrived with a 2xx status (before any data): the moment the peer
+ * has answered, which a stream that sends nothing until its first event (Docker's /events)
+ * shows no other way. on_open may be NULL. */
+typedef void (*http_open_fn)(void *ctx, long status);
+int http_stream_open(const struct http_conn *c, const char *method, const char *url,
+                     const char *body, const char *accept, http_open_fn on_open,
+                     http_data_fn on_data, void *ctx, const volatile int *stop, long idle_s,
+                     struct mdo_err *err);
+
 /* Appends s percent-encoded for a query string. */
 int http_escape(struct buf *b, const char *s);
 void http_thread_cleanup(void);

@@ -66,6 +66,7 @@ static int mar_open(struct sched **out, const struct cfg *cfg, struct mdo_err *e
     m->conn.connect_timeout_ms = 5000;
     m->conn.timeout_ms = 30000;
     pthread_mutex_init(&m->lock, NULL);
+    mar_cache_init(&m->cache);
     *out = (struct sched *)(void *)m;
     return 0;
 }
@@ -76,6 +77,8 @@ static void mar_close(struct sched *s)
 
     if (!m)
         return;
+    mar_events_stop(m);
+    mar_cache_release(&m->cache);
     strset_release(&m->refused);
     pthread_mutex_destroy(&m->lock);
     free(m->base);
@@ -102,8 +105,15 @@ int mar_net_error(struct mar_sched *m, struct mdo_err *err)
 int mar_call(struct mar_sched *m, const char *method, const char *path, const char *body,
              long *status, cJSON **out, struct mdo_err *err)
 {
+    return mar_call_within(m, 0, method, path, body, status, out, err);
+}
+
+int mar_call_within(struct mar_sched *m, long timeout_ms, const char *method, const char *path,
+                    const char *body, long *status, cJSON **out, struct mdo_err *err)
+{
     struct http_resp resp = HTTP_RESP_INIT;
     struct buf url = BUF_INIT(0);
+    struct http_conn c = m->conn;
     int ret;
 
     *out = NULL;
@@ -112,7 +122,12 @@ int mar_call(struct mar_sched *m, const char *method, const char *path, const ch
         err_set(err, MDO_ENOMEM, "out of memory");
         return err_from(err, MDO_SRC_MARATHON);
     }
-    ret = http_request(&m->conn, method, url.ptr, body, body ? strlen(body) : 0,
+    if (timeout_ms) {
+        c.timeout_ms = timeout_ms;
+        c.connect_timeout_ms =
+            timeout_ms < c.connect_timeout_ms ? timeout_ms : c.connect_timeout_ms;
+    }
+    ret = http_request(&c, method, url.ptr, body, body ? strlen(body) : 0,
                        body ? "application/json" : NULL, &resp, err);
     if (ret == -MDO_ENET)
         ret = mar_net_error(m, err);
@@ -198,7 +213,7 @@ int mar_fail(struct mar_sched *m, const char *what, long status, const cJSON *an
 
 /* An app id from Marathon as a log line may show it: only when each of its segments is a plain
  * key segment (nothing that could forge the line), else a placeholder. */
-static const char *id_shown(const char *id)
+const char *mar_id_shown(const char *id)
 {
     char seg[SEGMENT_MAX_LEN + 1];
 
@@ -237,7 +252,7 @@ int mar_record(struct mar_sched *m, const cJSON *app, const cJSON *task, struct 
         log_warn("marathon", "app skipped, its tasks not registered",
                  "app=\"%.100s\" why=\"app id is not /%s/<its mdo.service>, or a name breaks the "
                  "name rule\"",
-                 id_shown(id), m->cfg->environment);
+                 mar_id_shown(id), m->cfg->environment);
     return 1;
 }
 
@@ -439,6 +454,39 @@ static int mar_alive(struct sched *s, const struct reg_record *rec, struct mdo_e
     return done(alive(mar_of(s), rec, err), err);
 }
 
+/* The app's instances: what the last PUT asked Marathon to keep. */
+static int mar_wanted(struct sched *s, const char *service, unsigned *n, struct mdo_err *err)
+{
+    struct mar_sched *m = mar_of(s);
+    struct buf path = BUF_INIT(0);
+    cJSON *ans = NULL;
+    long long v;
+    long st = 0;
+    int ret;
+
+    *n = 0;
+    if (!name_ok(service))
+        return 1;
+    mar_app_path(&path, m->cfg->environment, service);
+    buf_adds(&path, "?embed=app.counts");
+    ret = mar_call(m, "GET", path.ptr, NULL, &st, &ans, err);
+    if (!ret && st == 404)
+        ret = 1;
+    else if (!ret && st != 200)
+        ret = mar_fail(m, path.ptr, st, ans, err);
+    if (!ret) {
+        v = json_int(cJSON_GetObjectItemCaseSensitive(ans, "app"), "instances", -1);
+        if (v < 0 || v > 1000000)
+            ret = err_set(err, MDO_EPROTO, "Marathon at %s: %s: no instances count", m->shown,
+                          path.ptr);
+        else
+            *n = (unsigned)v;
+    }
+    cJSON_Delete(ans);
+    buf_release(&path);
+    return done(ret, err);
+}
+
 const struct sched_ops sched_marathon = {
     .name = "marathon",
     .open = mar_open,
@@ -452,4 +500,5 @@ const struct sched_ops sched_marathon = {
     .events = mar_events,
     .subscription = mar_subscription,
     .feed = mar_feed,
+    .wanted = mar_wanted,
 };

@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "config.h"
 #include "http.h"
+#include "marathon_cache.h"
 #include "registry.h"
 #include "scheduler.h"
 #include "strset.h"
@@ -72,8 +73,15 @@ struct mar_sched {
     char *shown;     /* the same without user:password@, for messages */
     int url_secrets; /* base holds credentials: never echo a message that quotes it */
     int legacy;
-    pthread_mutex_t lock;  /* guards refused (the list and events threads both log) */
+    pthread_mutex_t lock;  /* guards refused, and the worker fields below */
     struct strset refused; /* app ids already logged as refused: one line each */
+    /* events (marathon_events.c): the cache, and the worker that reads queued apps outside
+     * curl's callbacks, delivering to sink (the subscriber's, which outlives the backend) */
+    struct mar_cache cache;
+    const struct sched_sink *sink;
+    pthread_t worker;
+    int worker_on;
+    volatile int worker_stop;
 };
 
 static inline struct mar_sched *mar_of(struct sched *s)
@@ -86,6 +94,10 @@ static inline struct mar_sched *mar_of(struct sched *s)
  * shown URL and the cause. Errors are tagged MDO_SRC_MARATHON. */
 int mar_call(struct mar_sched *m, const char *method, const char *path, const char *body,
              long *status, cJSON **out, struct mdo_err *err);
+/* The same within timeout_ms (0: the connection's), for callers that must end soon (the events
+ * worker, which a shutdown waits for). */
+int mar_call_within(struct mar_sched *m, long timeout_ms, const char *method, const char *path,
+                    const char *body, long *status, cJSON **out, struct mdo_err *err);
 /* The error for an unexpected answer to `what` (e.g. "PUT /v2/apps/x"); Marathon's message in
  * err->why. */
 int mar_fail(struct mar_sched *m, const char *what, long status, const cJSON *ans,
@@ -94,6 +106,9 @@ int mar_fail(struct mar_sched *m, const char *what, long status, const cJSON *an
 int mar_auth_error(struct mar_sched *m, long status, struct mdo_err *err);
 /* err holds a transport failure: restates it as "cannot reach Marathon at <shown>: <cause>". */
 int mar_net_error(struct mar_sched *m, struct mdo_err *err);
+/* id as a log line may show it: only when each segment is a plain key segment, else a
+ * placeholder. */
+const char *mar_id_shown(const char *id);
 /* mar_task_record() for this backend; a refused app is logged once and reported as 1. */
 int mar_record(struct mar_sched *m, const cJSON *app, const cJSON *task, struct reg_record *rec);
 
@@ -124,5 +139,7 @@ int mar_events(struct sched *s, const struct sched_sink *sink, const volatile in
 int mar_feed(struct sched *s, const struct sched_sink *sink, const char *body, size_t len,
              struct mdo_err *err);
 int mar_subscription(struct sched *s, const char *url, int action, struct mdo_err *err);
+/* Stops the events worker, if it runs (mar_close calls it). */
+void mar_events_stop(struct mar_sched *m);
 
 #endif

@@ -2,14 +2,18 @@
  * 0.9+) and http callbacks (Marathon up to 1.4: --event_subscriber http_callback), each event
  * turned into the sink's up/down.
  *
- * Marathon does not order events and has no replay (ref README "Events"), so an event is only a
- * hint of which task changed: the task is re-read from GET /v2/apps/<id> and registered exactly
- * as list() would register it (same bytes, so the periodic reconcile never rewrites it).
- * Removals (TASK_KILLING first: d2iq-archive/marathon#4609) need no read.
+ * An event costs O(1) (marathon_cache.h): a TASK_RUNNING is registered from the event's own
+ * fields and the app's definition cached by (app id, version); a miss, a health event and the
+ * confirmation of what an event registered queue the app, which a worker thread reads at most
+ * once per READ_WINDOW_MS and registers from exactly as list() would (same bytes, so the
+ * periodic reconcile never rewrites it). Nothing reads Marathon inside curl's write callback.
+ * Marathon does not order events and has no replay (ref README "Events"): the reconcile stays
+ * the safety net. Removals (TASK_KILLING first: d2iq-archive/marathon#4609) need no read.
  */
 #include <stdlib.h>
 #include <string.h>
 #include "buf.h"
+#include "clock.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
@@ -27,38 +31,141 @@ struct mar_evstate {
     int connected;
 };
 
-/* Re-reads the app of a changed task and registers the task(s) whose id is `id` (or, for a
- * Marathon 1.4+ instance id, starts with "<id>.") as list() would. */
-static void refresh(struct mar_evstate *st, const char *service, const char *id)
+#define READ_WINDOW_MS  200  /* an app is read at most once per window */
+#define READ_TIMEOUT_MS 3000 /* a shutdown waits for the read under way: SIGTERM within 5 s */
+
+/* The tasks of app whose id (or, for a task of a Marathon 1.4+ instance, whose instance id: the
+ * id up to one of its dots) was queued. */
+static int wanted_task(const struct strset *tasks, const char *tid)
+{
+    char pre[SEGMENT_MAX_LEN + 1];
+
+    if (strset_has(tasks, tid))
+        return 1;
+    for (const char *dot = strchr(tid, '.'); dot; dot = strchr(dot + 1, '.')) {
+        size_t n = (size_t)(dot - tid);
+        if (n > SEGMENT_MAX_LEN)
+            break;
+        memcpy(pre, tid, n);
+        pre[n] = '\0';
+        if (strset_has(tasks, pre))
+            return 1;
+    }
+    return 0;
+}
+
+/* Reads one queued app (on the worker thread) and registers its queued tasks as list() would:
+ * the same function on Marathon's own task, so the same bytes as a reconcile. */
+static void read_app(struct mar_sched *m, const char *app_id, const struct strset *tasks)
 {
     struct buf path = BUF_INIT(0);
     struct mdo_err err = MDO_ERR_INIT;
-    const cJSON *app, *task;
+    const cJSON *app = NULL, *task;
+    char service[NAME_MAX_LEN + 1];
     cJSON *ans = NULL;
-    size_t len = strlen(id);
-    long status;
+    long status = 0;
     int ret;
 
-    mar_app_path(&path, st->m->cfg->environment, service);
+    if (!mar_service_of(m->cfg->environment, app_id, service, sizeof(service)))
+        return; /* checked when queued */
+    mar_app_path(&path, m->cfg->environment, service);
     buf_adds(&path, "?embed=app.tasks");
-    ret = mar_call(st->m, "GET", path.ptr, NULL, &status, &ans, &err);
+    ret = mar_call_within(m, READ_TIMEOUT_MS, "GET", path.ptr, NULL, &status, &ans, &err);
     if (!ret && status != 200 && status != 404)
-        ret = mar_fail(st->m, path.ptr, status, ans, &err);
+        ret = mar_fail(m, path.ptr, status, ans, &err);
     if (ret)
-        log_warn("marathon", "cannot read the app of an event", "service=%s task=%s err=\"%s\"",
-                 service, id, err.msg);
-    app = ret ? NULL : cJSON_GetObjectItemCaseSensitive(ans, "app");
+        log_warn("marathon", "cannot read the app of an event", "service=%s err=\"%s\"", service,
+                 err.msg);
+    if (!ret && status == 200)
+        app = cJSON_GetObjectItemCaseSensitive(ans, "app");
+    if (mar_cache_put(&m->cache, app_id, cJSON_IsObject(app) ? app : NULL, clock_now_ms()))
+        log_warn("marathon", "out of memory caching an app", "service=%s", service);
     cJSON_ArrayForEach(task, cJSON_GetObjectItemCaseSensitive(app, "tasks"))
     {
         const char *tid = json_str(task, "id");
         struct reg_record rec;
-        if (!tid || (strcmp(tid, id) && (strncmp(tid, id, len) || tid[len] != '.')))
-            continue;
-        if (mar_record(st->m, app, task, &rec) == 0)
-            st->sink->up(st->sink->ctx, &rec);
+        if (tid && wanted_task(tasks, tid) && mar_record(m, app, task, &rec) == 0)
+            m->sink->up(m->sink->ctx, &rec);
     }
     cJSON_Delete(ans);
     buf_release(&path);
+}
+
+static void *worker_main(void *arg)
+{
+    struct mar_sched *m = arg;
+    struct strset tasks = STRSET_INIT;
+
+    while (!m->worker_stop) {
+        char *id = NULL;
+        int64_t wait = -1;
+        unsigned long gen;
+
+        pthread_mutex_lock(&m->cache.lock);
+        gen = m->cache.queued;
+        pthread_mutex_unlock(&m->cache.lock);
+        if (mar_cache_next(&m->cache, clock_now_ms(), READ_WINDOW_MS, &id, &tasks, &wait)) {
+            read_app(m, id, &tasks);
+            free(id);
+            continue;
+        }
+        pthread_mutex_lock(&m->cache.lock);
+        if (!m->worker_stop && gen == m->cache.queued) {
+            struct timespec ts = clock_timespec(clock_deadline_ms(wait < 0 ? 1000 : wait));
+            pthread_cond_timedwait(&m->cache.wake, &m->cache.lock, &ts);
+        }
+        pthread_mutex_unlock(&m->cache.lock);
+    }
+    strset_release(&tasks);
+    http_thread_cleanup();
+    return NULL;
+}
+
+/* The worker runs from the first event feed on, delivering to that feed's sink. */
+static void worker_start(struct mar_sched *m, const struct sched_sink *sink)
+{
+    pthread_mutex_lock(&m->lock);
+    if (!m->worker_on) {
+        m->sink = sink;
+        m->worker_stop = 0;
+        m->worker_on = !pthread_create(&m->worker, NULL, worker_main, m);
+        if (!m->worker_on)
+            log_warn("marathon", "cannot start the events worker, events wait for a reconcile",
+                     "%s", "");
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+void mar_events_stop(struct mar_sched *m)
+{
+    int on;
+
+    pthread_mutex_lock(&m->lock);
+    on = m->worker_on;
+    m->worker_on = 0;
+    pthread_mutex_unlock(&m->lock);
+    if (!on)
+        return;
+    pthread_mutex_lock(&m->cache.lock);
+    m->worker_stop = 1;
+    pthread_cond_broadcast(&m->cache.wake);
+    pthread_mutex_unlock(&m->cache.lock);
+    pthread_join(m->worker, NULL);
+}
+
+/* An app id of this environment that cannot be a service: said once, then skipped. */
+static void refuse_once(struct mar_sched *m, const char *app)
+{
+    int first;
+
+    pthread_mutex_lock(&m->lock);
+    first = !strset_has(&m->refused, app);
+    if (first)
+        strset_add(&m->refused, app);
+    pthread_mutex_unlock(&m->lock);
+    if (first)
+        log_warn("marathon", "events of an app skipped, its id is not /<env>/<service>",
+                 "app=\"%.100s\" env=%s", mar_id_shown(app), m->cfg->environment);
 }
 
 static int is_down_state(const char *s)
@@ -72,6 +179,20 @@ static int is_down_state(const char *s)
         if (!strcmp(s, down[i]))
             return 1;
     return 0;
+}
+
+/* TASK_RUNNING: registered now when the app is cached for the event's version; queued either
+ * way (a miss waits for the read, a hit is confirmed by it). */
+static void running(struct mar_evstate *st, const cJSON *ev)
+{
+    struct reg_record rec;
+    int r =
+        mar_cache_event_record(&st->m->cache, st->m->cfg->environment, ev, clock_now_ms(), &rec);
+
+    if (r == 0)
+        st->sink->up(st->sink->ctx, &rec);
+    else if (r < 0)
+        log_warn("marathon", "out of memory on an event", "%s", "");
 }
 
 static int on_event(void *ctx, const char *type, const char *data, size_t len)
@@ -94,7 +215,13 @@ static int on_event(void *ctx, const char *type, const char *data, size_t len)
     app = json_str(ev, "appId");
     if (!mar_service_of(st->m->cfg->environment, app, service, sizeof(service)) ||
         !name_ok(service)) {
-        cJSON_Delete(ev); /* another environment's app, not an app event, or not a name */
+        size_t el = strlen(st->m->cfg->environment);
+        /* an app of this environment whose id makes no service: said once; another
+         * environment's app, or an event of no app, is not ours to mention */
+        if (app && app[0] == '/' && !strncmp(app + 1, st->m->cfg->environment, el) &&
+            app[el + 1] == '/')
+            refuse_once(st->m, app);
+        cJSON_Delete(ev);
         return 0;
     }
     if (!strcmp(type, "status_update_event")) {
@@ -105,15 +232,17 @@ static int on_event(void *ctx, const char *type, const char *data, size_t len)
         if (id && !segment_ok(id))
             id = NULL; /* a task id that can be no key segment is nobody's instance */
         if (id && status && !strcmp(status, "TASK_RUNNING"))
-            refresh(st, service, id);
-        else if (id && is_down_state(status))
+            running(st, ev);
+        else if (id && is_down_state(status)) {
+            mar_cache_forget(&st->m->cache, app, id);
             st->sink->down(st->sink->ctx, service, id);
+        }
     } else if (!strcmp(type, "health_status_changed_event")) {
         id = json_str(ev, "instanceId") ? json_str(ev, "instanceId") : json_str(ev, "taskId");
         log_debug("marathon", "event", "type=%s app=%s id=%s alive=%d", type, app, id ? id : "",
                   json_bool(ev, "alive", -1));
-        if (id && segment_ok(id))
-            refresh(st, service, id);
+        if (id && segment_ok(id) && mar_cache_want(&st->m->cache, app, id, clock_now_ms()))
+            log_warn("marathon", "out of memory queueing an app read", "service=%s", service);
     } else if (!strcmp(type, "unhealthy_task_kill_event") ||
                !strcmp(type, "unhealthy_instance_kill_event")) {
         /* a TASK_KILLED follows (allegro/marathon-consul#131): deregistering twice is fine */
@@ -155,6 +284,7 @@ int mar_events(struct sched *s, const struct sched_sink *sink, const volatile in
     memset(&st, 0, sizeof(st));
     st.m = m;
     st.sink = sink;
+    worker_start(m, sink);
     sse_init(&st.sse, EVENT_FRAME_CAP, on_event, &st);
     buf_addf(&url, "%s/v2/events", m->base);
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
@@ -179,6 +309,7 @@ int mar_events(struct sched *s, const struct sched_sink *sink, const volatile in
     }
     if (ret < 0)
         err_from(err, MDO_SRC_MARATHON);
+    mar_events_stop(m); /* its sink is not to be used after this returns */
     if (st.sse.dropped)
         log_warn("marathon", "events over the size cap dropped", "count=%lu", st.sse.dropped);
     sse_release(&st.sse);
@@ -205,6 +336,7 @@ int mar_feed(struct sched *s, const struct sched_sink *sink, const char *body, s
     st.m = m;
     st.sink = sink;
     st.connected = 1;
+    worker_start(m, sink);
     on_event(&st, "message", body, len); /* the type is the body's eventType */
     return 0;
 }
@@ -239,6 +371,8 @@ int mar_subscription(struct sched *s, const char *url, int action, struct mdo_er
                       m->shown);
     else if (!ret && status != 200 && !(action == SCHED_SUB_DEL && status == 404))
         ret = mar_fail(m, path.ptr, status, ans, err);
+    if (action == SCHED_SUB_DEL)
+        mar_events_stop(m); /* the callbacks end here: the worker's sink may go */
     if (!ret && action == SCHED_SUB_CHECK) {
         cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(ans, "callbackUrls"))
         {

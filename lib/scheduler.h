@@ -65,6 +65,10 @@ struct sched_ops {
     int (*subscription)(struct sched *s, const char *url, int action, struct mdo_err *err);
     int (*feed)(struct sched *s, const struct sched_sink *sink, const char *body, size_t len,
                 struct mdo_err *err);
+    /* How many instances of service the scheduler was last asked to keep (what `mdo scale` or
+     * `mdo launch` set, not the config's count): 0 and *n; 1 when the scheduler has no such
+     * service. Optional: NULL means unknown. */
+    int (*wanted)(struct sched *s, const char *service, unsigned *n, struct mdo_err *err);
     /* Follows the backend's event stream until it ends, fails or *stop is set. */
     int (*events)(struct sched *s, const struct sched_sink *sink, const volatile int *stop,
                   struct mdo_err *err);

@@ -121,17 +121,11 @@ int server_start(struct server **out, const char *listen, struct mdo_err *err)
     struct server *s = calloc(1, sizeof(*s));
     struct mg_callbacks cb = {0};
     struct mg_server_port ports[4];
-    const char *opts[] = {"listening_ports",
-                          listen,
-                          "num_threads",
-                          "8",
-                          "request_timeout_ms",
-                          "10000",
-                          "enable_keep_alive",
-                          "yes",
-                          "keep_alive_timeout_ms",
-                          "5000",
-                          NULL};
+    const char *opts[] = {"listening_ports", listen, "num_threads", "8", "request_timeout_ms",
+                          "10000", "enable_keep_alive", "yes", "keep_alive_timeout_ms", "5000",
+                          /* a keep-alive client (Marathon's callbacks) otherwise waits out its
+                           * delayed ACK (40 ms) on every answer written in two pieces */
+                          "tcp_nodelay", "1", NULL};
     int n;
 
     *out = NULL;

@@ -163,7 +163,7 @@ t_eq "POST to a GET route is 405" "$(curl -s -o /dev/null -w '%{http_code}' -d x
 
 # --- status ---
 t_run "status" 0 mdo status
-t_match "status shows counts" "$OUT" "web: 3 wanted, 2 running, 2 registered"
+t_match "status shows counts (web-3 removed behind mdo: the engine keeps 2)" "$OUT" "web: 2 wanted, 2 running, 2 registered \\(config: 3\\)"
 t_run "status --json" 0 mdo status web --json
 t_eq "status --json in sync" "$(echo "$OUT" | jq -r '.services[0].instances | map(.in_sync) | all')" true
 
