@@ -115,7 +115,7 @@ cJSON *mar_event_task(const cJSON *ev)
     return t;
 }
 
-int mar_cache_event_record(struct mar_cache *c, const char *env, const cJSON *ev, int64_t now,
+int mar_cache_event_record(struct mar_cache *c, const struct cfg *cfg, const cJSON *ev, int64_t now,
                            struct reg_record *rec)
 {
     const char *app = json_str(ev, "appId"), *ver = json_str(ev, "version");
@@ -135,7 +135,8 @@ int mar_cache_event_record(struct mar_cache *c, const char *env, const cJSON *ev
         ret = -MDO_ENOMEM;
     } else if (e->app && ver && e->version && !strcmp(ver, e->version)) {
         c->hits++;
-        ret = mar_task_record(env, e->app, t, rec);
+        const char *svc = mar_app_service(e->app);
+        ret = mar_task_record(cfg->environment, svc ? cfg_service(cfg, svc) : NULL, e->app, t, rec);
         if (ret == 1)
             ret = 2;
         if (ret >= 0 && enqueue(c, e, task, 0)) /* the confirming read */

@@ -56,7 +56,7 @@ void mar_cache_release(struct mar_cache *c);
  * caller owns it). Either way the task is queued for a confirming read. 1: a miss, nothing
  * filled; 2: the cached app is refused (mar_task_record's 2) or the event lacks fields;
  * -MDO_ENOMEM. */
-int mar_cache_event_record(struct mar_cache *c, const char *env, const cJSON *ev, int64_t now,
+int mar_cache_event_record(struct mar_cache *c, const struct cfg *cfg, const cJSON *ev, int64_t now,
                            struct reg_record *rec);
 /* Queues app_id for a read that registers task_id (a health event; task_id may be NULL). */
 int mar_cache_want(struct mar_cache *c, const char *app_id, const char *task_id, int64_t now);

@@ -186,8 +186,7 @@ static int is_down_state(const char *s)
 static void running(struct mar_evstate *st, const cJSON *ev)
 {
     struct reg_record rec;
-    int r =
-        mar_cache_event_record(&st->m->cache, st->m->cfg->environment, ev, clock_now_ms(), &rec);
+    int r = mar_cache_event_record(&st->m->cache, st->m->cfg, ev, clock_now_ms(), &rec);
 
     if (r == 0)
         st->sink->up(st->sink->ctx, &rec);

@@ -11,6 +11,10 @@
 #include "marathon.h"
 #include "marathon_cache.h"
 
+/* the environment the events belong to; no service config (as mar_task_record(NULL conf)) */
+static char prod_env[] = "prod";
+static const struct cfg prod = {.environment = prod_env};
+
 /* an app as GET /v2/apps/prod/web?embed=app.tasks answers it, one running task */
 static const char app_json[] =
     "{\"id\":\"/prod/web\",\"version\":\"2026-12-01T10:00:00.000Z\",\"instances\":2,"
@@ -50,12 +54,12 @@ static void test_same_bytes(void)
     char *a = NULL, *b = NULL;
 
     mar_cache_init(&c);
-    CHECK_INT(mar_task_record("prod", app, task, &from_list), 0);
+    CHECK_INT(mar_task_record("prod", NULL, app, task, &from_list), 0);
     /* not cached yet: a miss, the app queued */
-    CHECK_INT(mar_cache_event_record(&c, "prod", ev, 1000, &from_event), 1);
+    CHECK_INT(mar_cache_event_record(&c, &prod, ev, 1000, &from_event), 1);
     CHECK_INT(c.misses, 1);
     CHECK_INT(mar_cache_put(&c, "/prod/web", app, 1100), 0);
-    CHECK_INT(mar_cache_event_record(&c, "prod", ev, 1200, &from_event), 0);
+    CHECK_INT(mar_cache_event_record(&c, &prod, ev, 1200, &from_event), 0);
     a = reg_record_json(&from_list);
     b = reg_record_json(&from_event);
     CHECK_STR(b, a); /* the registry diff relies on these bytes */
@@ -84,7 +88,7 @@ static void test_confirmed(void)
 
     mar_cache_init(&c);
     mar_cache_put(&c, "/prod/web", app, 0 + 1);
-    CHECK_INT(mar_cache_event_record(&c, "prod", ev, 50, &r), 0);
+    CHECK_INT(mar_cache_event_record(&c, &prod, ev, 50, &r), 0);
     CHECK_STR(r.started_at, "2026-12-01T10:00:01.503Z"); /* the event's, until the read */
     reg_record_release(&r);
     /* queued for confirmation only, the app read at 1: due MAR_CONFIRM_WINDOWS windows on */
@@ -125,7 +129,7 @@ static void test_burst(void)
         cJSON *ev;
         snprintf(tid, sizeof(tid), "prod_web.instance-%d._app.1", i);
         ev = event(tid, "2026-12-01T10:00:00.000Z", "2026-12-01T10:00:01.500Z", 31000 + i);
-        if (mar_cache_event_record(&c, "prod", ev, now, &r) == 0) {
+        if (mar_cache_event_record(&c, &prod, ev, now, &r) == 0) {
             up++;
             reg_record_release(&r);
         }
@@ -170,7 +174,7 @@ static void test_versions_health_forget(void)
     mar_cache_init(&c);
     mar_cache_put(&c, "/prod/web", app, 1);
     /* a task of another version than the cached app's: a miss, never the old definition */
-    CHECK_INT(mar_cache_event_record(&c, "prod", newer, 10, &r), 1);
+    CHECK_INT(mar_cache_event_record(&c, &prod, newer, 10, &r), 1);
     mar_cache_forget(&c, "/prod/web", "prod_web.x"); /* it went down before the read */
     CHECK_INT(mar_cache_next(&c, 1000, 200, &id, &tasks, &wait), 0);
     /* a health event queues a read of the task */
@@ -181,7 +185,7 @@ static void test_versions_health_forget(void)
     /* an event without its fields makes no record */
     cJSON_DeleteItemFromObject(newer, "ports");
     CHECK(mar_event_task(newer) == NULL);
-    CHECK_INT(mar_cache_event_record(&c, "prod", newer, 2000, &r), 2);
+    CHECK_INT(mar_cache_event_record(&c, &prod, newer, 2000, &r), 2);
     /* the cache is bounded: the oldest clean app goes */
     for (int i = 0; i < MAR_CACHE_MAX + 10; i++) {
         char aid[64];
