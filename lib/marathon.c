@@ -83,6 +83,7 @@ static void mar_close(struct sched *s)
     pthread_mutex_destroy(&m->lock);
     free(m->base);
     free(m->shown);
+    buf_release(&m->events_base);
     free(m);
 }
 

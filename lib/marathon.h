@@ -82,6 +82,7 @@ struct mar_sched {
     pthread_t worker;
     int worker_on;
     volatile int worker_stop;
+    struct buf events_base; /* the leader's URL when a standby redirected /v2/events, or "" */
 };
 
 static inline struct mar_sched *mar_of(struct sched *s)

@@ -20,6 +20,7 @@
 #include "marathon.h"
 #include "names.h"
 #include "sse.h"
+#include "url.h"
 
 #define STREAM_IDLE_S   30 /* Marathon (Jetty) sends a heartbeat every ~10 s */
 #define EVENT_FRAME_CAP (4u << 20)
@@ -34,23 +35,15 @@ struct mar_evstate {
 #define READ_WINDOW_MS  200  /* an app is read at most once per window */
 #define READ_TIMEOUT_MS 3000 /* a shutdown waits for the read under way: SIGTERM within 5 s */
 
-/* The tasks of app whose id (or, for a task of a Marathon 1.4+ instance, whose instance id: the
- * id up to one of its dots) was queued. */
+/* The tasks of app whose id, or whose instance's id (a health event's instanceId: 1.4-1.7's
+ * "<p>.marathon-<u>" for task "<p>.<u>", 1.8+'s prefix form; mar_task_of), was queued. */
 static int wanted_task(const struct strset *tasks, const char *tid)
 {
-    char pre[SEGMENT_MAX_LEN + 1];
-
     if (strset_has(tasks, tid))
         return 1;
-    for (const char *dot = strchr(tid, '.'); dot; dot = strchr(dot + 1, '.')) {
-        size_t n = (size_t)(dot - tid);
-        if (n > SEGMENT_MAX_LEN)
-            break;
-        memcpy(pre, tid, n);
-        pre[n] = '\0';
-        if (strset_has(tasks, pre))
+    for (size_t i = 0; i < tasks->n; i++)
+        if (mar_task_of(tid, tasks->v[i]))
             return 1;
-    }
     return 0;
 }
 
@@ -285,7 +278,10 @@ int mar_events(struct sched *s, const struct sched_sink *sink, const volatile in
     st.sink = sink;
     worker_start(m, sink);
     sse_init(&st.sse, EVENT_FRAME_CAP, on_event, &st);
-    buf_addf(&url, "%s/v2/events", m->base);
+    /* behind a standby (1.7+ answers /v2/events with a 302 to the leader: LeaderProxyFilter
+     * .scala:103-108 @v1.7.174) the stream goes to the leader GET /v2/leader names, with the
+     * configured scheme and credentials; re-resolved after the leader's stream fails */
+    buf_addf(&url, "%s/v2/events", m->events_base.len ? m->events_base.ptr : m->base);
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         buf_addf(&url, "%cevent_type=%s", i ? '&' : '?', types[i]);
     c.timeout_ms = 0;
@@ -294,6 +290,21 @@ int mar_events(struct sched *s, const struct sched_sink *sink, const volatile in
      * (d2iq-archive/marathon#4159: a silent stream after a Marathon restart). */
     ret = http_stream(&c, "GET", url.ptr, NULL, "text/event-stream", on_data, &st, stop,
                       STREAM_IDLE_S, err);
+    if (ret && m->events_base.len) {
+        buf_release(&m->events_base); /* the leader may have changed: resolve again */
+    } else if (ret == -MDO_EHTTP && err->http_status >= 301 && err->http_status <= 308) {
+        struct mdo_err lerr = MDO_ERR_INIT;
+        long status = err->http_status;
+        if (!mar_leader_url(m, &m->events_base, &lerr)) {
+            char *shown = url_shown(m->events_base.ptr, 0);
+            log_info("marathon", "a standby redirected the event stream: following the leader",
+                     "status=%ld leader=%s", status, shown ? shown : "?");
+            free(shown);
+        } else {
+            log_warn("marathon", "a standby redirected the event stream, no leader found",
+                     "err=\"%s\"", lerr.msg);
+        }
+    }
     if (ret == -MDO_ENET) {
         mar_net_error(m, err);
     } else if (ret == -MDO_EHTTP && (err->http_status == 401 || err->http_status == 403)) {
@@ -363,12 +374,13 @@ int mar_subscription(struct sched *s, const char *url, int action, struct mdo_er
                       "Marathon at %s has no http callbacks: start it with --event_subscriber "
                       "http_callback, or use subscriber.mode: events (Marathon 0.9+)",
                       m->shown);
-    else if (!ret && status == 404 && action != SCHED_SUB_DEL)
+    else if (!ret && mar_callbacks_removed(status, ans) && action != SCHED_SUB_DEL)
         ret = err_set(err, MDO_EFAIL,
-                      "Marathon at %s has no /v2/eventSubscriptions (removed in 1.5): use "
-                      "subscriber.mode: events",
+                      "Marathon at %s has no /v2/eventSubscriptions (http callbacks were "
+                      "removed in Marathon 1.5): use subscriber.mode: events",
                       m->shown);
-    else if (!ret && status != 200 && !(action == SCHED_SUB_DEL && status == 404))
+    else if (!ret && status != 200 &&
+             !(action == SCHED_SUB_DEL && mar_callbacks_removed(status, ans)))
         ret = mar_fail(m, path.ptr, status, ans, err);
     if (action == SCHED_SUB_DEL)
         mar_events_stop(m); /* the callbacks end here: the worker's sink may go */

@@ -76,13 +76,11 @@ chain() {
     mdo subscribe -c "$cfg" >>"$TMP/sub-$tag.log" 2>&1 &
     pid=$!
     CLEANUP+=("kill -TERM $pid")
+    # through the standby too: its 302 on /v2/events is followed to the leader (GET /v2/leader)
+    wait_for 10 curl -sf "http://127.0.0.1:$sport/health"
     if [ "$tag" == stby ]; then
-        # the stream through a 1.7+ standby needs marathon_events.c to follow the 302
-        # (mar_leader_url); until then /health says "event stream disconnected"
-        try_for 10 curl -s -o /dev/null "http://127.0.0.1:$sport/health"
-        t_skip 1 "stby: subscriber /health 200 with the event stream connected (events through the 302: marathon_events.c)"
-    else
-        wait_for 10 curl -sf "http://127.0.0.1:$sport/health"
+        wait_eq 10 "stby: the event stream follows the standby's 302 to the leader" \
+            "grep -c 'following the leader' '$TMP/sub-$tag.log' | sed 's/^[1-9][0-9]*$/yes/'" yes
     fi
 
     t_run "$tag: launch --wait" 0 timeout 120 mdo launch web --wait=90 -c "$cfg"
