@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# ship.sh - what mdo ships as: `cmake --install`'s tree, the .deb (installed into a fresh root
+# by dpkg, run there in a container, purged: no leftovers), the subscriber's systemd unit
+# (systemd-analyze verify; its stop timeout against the subscriber's measured shutdown), the
+# `mdo` image of docker/build (the subscriber in a container against etcd on the bridge), and
+# ops/etcd-cluster run for real on loopback (3 members, each healthy, torn down).
+#
+#   MDO_BUILD=/work/main/build bash test/integration/ship.sh
+. "$(dirname "$0")/lib.sh"
+
+[ -x "$MDO" ] || { echo "ship: no mdo binary at $MDO: build it first (or set MDO_BUILD)" >&2; exit 1; }
+ensure_dockerd || exit 1
+IMAGES=() # every image this test makes, removed on exit
+CLEANUP+=('[ ${#IMAGES[@]} = 0 ] || docker rmi -f "${IMAGES[@]}"')
+
+# --- cmake --install ---------------------------------------------------------------------------
+inst=$TMP/inst
+t_run "cmake --install" 0 env DESTDIR="$inst" cmake --install "$BUILD" --prefix /usr
+applets=$("$MDO" guest --list)
+t_eq "bin/: mdo is the binary" "$(cmp "$inst/usr/bin/mdo" "$MDO" && echo same)" same
+want_bin=$(echo "$applets" | grep -vx watch)
+t_eq "bin/: every applet but watch (procps owns /usr/bin/watch) links to mdo" \
+    "$(for a in $want_bin; do echo "$a $(readlink "$inst/usr/bin/$a")"; done)" "$(for a in $want_bin; do echo "$a mdo"; done)"
+t_eq "bin/watch is not installed" "$(ls "$inst/usr/bin/watch" 2>/dev/null)" ""
+t_eq "lib/mdo/bin/: all 12 applets resolve to bin/mdo" \
+    "$(for a in $applets; do readlink -f "$inst/usr/lib/mdo/bin/$a"; done | sort -u)" "$inst/usr/bin/mdo"
+t_run "lib/mdo/bin/watch runs the watch applet" 0 "$inst/usr/lib/mdo/bin/watch" --help
+t_match "lib/mdo/bin/watch --help" "$OUT" "^usage: watch"
+# one page per command of `mdo help` (not help/version) and per applet
+cmds=$("$MDO" help | sed -n '/^Commands:/,/^$/p' | sed -n 's/^  \([a-z]*\) .*/\1/p' | grep -vxE 'help|version')
+want_man=$( (echo mdo; for c in $cmds; do echo "mdo-$c"; done; for a in $applets; do
+    [ "$a" = watch ] && echo mdo-guest-watch || echo "$a"; done) | sort)
+t_eq "man1/: a page for mdo, each command and each applet" \
+    "$(ls "$inst/usr/share/man/man1" | sed 's/\.1\.gz$//' | sort)" "$want_man"
+bad=
+for p in "$inst"/usr/share/man/man1/*.1.gz; do
+    w=$(zcat "$p" | groff -man -Tutf8 -ww -z 2>&1) || bad+=" $p"
+    [ -z "$w" ] || bad+=" $(basename "$p"):$w"
+done
+t_eq "every page formats without a groff warning" "$bad" ""
+# one source: the page's text is the --help text
+page=$(zcat "$inst/usr/share/man/man1/get_port.1.gz" | groff -man -Tascii -P-cbou 2>/dev/null | tr -s ' \n' ' ')
+first=$("$MDO" guest get_port --help | sed -n 3p | tr -s ' ' ' ')
+t_match "get_port.1 carries the --help text" "$page" "${first:0:40}"
+unit=$inst/usr/lib/systemd/system/mdo-subscribe.service
+t_eq "the unit's ExecStart is the installed binary" "$(grep ^ExecStart= "$unit")" \
+    "ExecStart=/usr/bin/mdo subscribe -c /etc/mdo/mdo.yaml"
+t_eq "guestutils.py in share/mdo/" "$(cmp "$inst/usr/share/mdo/guestutils.py" "$TOP/guest/guestutils.py" && echo same)" same
+
+# --- the subscriber's unit ---------------------------------------------------------------------
+if command -v systemd-analyze >/dev/null; then
+    # verify checks that ExecStart exists: the copy names this build's binary
+    sed "s|^ExecStart=/usr/bin/mdo|ExecStart=$MDO|" "$unit" >"$TMP/mdo-subscribe.service"
+    t_run "systemd-analyze verify mdo-subscribe.service" 0 systemd-analyze verify "$TMP/mdo-subscribe.service"
+    t_eq "systemd-analyze verify: no warning" "$OUT$ERR" ""
+else
+    t_skip 2 "systemd-analyze is not installed"
+fi
+stop_s=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)s\{0,1\}$/\1/p' "$TOP/ops/mdo-subscribe.service")
+t_match "TimeoutStopSec is a number of seconds" "$stop_s" '^[0-9]+$'
+t_eq "TimeoutStopSec (${stop_s:-?} s) is longer than the 5 s shutdown bound" "$([ "${stop_s:-0}" -gt 5 ] && echo yes)" yes
+start_etcd || exit 1
+SPORT=$(free_port)
+cat >"$TMP/sub.yaml" <<YAML
+environment: $MDO_TEST_ENV
+etcd:
+  endpoints: ["$ETCD"]
+subscriber:
+  listen: "127.0.0.1:$SPORT"
+services:
+  web: {image: none, instances: 0}
+YAML
+export MDO_CONFIG=$TMP/sub.yaml
+if start_subscriber; then
+    t0=$(date +%s%N)
+    stop_subscriber
+    rc=$?
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    t_eq "subscriber exits 0 on SIGTERM" "$rc" 0
+    echo "# figure: subscriber shutdown on SIGTERM: $ms ms (unit allows ${stop_s:-?} s)"
+    t_eq "the shutdown (${ms} ms) fits in 5 s" "$([ "$ms" -lt 5000 ] && echo yes)" yes
+fi
+SUB_PID=
+
+# --- the .deb: dpkg into a fresh root, run there, purge --------------------------------------
+(cd "$BUILD" && rm -f mdo_*.deb && cpack -G DEB >"$TMP/cpack.log" 2>&1)
+deb=$(ls "$BUILD"/mdo_*_*.deb 2>/dev/null | head -1)
+t_match "cpack builds the .deb" "$deb" 'mdo_[0-9.]+_[a-z0-9]+\.deb$'
+[ -n "$deb" ] || { tail "$TMP/cpack.log"; t_done; exit; }
+echo "# figure: .deb size: $(stat -c %s "$deb") bytes"
+t_match "Depends from the shared libraries (dpkg-shlibdeps)" "$(dpkg-deb -f "$deb" Depends)" 'libc6 .*libcurl4'
+# The root: dpkg's database, the libraries ldd names, and the dpkg records of the packages that
+# own them (so mdo's Depends must be met by exactly those; no --force-depends).
+R=$TMP/root
+mkdir -p "$R"/var/lib/dpkg/{info,updates,triggers} "$R"/var/log "$R"/tmp "$R"/etc
+: >"$R/var/lib/dpkg/available"
+libs=$(ldd "$MDO" | awk '/=>/ {print $3} !/=>/ && $1 ~ /^\// {print $1}')
+pkgs=$(for l in $libs; do dpkg -S "$(readlink -f "$l")" 2>/dev/null || dpkg -S "$l"; done | cut -d: -f1 | sort -u)
+for p in $pkgs; do dpkg-query -s "$p"; echo; done >"$R/var/lib/dpkg/status"
+for l in $libs; do
+    mkdir -p "$R$(dirname "$l")"
+    cp -L "$l" "$R$l"
+done
+echo 'mdo:x:1000:1000::/tmp:/nonexistent' >"$R/etc/passwd"
+(cd "$R" && find . | sort) >"$TMP/before"
+t_run "dpkg -i into a fresh root (Depends met by the libraries' packages)" 0 \
+    dpkg --root="$R" --log="$R/var/log/dpkg.log" -i "$deb"
+t_eq "dpkg: mdo is installed" "$(dpkg --root="$R" -s mdo 2>/dev/null | sed -n 's/^Status: //p')" "install ok installed"
+img=mdo-ship-root:$MDO_TEST_ENV
+if tar -C "$R" -c . | docker import - "$img" >/dev/null; then
+    IMAGES+=("$img")
+    t_run "mdo version in the root" 0 docker run --rm --network none -u 1000 "$img" /usr/bin/mdo version
+    t_match "mdo version output" "$OUT" '^mdo [0-9]+\.[0-9]+\.[0-9]+$'
+    t_run "get_port --help in the root" 0 docker run --rm --network none -u 1000 "$img" /usr/bin/get_port --help
+    t_match "get_port --help output" "$OUT" '^usage: get_port'
+    docker run --rm --network none -u 1000 -v "$TOP/examples:/ex:ro" "$img" /usr/bin/mdo validate -c /ex/quickstart.yaml >"$TMP/v.out" 2>&1
+    t_eq "mdo validate -c quickstart.yaml in the root" "$?:$(cat "$TMP/v.out")" "0:ok"
+else
+    t_fail "docker import of the root"
+fi
+t_run "dpkg --purge mdo" 0 dpkg --root="$R" --log="$R/var/log/dpkg.log" --purge mdo
+# what is new after the purge, besides dpkg's own records
+left=$( (cd "$R" && find . | sort) | comm -13 "$TMP/before" - |
+    grep -vE '^\./var/lib/dpkg/(info/format|lock|lock-frontend|status-old|triggers/(Lock|Unincorp))$|^\./var/log/dpkg\.log$')
+t_eq "purge leaves nothing behind" "$left" ""
+t_eq "nothing of the root is gone" "$( (cd "$R" && find . | sort) | comm -23 "$TMP/before" -)" ""
+
+t_done
