@@ -125,4 +125,71 @@ left=$( (cd "$R" && find . | sort) | comm -13 "$TMP/before" - |
 t_eq "purge leaves nothing behind" "$left" ""
 t_eq "nothing of the root is gone" "$( (cd "$R" && find . | sort) | comm -23 "$TMP/before" -)" ""
 
+# --- the mdo image (docker/build): the subscriber in a container, and the layer to copy --------
+stop_etcd
+CLEANUP+=('docker rm -f "$MDO_TEST_ENV-subscriber"')
+mimg=mdo-ship:$MDO_TEST_ENV
+t_run "docker/build" 0 "$TOP/docker/build" --tag "$mimg" --binary "$MDO"
+IMAGES+=("$mimg")
+echo "# figure: mdo image size: $(docker image inspect -f '{{.Size}}' "$mimg" 2>/dev/null) bytes"
+t_eq "image: user, entrypoint, health check" \
+    "$(docker image inspect -f '{{.Config.User}} {{json .Config.Entrypoint}} {{index .Config.Healthcheck.Test 0}}' "$mimg")" \
+    'mdo ["mdo","subscribe"] CMD'
+t_run "image: mdo version" 0 docker run --rm --network none --entrypoint mdo "$mimg" version
+t_eq "image: the applets are links to mdo" "$(docker run --rm --network none --entrypoint /bin/sh "$mimg" -c \
+    'for a in $(mdo guest --list); do readlink /usr/bin/$a; done | sort -u')" mdo
+t_match "image: CA certificates" "$(docker run --rm --network none --entrypoint /bin/sh "$mimg" -c \
+    'grep -c "BEGIN CERTIFICATE" /etc/ssl/certs/ca-certificates.crt')" '^[1-9][0-9]+$'
+# the subscriber container against etcd on the bridge; the registry on the gateway address
+build_test_image || t_fail "cannot build the test image"
+start_etcd || exit 1
+GW=$(bridge_gateway)
+cat >"$TMP/ctr.yaml" <<YAML
+environment: $MDO_TEST_ENV
+etcd:
+  endpoints: ["$ETCD_GW"]
+subscriber:
+  listen: "0.0.0.0:5000"
+  resync: 5
+docker:
+  pull: never
+  host_address: "$GW"
+services:
+  web:
+    image: $TEST_IMAGE
+    ports:
+      http: 8080
+    instances: 1
+    args: [sh, -c, 'exec httpd -f -p 8080 -h /tmp']
+YAML
+chmod 644 "$TMP/ctr.yaml"
+t_run "the subscriber container starts" 0 docker run -d --name "$MDO_TEST_ENV-subscriber" \
+    --label "mdo.test=$MDO_TEST_ENV" -v "$TMP/ctr.yaml:/etc/mdo/mdo.yaml:ro" \
+    -v /var/run/docker.sock:/var/run/docker.sock --group-add "$(stat -c %g /var/run/docker.sock)" \
+    --health-interval 1s --health-start-period 1s "$mimg"
+sip=$(docker inspect -f '{{.NetworkSettings.IPAddress}}' "$MDO_TEST_ENV-subscriber" 2>/dev/null)
+wait_eq 20 "the subscriber container: /health answers 200" \
+    "curl -s -o /dev/null -w '%{http_code}' http://$sip:5000/health" 200
+wait_eq 20 "the subscriber container: docker reports it healthy" \
+    "docker inspect -f '{{.State.Health.Status}}' $MDO_TEST_ENV-subscriber" healthy
+t_eq "the subscriber runs as mdo, not root" "$(docker exec "$MDO_TEST_ENV-subscriber" /bin/busybox id -un)" mdo
+t_run "mdo launch web (host) with the containerised subscriber" 0 env MDO_CONFIG="$TMP/ctr.yaml" mdo launch web --wait
+wait_eq 20 "the subscriber container registered the instance" "reg_count web" 1
+port=$(docker port "$MDO_TEST_ENV-web-1" 8080/tcp 2>/dev/null | head -1 | sed 's/.*://')
+t_eq "the record: gateway host, published port" \
+    "$(ectl get --print-value-only "/mdo/$MDO_TEST_ENV/services/web/instances/$MDO_TEST_ENV-web-1" | jq -r '"\(.host):\(.ports.http.external)"')" \
+    "$GW:$port"
+docker logs "$MDO_TEST_ENV-subscriber" >"$TMP/ctr.log" 2>&1
+t_eq "no error lines in the subscriber container's log" "$(grep -c 'level=error' "$TMP/ctr.log")" 0
+t_run "the subscriber container stops on SIGTERM within 10 s" 0 docker stop -t 10 "$MDO_TEST_ENV-subscriber"
+t_eq "... and exits 0" "$(docker inspect -f '{{.State.ExitCode}}' "$MDO_TEST_ENV-subscriber")" 0
+# the layer: a service image copies mdo from the image (docker/Dockerfile.service)
+simg=mdo-ship-svc:$MDO_TEST_ENV
+t_run "Dockerfile.service: COPY --from the mdo image" 0 env DOCKER_BUILDKIT=0 docker build -q -t "$simg" \
+    --build-arg MDO_IMAGE="$mimg" --build-arg BASE="$TEST_IMAGE" -f "$TOP/docker/Dockerfile.service" "$TOP/docker"
+IMAGES+=("$simg")
+t_run "the service image: get_port from the copied mdo" 0 docker run --rm --network none -e MDO_PORT_HTTP=8080 \
+    "$simg" /usr/bin/get_port http
+t_eq "the service image: get_port output" "$OUT" 8080
+
 t_done
