@@ -294,6 +294,17 @@ static void route_marathon_callback(void *ctx, const struct server_req *req,
         server_error(resp, 503, "the scheduler is not open yet");
         return;
     }
+    if (req->too_large) { /* a deployment's whole plan: nothing mdo registers from; a non-2xx
+                           * would make Marathon back off and skip the events after it */
+        log_debug("subscribe", "callback body over the cap read and dropped", "cap=%u",
+                  SERVER_BODY_CAP);
+        o = cJSON_CreateObject();
+        if (o)
+            cJSON_AddBoolToObject(o, "ok", 1);
+        server_json(resp, 200, o);
+        cJSON_Delete(o);
+        return;
+    }
     if (f->ops->feed(sc, f->sink, req->body, req->body_len, &err)) {
         log_warn("subscribe", "callback body rejected", "err=\"%s\" len=%zu", err.msg,
                  req->body_len);
@@ -321,7 +332,9 @@ void sub_http_routes(struct server *srv, struct sub_face *f, int callback)
     server_route(srv, "/v1/services", route_services, f);
     server_route(srv, "/metrics", route_metrics, f);
     if (callback) {
-        server_route(srv, "/marathon/callback", route_marathon_callback, f);
-        server_route(srv, "/callback", route_marathon_callback, f); /* the seed's path */
+        server_route_flags(srv, "/marathon/callback", route_marathon_callback, f,
+                           SERVER_DRAIN_LARGE);
+        server_route_flags(srv, "/callback", route_marathon_callback, f,
+                           SERVER_DRAIN_LARGE); /* the seed's path */
     }
 }

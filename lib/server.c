@@ -11,6 +11,7 @@
 struct route {
     server_fn fn;
     void *ctx;
+    unsigned flags; /* SERVER_* */
     struct route *next;
 };
 
@@ -83,6 +84,12 @@ static int dispatch(struct mg_connection *c, void *cbdata)
 
     while (!too_large && (n = mg_read(c, chunk, sizeof(chunk))) > 0)
         too_large = buf_add(&body, chunk, (size_t)n) != 0;
+    if (too_large && (r->flags & SERVER_DRAIN_LARGE)) { /* read and drop the rest, bounded */
+        long long drained = 0;
+        while (drained < SERVER_DRAIN_MAX && (n = mg_read(c, chunk, sizeof(chunk))) > 0)
+            drained += n;
+        buf_release(&body);
+    }
     req.method = head ? "GET" : ri->request_method; /* HEAD is GET without the body */
     req.head = head;
     req.path = ri->local_uri;
@@ -90,7 +97,8 @@ static int dispatch(struct mg_connection *c, void *cbdata)
     req.authorization = mg_get_header(c, "Authorization");
     req.body = buf_str(&body);
     req.body_len = body.len;
-    if (too_large)
+    req.too_large = too_large;
+    if (too_large && !(r->flags & SERVER_DRAIN_LARGE))
         server_error(&resp, 413, "body too large"); /* before any handler runs */
     else
         r->fn(r->ctx, &req, &resp);
@@ -149,12 +157,18 @@ int server_start(struct server **out, const char *listen, struct mdo_err *err)
 
 void server_route(struct server *s, const char *uri, server_fn fn, void *ctx)
 {
+    server_route_flags(s, uri, fn, ctx, 0);
+}
+
+void server_route_flags(struct server *s, const char *uri, server_fn fn, void *ctx, unsigned flags)
+{
     struct route *r = calloc(1, sizeof(*r));
 
     if (!r)
         return;
     r->fn = fn;
     r->ctx = ctx;
+    r->flags = flags;
     r->next = s->routes;
     s->routes = r;
     mg_set_request_handler(s->mg, uri, dispatch, r);

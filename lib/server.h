@@ -23,6 +23,7 @@ struct server_req {
     const char *authorization;         /* the header, or NULL */
     const char *body;                  /* NUL-terminated, may be "" */
     size_t body_len;
+    int too_large; /* SERVER_DRAIN_LARGE routes only: the body was over the cap, read, dropped */
 };
 
 struct server_resp {
@@ -37,6 +38,12 @@ typedef void (*server_fn)(void *ctx, const struct server_req *req, struct server
 int server_start(struct server **s, const char *listen, struct mdo_err *err);
 /* uri as civetweb matches it: "/health" exactly, "/v1/services" also matches "/v1/services/x". */
 void server_route(struct server *s, const char *uri, server_fn fn, void *ctx);
+/* SERVER_DRAIN_LARGE: a body over SERVER_BODY_CAP (up to SERVER_DRAIN_MAX) is read and dropped
+ * and the handler runs with req->too_large set, instead of a 413 (Marathon's http callbacks
+ * back off after a non-2xx answer, and its deployment events can be that large). */
+enum { SERVER_DRAIN_LARGE = 1 };
+#define SERVER_DRAIN_MAX (256ll << 20)
+void server_route_flags(struct server *s, const char *uri, server_fn fn, void *ctx, unsigned flags);
 int server_port(const struct server *s);
 void server_stop(struct server *s);
 

@@ -1,4 +1,5 @@
-/* test_server.c - lib/server.c on a free loopback port: framing, HEAD without a body, 404, 413 */
+/* test_server.c - lib/server.c on a free loopback port: framing, HEAD without a body, 404, 413,
+ * draining routes */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -46,6 +47,14 @@ static void route_404(void *ctx, const struct server_req *req, struct server_res
 
 /* Sends req on a fresh connection and reads the whole answer (the server closes it: the
  * requests say "Connection: close"). Caller frees. NULL when the exchange fails. */
+/* a SERVER_DRAIN_LARGE route: says whether the body was over the cap, and its length */
+static void route_drain(void *ctx, const struct server_req *req, struct server_resp *resp)
+{
+    (void)ctx;
+    buf_addf(&resp->body, "too_large=%d len=%zu", req->too_large, req->body_len);
+    resp->content_type = "text/plain";
+}
+
 static char *exchange(int port, const char *req, size_t len)
 {
     struct sockaddr_in a = {0};
@@ -184,6 +193,28 @@ static void test_routes(int port, int *calls)
         CHECK_INT(*calls, before);
         free(a);
     }
+
+    /* a route that drains: the whole 2 MiB body is read and dropped, the handler answers 200 */
+    {
+        size_t big = 2u << 20;
+        struct buf req = BUF_INIT(0);
+        buf_addf(&req,
+                 "POST /drain HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                 "Content-Length: %zu\r\n\r\n",
+                 big);
+        for (size_t i = 0; i < big; i++)
+            buf_addc(&req, 'x');
+        a = exchange(port, req.ptr, req.len);
+        head = split(a, &body);
+        CHECK(!strncmp(head, "HTTP/1.1 200 ", 13));
+        CHECK_STR(body, "too_large=1 len=0");
+        free(a);
+        buf_release(&req);
+        a = request(port, "GET", "/drain"); /* a small one reaches it as usual */
+        head = split(a, &body);
+        CHECK_STR(body, "too_large=0 len=0");
+        free(a);
+    }
 }
 
 int main(void)
@@ -200,6 +231,7 @@ int main(void)
     server_route(srv, "/", route_404, NULL);
     server_route(srv, "/hello", route_hello, &calls);
     server_route(srv, "/err", route_err, NULL);
+    server_route_flags(srv, "/drain", route_drain, NULL, SERVER_DRAIN_LARGE);
     test_routes(server_port(srv), &calls);
     server_stop(srv);
 
