@@ -13,6 +13,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "applet.h"
 #include "envname.h"
@@ -39,7 +40,8 @@ const char guest_usage_get_container_host_address[] =
     "usage: get_container_host_address\n"
     "\n"
     "Prints the address peers reach this container's published ports at ($MDO_HOST_ADDRESS,\n"
-    "else $HOST under Marathon). Exit 1 when neither is set.\n";
+    "else $HOST under Marathon, else $<P>HOST when Marathon runs with --env_vars_prefix <P>).\n"
+    "Exit 1 when none is set.\n";
 
 const char guest_usage_get_container_internal_address[] =
     "usage: get_container_internal_address\n"
@@ -91,10 +93,49 @@ int guest_get_container_name(int argc, char **argv)
                      "MESOS_TASK_ID", NULL);
 }
 
+/* Marathon started with --env_vars_prefix P gives tasks PHOST, PPORT0, PPORTS ... instead of
+ * HOST, PORT0, PORTS (its EnvironmentHelper prefixes them all; Mesos' MESOS_TASK_ID is not
+ * prefixed), and mdo cannot know P when it builds the app (Marathon does not expand env values).
+ * So the host address is MDO_HOST_ADDRESS, else HOST, else the one PHOST whose PPORT0 or PPORTS
+ * is set beside it. NULL when there is none, or more than one. */
+static const char *marathon_host(void)
+{
+    extern char **environ;
+    const char *found = NULL;
+
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        size_t n = eq ? (size_t)(eq - *e) : 0;
+        char port0[256], ports[256];
+
+        if (n <= 4 || n >= 200 || strncmp(eq - 4, "HOST", 4) || !eq[1])
+            continue;
+        snprintf(port0, sizeof(port0), "%.*sPORT0", (int)(n - 4), *e);
+        snprintf(ports, sizeof(ports), "%.*sPORTS", (int)(n - 4), *e);
+        if (!getenv(port0) && !getenv(ports))
+            continue;
+        if (found)
+            return NULL; /* two candidates: not ours to choose */
+        found = eq + 1;
+    }
+    return found;
+}
+
 int guest_get_container_host_address(int argc, char **argv)
 {
-    return print_var(argc, argv, guest_usage_get_container_host_address, "MDO_HOST_ADDRESS", "HOST",
-                     NULL);
+    const char *usage = guest_usage_get_container_host_address, *v;
+
+    if (cli_wants_help(argc, argv, usage))
+        return GUEST_FOUND;
+    if (argc > 1)
+        return guest_usage_error(argv[0], usage, "no argument expected, got '%s'", argv[1]);
+    v = guest_env("MDO_HOST_ADDRESS", "HOST");
+    if (!v)
+        v = marathon_host();
+    if (v)
+        return guest_print(v);
+    fprintf(stderr, "%s: neither MDO_HOST_ADDRESS nor HOST is set\n", argv[0]);
+    return GUEST_NOT_FOUND;
 }
 
 int guest_get_container_internal_address(int argc, char **argv)

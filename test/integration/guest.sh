@@ -90,6 +90,11 @@ t_eq "get_container_host_address output" "$OUT" 10.1.1.1
 t_run "get_container_host_address: Marathon" 0 env HOST=10.2.2.2 get_container_host_address
 t_eq "get_container_host_address: Marathon output" "$OUT" 10.2.2.2
 t_run "get_container_host_address: not set" 1 get_container_host_address
+# Marathon with --env_vars_prefix MARATHON_: HOST and PORT0 come prefixed
+t_run "get_container_host_address: Marathon --env_vars_prefix" 0 env MARATHON_HOST=10.3.3.3 MARATHON_PORT0=31000 get_container_host_address
+t_eq "get_container_host_address: prefixed output" "$OUT" 10.3.3.3
+t_run "get_container_host_address: a *HOST without its PORT0/PORTS is not it" 1 env X_HOST=10.4.4.4 get_container_host_address
+t_run "get_container_host_address: two prefixes, not ours to choose" 1 env A_HOST=1.1.1.1 A_PORTS=1 B_HOST=2.2.2.2 B_PORT0=2 get_container_host_address
 
 t_run "get_container_internal_address (host)" 0 get_container_internal_address
 t_match "get_container_internal_address: an IPv4, not loopback" "$OUT" '^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$'
