@@ -145,7 +145,7 @@ r1=$(reconciles)
 echo "# figure: reconcile passes in 4 s with resync 1 and an a/b label: $((r1 - r0))"
 t_match "passes follow the resync, no loop (2..6 in 4 s)" "$((r1 - r0))" '^[2-6]$'
 t_eq "nothing written under services/a" "$(ectl get --prefix --keys-only "/mdo/$MDO_TEST_ENV/services/a" | grep -c .)" 0
-t_eq "the refusal is logged once" "$(grep -c -e 'names cannot be a registry key' -e 'container skipped, not registered' "$TMP/ab.log")" 1
+t_eq "the refusal is logged once" "$(grep -c -e 'names cannot be a registry key' -e 'container skipped, not registered' -e 'events of a container skipped' "$TMP/ab.log")" 1
 stop_subscriber
 SUB_PID=
 dump_logs
