@@ -465,16 +465,19 @@ void callbacks_registered(struct callbacks *cb, long n)
     count_registered(cb, n);
 }
 
+/* Called from HTTP handlers, whose civetweb threads have a small fixed stack (Debian's build
+ * sets it): the 8 KiB error goes on the heap, not beside the handler's own. */
 void callbacks_recount(struct callbacks *cb)
 {
-    struct mdo_err err = MDO_ERR_INIT;
+    struct mdo_err *err = calloc(1, sizeof(*err));
     struct cbreg *r = NULL;
     size_t n = 0;
 
-    if (!cbreg_list(cb->etcd, cb->prefix, cb->cfg->environment, NULL, &r, &n, &err)) {
+    if (err && !cbreg_list(cb->etcd, cb->prefix, cb->cfg->environment, NULL, &r, &n, err)) {
         count_registered(cb, (long)n);
         cbreg_free(r, n);
     }
+    free(err);
 }
 
 void callbacks_metrics(struct callbacks *cb, struct buf *out)

@@ -79,7 +79,7 @@ static int dispatch(struct mg_connection *c, void *cbdata)
     struct buf body = BUF_INIT(SERVER_BODY_CAP + 1);
     int head = !strcmp(ri->request_method, "HEAD");
     int too_large = ri->content_length > (long long)SERVER_BODY_CAP;
-    char chunk[8192];
+    char chunk[2048]; /* civetweb's worker threads have a small fixed stack */
     int n;
 
     while (!too_large && (n = mg_read(c, chunk, sizeof(chunk))) > 0)
