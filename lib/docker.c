@@ -323,35 +323,28 @@ static int alive(struct dk_sched *d, const struct reg_record *rec, struct mdo_er
 /* ---- the ops: struct sched is a struct dk_sched; every error leaves tagged with its origin
  * (docker, unless a step named another, e.g. the config) ---- */
 
-static int done(int ret, struct mdo_err *err)
-{
-    if (ret < 0)
-        err_from(err, MDO_SRC_DOCKER);
-    return ret;
-}
-
 static int dk_launch(struct sched *s, const struct cfg_service *svc, const struct sched_opts *o,
                      struct mdo_err *err)
 {
-    return done(dk_converge(dk_of(s), svc, svc->instances, o, err), err);
+    return err_tag(dk_converge(dk_of(s), svc, svc->instances, o, err), err, MDO_SRC_DOCKER);
 }
 
 static int dk_scale(struct sched *s, const struct cfg_service *svc, unsigned n,
                     const struct sched_opts *o, struct mdo_err *err)
 {
-    return done(dk_converge(dk_of(s), svc, n, o, err), err);
+    return err_tag(dk_converge(dk_of(s), svc, n, o, err), err, MDO_SRC_DOCKER);
 }
 
 static int dk_restart(struct sched *s, const struct cfg_service *svc, unsigned pause_s,
                       const struct sched_opts *o, struct mdo_err *err)
 {
-    return done(dk_restart_all(dk_of(s), svc, pause_s, o, err), err);
+    return err_tag(dk_restart_all(dk_of(s), svc, pause_s, o, err), err, MDO_SRC_DOCKER);
 }
 
 static int dk_stop(struct sched *s, const char *service, const struct sched_opts *o,
                    struct mdo_err *err)
 {
-    return done(dk_stop_all(dk_of(s), service, o, err), err);
+    return err_tag(dk_stop_all(dk_of(s), service, o, err), err, MDO_SRC_DOCKER);
 }
 
 /* Docker keeps no count: its containers are the service's desired state (restart policy
@@ -370,24 +363,24 @@ static int dk_wanted(struct sched *s, const char *service, unsigned *n, struct m
         *n += c[i].index >= 1;
     dk_ctrs_free(c, nc);
     if (ret)
-        return done(ret, err);
+        return err_tag(ret, err, MDO_SRC_DOCKER);
     return *n ? 0 : 1;
 }
 
 static int dk_list(struct sched *s, const char *service, struct reg_record **out, unsigned *n,
                    struct mdo_err *err)
 {
-    return done(list(dk_of(s), service, out, n, err), err);
+    return err_tag(list(dk_of(s), service, out, n, err), err, MDO_SRC_DOCKER);
 }
 
 static int dk_alive(struct sched *s, const struct reg_record *rec, struct mdo_err *err)
 {
-    return done(alive(dk_of(s), rec, err), err);
+    return err_tag(alive(dk_of(s), rec, err), err, MDO_SRC_DOCKER);
 }
 
 static int dk_open_op(struct sched **out, const struct cfg *cfg, struct mdo_err *err)
 {
-    return done(dk_open(out, cfg, err), err);
+    return err_tag(dk_open(out, cfg, err), err, MDO_SRC_DOCKER);
 }
 
 const struct sched_ops sched_docker = {

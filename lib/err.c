@@ -51,6 +51,13 @@ int err_from(struct mdo_err *err, enum mdo_src src)
     return -err->code;
 }
 
+int err_tag(int ret, struct mdo_err *err, enum mdo_src src)
+{
+    if (ret)
+        err_from(err, src);
+    return ret;
+}
+
 void err_why(struct mdo_err *err, const char *fmt, ...)
 {
     va_list ap;

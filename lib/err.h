@@ -62,6 +62,8 @@ int err_set(struct mdo_err *err, int code, const char *fmt, ...)
 int err_wrap(struct mdo_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Tags err with its origin unless it has one already; returns -code (0 when err is clear). */
 int err_from(struct mdo_err *err, enum mdo_src src);
+/* ret, with err tagged err_from(err, src) when ret is not 0: a module's exits in one call. */
+int err_tag(int ret, struct mdo_err *err, enum mdo_src src);
 /* Keeps the peer's reason (printf-style) in err->why. */
 void err_why(struct mdo_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "etcd", "docker", "marathon", "callback", "config", "http" or "" for MDO_SRC_NONE. */

@@ -16,14 +16,6 @@ static char *xstrdup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-/* Every error this module returns names etcd as its origin (lib/err.h), whatever layer set it. */
-int etcd_tag(int ret, struct mdo_err *err)
-{
-    if (ret)
-        err_from(err, MDO_SRC_ETCD);
-    return ret;
-}
-
 /* An endpoint as people may see it: no user:password, no trailing '/'. Caller frees. */
 static char *shown(const char *url)
 {
@@ -97,14 +89,14 @@ int etcd_open(struct etcd *e, char *const *endpoints, unsigned n, const char *us
 
             if (ret) {
                 etcd_close(e);
-                return etcd_tag(ret, err);
+                return err_tag(ret, err, MDO_SRC_ETCD);
             }
             s = comma ? comma + 1 : NULL;
         }
     }
     if (!e->nendpoints) {
         etcd_close(e);
-        return etcd_tag(err_set(err, MDO_ECONFIG, "no etcd endpoint given"), err);
+        return err_tag(err_set(err, MDO_ECONFIG, "no etcd endpoint given"), err, MDO_SRC_ETCD);
     }
     e->user = xstrdup_or_null(user);
     e->password = xstrdup_or_null(password);
@@ -114,7 +106,7 @@ int etcd_open(struct etcd *e, char *const *endpoints, unsigned n, const char *us
     if ((user && !e->user) || (password && !e->password) || (ca && !e->ca) || (cert && !e->cert) ||
         (key && !e->key)) {
         etcd_close(e);
-        return etcd_tag(err_set(err, MDO_ENOMEM, "out of memory"), err);
+        return err_tag(err_set(err, MDO_ENOMEM, "out of memory"), err, MDO_SRC_ETCD);
     }
     return 0;
 }
@@ -359,7 +351,7 @@ int etcd_call(struct etcd *e, const char *path, const char *body, cJSON **out, s
     }
     http_resp_release(&resp);
     buf_release(&url);
-    return etcd_tag(ret, err);
+    return err_tag(ret, err, MDO_SRC_ETCD);
 }
 
 /* A token for e->user from base's /v3/auth/authenticate into *token (the caller's). Called

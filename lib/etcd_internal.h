@@ -6,8 +6,6 @@
 #include "err.h"
 #include "etcd.h"
 
-/* Tags a failure as etcd's (lib/err.h); returns ret. */
-int etcd_tag(int ret, struct mdo_err *err);
 /* POSTs body to path on the current endpoint (authenticating, failing over, renewing a refused
  * token once); *out is the parsed answer, the caller's to cJSON_Delete. */
 int etcd_call(struct etcd *e, const char *path, const char *body, cJSON **out, struct mdo_err *err);

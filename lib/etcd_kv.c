@@ -137,15 +137,15 @@ int etcd_get_prefix(struct etcd *e, const char *prefix, struct etcd_kvs *out, st
     int ret;
 
     if (!end)
-        return etcd_tag(err_set(err, MDO_ENOMEM, "out of memory"), err);
+        return err_tag(err_set(err, MDO_ENOMEM, "out of memory"), err, MDO_SRC_ETCD);
     ret = range(e, prefix, end, out, err);
     free(end);
-    return etcd_tag(ret, err);
+    return err_tag(ret, err, MDO_SRC_ETCD);
 }
 
 int etcd_get(struct etcd *e, const char *key, struct etcd_kvs *out, struct mdo_err *err)
 {
-    return etcd_tag(range(e, key, NULL, out, err), err);
+    return err_tag(range(e, key, NULL, out, err), err, MDO_SRC_ETCD);
 }
 
 void etcd_kvs_release(struct etcd_kvs *kvs)
@@ -168,7 +168,7 @@ static int call_void(struct etcd *e, const char *path, cJSON *req, cJSON **ans, 
 
     cJSON_Delete(req);
     if (!body)
-        return etcd_tag(err_set(err, MDO_ENOMEM, "out of memory"), err);
+        return err_tag(err_set(err, MDO_ENOMEM, "out of memory"), err, MDO_SRC_ETCD);
     ret = etcd_call(e, path, body, &a, err);
     free(body);
     if (ans)
@@ -210,9 +210,9 @@ int etcd_txn(struct etcd *e, const struct etcd_op *ops, size_t n, int *applied, 
         ncmps += ops[i].type == ETCD_CMP_CREATE || ops[i].mod_revision != ETCD_ANY;
     }
     if (nwrites > ETCD_TXN_MAX || ncmps > ETCD_TXN_MAX)
-        return etcd_tag(err_set(err, MDO_EFAIL, "transaction of %zu operations is over etcd's %d",
-                                n, ETCD_TXN_MAX),
-                        err);
+        return err_tag(err_set(err, MDO_EFAIL, "transaction of %zu operations is over etcd's %d", n,
+                               ETCD_TXN_MAX),
+                       err, MDO_SRC_ETCD);
     req = cJSON_CreateObject();
     cmp = cJSON_AddArrayToObject(req, "compare");
     succ = cJSON_AddArrayToObject(req, "success");
@@ -252,7 +252,7 @@ int etcd_txn(struct etcd *e, const struct etcd_op *ops, size_t n, int *applied, 
     if (!ret)
         *applied = json_bool(ans, "succeeded", 0); /* the gateway omits false */
     cJSON_Delete(ans);
-    return etcd_tag(ret, err);
+    return err_tag(ret, err, MDO_SRC_ETCD);
 }
 
 int etcd_lease_grant(struct etcd *e, long ttl_s, int64_t *id, struct mdo_err *err)
@@ -272,7 +272,7 @@ int etcd_lease_grant(struct etcd *e, long ttl_s, int64_t *id, struct mdo_err *er
         }
     }
     cJSON_Delete(ans);
-    return etcd_tag(ret, err);
+    return err_tag(ret, err, MDO_SRC_ETCD);
 }
 
 int etcd_lease_keepalive(struct etcd *e, int64_t id, struct mdo_err *err)
@@ -287,7 +287,7 @@ int etcd_lease_keepalive(struct etcd *e, int64_t id, struct mdo_err *err)
     if (!ret && json_int(res ? res : ans, "TTL", 0) <= 0)
         ret = err_set(err, MDO_ENOTFOUND, "etcd lease %lld expired", (long long)id);
     cJSON_Delete(ans);
-    return etcd_tag(ret, err);
+    return err_tag(ret, err, MDO_SRC_ETCD);
 }
 
 int etcd_lease_revoke(struct etcd *e, int64_t id, struct mdo_err *err)

@@ -437,22 +437,15 @@ int mar_callbacks_removed(long status, const cJSON *ans)
     return status == 404 || (status == 500 && msg && !strcmp(msg, "URI not found"));
 }
 
-static int done(int ret, struct mdo_err *err)
-{
-    if (ret < 0)
-        err_from(err, MDO_SRC_MARATHON);
-    return ret;
-}
-
 static int mar_list(struct sched *s, const char *service, struct reg_record **out, unsigned *n,
                     struct mdo_err *err)
 {
-    return done(list(mar_of(s), service, out, n, err), err);
+    return err_tag(list(mar_of(s), service, out, n, err), err, MDO_SRC_MARATHON);
 }
 
 static int mar_alive(struct sched *s, const struct reg_record *rec, struct mdo_err *err)
 {
-    return done(alive(mar_of(s), rec, err), err);
+    return err_tag(alive(mar_of(s), rec, err), err, MDO_SRC_MARATHON);
 }
 
 /* The app's instances: what the last PUT asked Marathon to keep. */
@@ -485,7 +478,7 @@ static int mar_wanted(struct sched *s, const char *service, unsigned *n, struct 
     }
     cJSON_Delete(ans);
     buf_release(&path);
-    return done(ret, err);
+    return err_tag(ret, err, MDO_SRC_MARATHON);
 }
 
 const struct sched_ops sched_marathon = {

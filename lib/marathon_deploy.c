@@ -506,32 +506,25 @@ out:
 
 /* ---- the ops: struct sched is a struct mar_sched; errors leave tagged with their origin ---- */
 
-static int done(int ret, struct mdo_err *err)
-{
-    if (ret < 0)
-        err_from(err, MDO_SRC_MARATHON);
-    return ret;
-}
-
 int mar_launch(struct sched *s, const struct cfg_service *svc, const struct sched_opts *o,
                struct mdo_err *err)
 {
-    return done(launch(mar_of(s), svc, o, err), err);
+    return err_tag(launch(mar_of(s), svc, o, err), err, MDO_SRC_MARATHON);
 }
 
 int mar_scale(struct sched *s, const struct cfg_service *svc, unsigned n,
               const struct sched_opts *o, struct mdo_err *err)
 {
-    return done(scale(mar_of(s), svc, n, o, err), err);
+    return err_tag(scale(mar_of(s), svc, n, o, err), err, MDO_SRC_MARATHON);
 }
 
 int mar_restart(struct sched *s, const struct cfg_service *svc, unsigned pause_s,
                 const struct sched_opts *o, struct mdo_err *err)
 {
-    return done(restart(mar_of(s), svc, pause_s, o, err), err);
+    return err_tag(restart(mar_of(s), svc, pause_s, o, err), err, MDO_SRC_MARATHON);
 }
 
 int mar_stop(struct sched *s, const char *service, const struct sched_opts *o, struct mdo_err *err)
 {
-    return done(stop(mar_of(s), service, o, err), err);
+    return err_tag(stop(mar_of(s), service, o, err), err, MDO_SRC_MARATHON);
 }
