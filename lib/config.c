@@ -432,6 +432,11 @@ static void service_release(struct cfg_service *s)
     for (unsigned i = 0; s->args && i < s->nargs; i++)
         free(s->args[i]);
     free(s->args);
+    for (unsigned i = 0; i < s->nvolumes; i++) {
+        free(s->volumes[i].host);
+        free(s->volumes[i].path);
+    }
+    free(s->volumes);
 }
 
 void cfg_free(struct cfg *cfg)

@@ -41,6 +41,13 @@ struct cfg_health {
     unsigned interval, timeout, grace; /* seconds; defaults 10, 5, 60 */
 };
 
+/* A host path bind-mounted into each instance: "HOST:PATH" or "HOST:PATH:ro" in the config. */
+struct cfg_volume {
+    char *host; /* absolute path on the host (Docker: the engine's host; Marathon: the agent) */
+    char *path; /* absolute path in the container, unique in the service */
+    bool ro;    /* ":ro"; ":rw" or nothing is read-write */
+};
+
 struct cfg_service {
     char *name;
     char *image;
@@ -60,6 +67,8 @@ struct cfg_service {
     char **args; /* or NULL when nargs == 0 */
     unsigned nargs;
     unsigned upgrade_pause; /* seconds, default 0 */
+    struct cfg_volume *volumes; /* in file order */
+    unsigned nvolumes;
 };
 
 /* The read-only identity containers use (DESIGN §4, §10): the backends inject it as

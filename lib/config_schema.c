@@ -148,6 +148,7 @@ const cyaml_schema_field_t cfg_service_fields[] = {
     CYAML_FIELD_SEQUENCE_COUNT("args", CYAML_FLAG_POINTER | OPT, struct cfg_service, args, nargs,
                                &arg_entry, 0, CYAML_UNLIMITED),
     CYAML_FIELD_MAPPING("upgrade", OPT, struct cfg_service, upgrade_pause, upgrade_fields),
+    CYAML_FIELD_IGNORE("volumes", OPT), // open-keyed: config_services.c
     CYAML_FIELD_END,
 };
 

@@ -267,6 +267,90 @@ static void walk_constraints(struct ld *ld, const yaml_node_t *l, const char *pa
     }
 }
 
+/* An absolute path with no "." or ".." segment, no ':' (Docker's bind syntax splits on it) and no
+ * control character. */
+static bool volume_path_ok(const char *p)
+{
+    if (*p != '/')
+        return false;
+    for (const char *s = p; *s; s++)
+        if (*s == ':' || (unsigned char)*s < 0x20 || *s == 0x7f)
+            return false;
+    for (const char *seg = p; seg; seg = strchr(seg + 1, '/')) {
+        size_t n = strcspn(seg + 1, "/");
+        if ((n == 1 && seg[1] == '.') || (n == 2 && seg[1] == '.' && seg[2] == '.'))
+            return false;
+    }
+    return true;
+}
+
+/* volumes: ["HOST:PATH", "HOST:PATH:ro", ...] */
+static void walk_volumes(struct ld *ld, const yaml_node_t *l, const char *path,
+                         struct cfg_service *s)
+{
+    char got[64];
+
+    if (l->type != YAML_SEQUENCE_NODE) {
+        ck_prob(ld, l, "%s: expected a list of \"HOST:PATH[:ro]\" strings, got %s", path,
+                ck_describe(l, false, got, sizeof(got)));
+        return;
+    }
+    if (!ck_size_ok(ld, l, path))
+        return;
+    s->volumes = calloc(ck_nitems(l) + 1, sizeof(*s->volumes));
+    if (!s->volumes) {
+        ld->nomem = true;
+        return;
+    }
+    for (yaml_node_item_t *it = l->data.sequence.items.start; it < l->data.sequence.items.top;
+         it++) {
+        yaml_node_t *v = ck_node(ld, *it);
+        struct cfg_volume *vol = &s->volumes[s->nvolumes];
+        char ip[256], shown[72], *text, *c1, *c2;
+
+        ck_path_index(ip, sizeof(ip), path, (size_t)(it - l->data.sequence.items.start));
+        if (!v)
+            continue;
+        if (!ck_is_text(v)) {
+            ck_prob(ld, v, "%s: expected \"HOST:PATH[:ro]\", got %s", ip,
+                    ck_describe(v, false, got, sizeof(got)));
+            continue;
+        }
+        text = ck_expand(ld, v, ip, ck_sval(v));
+        if (!text)
+            continue;
+        c1 = strchr(text, ':');
+        c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (c1)
+            *c1 = 0;
+        if (c2)
+            *c2 = 0;
+        ck_clean(shown, sizeof(shown), ck_sval(v));
+        if (!c1 || !volume_path_ok(text) || !volume_path_ok(c1 + 1)) {
+            ck_prob(ld, v,
+                    "%s: expected \"HOST:PATH\" or \"HOST:PATH:ro\" with absolute paths "
+                    "(no '.' or '..' segments), got '%s'",
+                    ip, shown);
+        } else if (c2 && strcmp(c2 + 1, "ro") && strcmp(c2 + 1, "rw")) {
+            ck_prob(ld, v, "%s: expected the mode 'ro' or 'rw' after the second ':', got '%s'", ip,
+                    shown);
+        } else {
+            bool dup = false;
+            for (unsigned i = 0; i < s->nvolumes; i++)
+                dup = dup || !strcmp(s->volumes[i].path, c1 + 1);
+            if (dup) {
+                ck_prob(ld, v, "%s: %s is mounted twice in this service", ip, c1 + 1);
+            } else {
+                vol->host = ck_sdup(ld, text);
+                vol->path = ck_sdup(ld, c1 + 1);
+                vol->ro = c2 && !strcmp(c2 + 1, "ro");
+                s->nvolumes++;
+            }
+        }
+        free(text);
+    }
+}
+
 /* Rules spanning several keys of a service's health check. */
 static void check_health(struct ld *ld, const yaml_node_t *h, const char *path,
                          struct cfg_service *s)
@@ -332,6 +416,8 @@ static void walk_service(struct ld *ld, const yaml_node_t *m, const char *path,
         walk_kv(ld, v, kp, &s->labels, &s->nlabels, false);
     if ((v = open_key(ld, m, path, "constraints", kp, sizeof(kp))))
         walk_constraints(ld, v, kp, s);
+    if ((v = open_key(ld, m, path, "volumes", kp, sizeof(kp))))
+        walk_volumes(ld, v, kp, s);
     v = ck_map_get(ld, m, "health");
     if (v && v->type == YAML_MAPPING_NODE) {
         s->has_health = true;

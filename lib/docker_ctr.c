@@ -120,6 +120,25 @@ static void add_ca_mount(cJSON *hc, const struct cfg *cfg)
     free(abs);
 }
 
+/* The service's volumes: bind Mounts beside the CA's. */
+static void add_volume_mounts(cJSON *hc, const struct cfg_service *svc)
+{
+    cJSON *ms = cJSON_GetObjectItemCaseSensitive(hc, "Mounts");
+
+    if (!svc->nvolumes)
+        return;
+    if (!ms)
+        ms = cJSON_AddArrayToObject(hc, "Mounts");
+    for (unsigned i = 0; i < svc->nvolumes; i++) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "Type", "bind");
+        cJSON_AddStringToObject(m, "Source", svc->volumes[i].host);
+        cJSON_AddStringToObject(m, "Target", svc->volumes[i].path);
+        cJSON_AddBoolToObject(m, "ReadOnly", svc->volumes[i].ro);
+        cJSON_AddItemToArray(ms, m);
+    }
+}
+
 cJSON *dkr_create_body(const struct cfg *cfg, const struct cfg_service *svc,
                        const char *host_address, const char *name, const char *version)
 {
@@ -169,6 +188,7 @@ cJSON *dkr_create_body(const struct cfg *cfg, const struct cfg_service *svc,
     cJSON_AddNumberToObject(hc, "Memory", (double)svc->mem * 1024 * 1024);
     cJSON_AddBoolToObject(hc, "Init", 1); /* signals reach the service; zombies are reaped */
     add_ca_mount(hc, cfg);
+    add_volume_mounts(hc, svc);
     cJSON_AddItemToObject(o, "HostConfig", hc);
     if (svc->has_health)
         add_healthcheck(o, svc);

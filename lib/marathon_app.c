@@ -127,6 +127,16 @@ cJSON *mar_app_json(const struct cfg *cfg, const struct cfg_service *svc, int le
     cJSON_AddBoolToObject(dk, "forcePullImage", cfg->docker.pull == CFG_PULL_ALWAYS);
     if (legacy)
         cJSON_AddStringToObject(dk, "network", "BRIDGE");
+    if (svc->nvolumes) { /* AppHostVolume (raml/v2/types/volumes.raml): host paths on the agent */
+        a = cJSON_AddArrayToObject(c, "volumes");
+        for (unsigned i = 0; i < svc->nvolumes; i++) {
+            cJSON *v = cJSON_CreateObject();
+            cJSON_AddStringToObject(v, "containerPath", svc->volumes[i].path);
+            cJSON_AddStringToObject(v, "hostPath", svc->volumes[i].host);
+            cJSON_AddStringToObject(v, "mode", svc->volumes[i].ro ? "RO" : "RW");
+            cJSON_AddItemToArray(a, v);
+        }
+    }
     pm = cJSON_AddArrayToObject(legacy ? dk : c, "portMappings");
     for (unsigned i = 0; i < svc->nports; i++) {
         cJSON *p = cJSON_CreateObject();

@@ -69,6 +69,16 @@ static cJSON *spec_build(const struct cfg *cfg, const struct cfg_service *svc, i
         cJSON_AddItemToArray(a, cJSON_CreateString(svc->args[i]));
     cJSON_AddItemToObject(o, "upgrade", cJSON_CreateObject());
     cJSON_AddNumberToObject(cJSON_GetObjectItem(o, "upgrade"), "pause", svc->upgrade_pause);
+    if (svc->nvolumes) { /* only when there are some: older specs keep their version */
+        a = cJSON_AddArrayToObject(o, "volumes");
+        for (unsigned i = 0; i < svc->nvolumes; i++) {
+            cJSON *v = cJSON_CreateObject();
+            cJSON_AddStringToObject(v, "host", svc->volumes[i].host);
+            cJSON_AddStringToObject(v, "path", svc->volumes[i].path);
+            cJSON_AddBoolToObject(v, "ro", svc->volumes[i].ro);
+            cJSON_AddItemToArray(a, v);
+        }
+    }
     return o;
 }
 

@@ -145,6 +145,16 @@ static void test_good(void)
             CHECK_STR(s->args[2], "42");
         }
         CHECK_INT(s->upgrade_pause, 30);
+        CHECK_INT(s->nvolumes, 3);
+        if (s->nvolumes == 3) {
+            CHECK_STR(s->volumes[0].host, "/var/lib/cassandra");
+            CHECK_STR(s->volumes[0].path, "/var/lib/cassandra");
+            CHECK(!s->volumes[0].ro);
+            CHECK_STR(s->volumes[1].path, "/etc/cassandra");
+            CHECK(s->volumes[1].ro);
+            CHECK_STR(s->volumes[2].host, "/srv/x");
+            CHECK(!s->volumes[2].ro);
+        }
     }
 
     s = cfg_service(c, "web");

@@ -163,6 +163,21 @@ static const struct bad bad[] = {
      "every container (MDO_*, SERVICE_NAME, ETCD_HOST_ADDRESS): choose another name\n"
      "#8:7: services.web.environment.MDO_: 'MDO_' is set by mdo in every container (MDO_*, "
      "SERVICE_NAME, ETCD_HOST_ADDRESS): choose another name"},
+    {"bad-volumes.yaml",
+     "5:9: services.web.volumes[0]: expected \"HOST:PATH\" or \"HOST:PATH:ro\" with absolute "
+     "paths (no '.' or '..' segments), got '/data'\n"
+     "#6:9: services.web.volumes[1]: expected \"HOST:PATH\" or \"HOST:PATH:ro\" with absolute "
+     "paths (no '.' or '..' segments), got 'relative:/data'\n"
+     "#7:9: services.web.volumes[2]: expected \"HOST:PATH\" or \"HOST:PATH:ro\" with absolute "
+     "paths (no '.' or '..' segments), got '/a/../b:/data'\n"
+     "#8:9: services.web.volumes[3]: expected the mode 'ro' or 'rw' after the second ':', got "
+     "'/a:/data:rx'\n"
+     "#9:9: services.web.volumes[4]: expected the mode 'ro' or 'rw' after the second ':', got "
+     "'/a:/b:c'\n"
+     "#10:9: services.web.volumes[5]: expected \"HOST:PATH[:ro]\", got a mapping\n"
+     "#12:9: services.web.volumes[7]: /data is mounted twice in this service\n"
+     "#15:14: services.db.volumes: expected a list of \"HOST:PATH[:ro]\" strings, got "
+     "'/data:/data'"},
     {"bad-alias.yaml", "5:12: YAML aliases are not supported, write the value out"},
     {"bad-two-docs.yaml", "4:1: expected one YAML document, found a second"},
     {"bad-deep.yaml", "4:72: expected at most 64 levels of nesting"},

@@ -205,6 +205,20 @@ static void test_create_body(void)
                  "\"HostIp\":\"172.17.0.1\",\"HostPort\":\"7000\"}]}");
     free(s);
     cJSON_Delete(body);
+
+    {
+        struct cfg_volume vols[] = {{LIT("/srv/a b"), LIT("/data"), false},
+                                    {LIT("/etc/x"), LIT("/etc/x"), true}};
+        svc.volumes = vols;
+        svc.nvolumes = 2;
+        body = dkr_create_body(&cfg, &svc, "172.17.0.1", "prod-cassandra-1", "0123456789ab");
+        s = json_print(cJSON_GetObjectItem(cJSON_GetObjectItem(body, "HostConfig"), "Mounts"));
+        CHECK_STR(s, "[{\"Type\":\"bind\",\"Source\":\"/srv/a b\",\"Target\":\"/data\","
+                     "\"ReadOnly\":false},{\"Type\":\"bind\",\"Source\":\"/etc/x\",\"Target\":"
+                     "\"/etc/x\",\"ReadOnly\":true}]");
+        free(s);
+        cJSON_Delete(body);
+    }
 }
 
 static void test_pull(void)

@@ -100,6 +100,7 @@ static void test_app(void)
              "[{\"name\":\"native\",\"containerPort\":9042,\"hostPort\":9042,\"protocol\":\"tcp\"},"
              "{\"name\":\"storage\",\"containerPort\":7000,\"hostPort\":0,\"protocol\":\"udp\"}]");
     CHECK_AT(app, "networks", "[{\"mode\":\"container/bridge\"}]");
+    CHECK_AT(app, "container.volumes", "(absent)"); /* none configured: none sent */
     CHECK_AT(app, "cpus", "0.3");
     CHECK_AT(app, "mem", "1024");
     CHECK_AT(app, "instances", "3");
@@ -645,8 +646,33 @@ static void test_leader_url(void)
     }
 }
 
+static void test_app_volumes(void)
+{
+    struct cfg_volume vols[] = {{"/srv/data", "/data", false}, {"/etc/x", "/etc/x", true}};
+    char *eps[] = {"http://10.0.0.5:2379"};
+    struct cfg_service svc = {0};
+    struct cfg cfg = {0};
+    cJSON *app;
+
+    cfg.environment = "prod";
+    cfg.etcd.endpoints = eps;
+    cfg.etcd.nendpoints = 1;
+    cfg.etcd.prefix = "/mdo";
+    svc.name = "db";
+    svc.image = "example/db";
+    svc.instances = 1;
+    svc.volumes = vols;
+    svc.nvolumes = 2;
+    app = mar_app_json(&cfg, &svc, 0);
+    CHECK_AT(app, "container.volumes",
+             "[{\"containerPath\":\"/data\",\"hostPath\":\"/srv/data\",\"mode\":\"RW\"},"
+             "{\"containerPath\":\"/etc/x\",\"hostPath\":\"/etc/x\",\"mode\":\"RO\"}]");
+    cJSON_Delete(app);
+}
+
 int main(void)
 {
+    test_app_volumes();
     test_leader_url();
     test_api_floors();
     test_old_versions();

@@ -112,6 +112,25 @@ int main(void)
     svc.image = LIT("example/cassandra:4"); /* a new image is */
     spec_version(&cfg, &svc, v2);
     CHECK(strcmp(v1, v2) != 0);
+    {
+        /* no volumes: no "volumes" key (older specs keep their version); a volume is a new one */
+        struct cfg_volume vol = {LIT("/srv/data"), LIT("/data"), true};
+        cJSON *j = spec_json(&cfg, &svc);
+        char v3[13], *p;
+        CHECK(cJSON_GetObjectItem(j, "volumes") == NULL);
+        cJSON_Delete(j);
+        svc.volumes = &vol;
+        svc.nvolumes = 1;
+        spec_version(&cfg, &svc, v3);
+        CHECK(strcmp(v3, v2) != 0);
+        j = spec_json(&cfg, &svc);
+        p = json_print(cJSON_GetObjectItem(j, "volumes"));
+        CHECK_STR(p, "[{\"host\":\"/srv/data\",\"path\":\"/data\",\"ro\":true}]");
+        free(p);
+        cJSON_Delete(j);
+        svc.volumes = NULL;
+        svc.nvolumes = 0;
+    }
 
     /* IPv6 loopback is rewritten too; a non-loopback host and its path stay as written */
     {
