@@ -207,6 +207,8 @@ int redact_inplace(struct buf *b)
         *b = r;
         return n;
     }
+    if (n < 0) /* no memory for the copy: nothing rather than a secret */
+        buf_reset(b);
     buf_release(&r);
     return n;
 }

@@ -42,7 +42,8 @@ char *redact_dup(const char *s);
 /* Redacts the NUL-terminated text in s[size] in place; a longer result is cut to fit. Returns how
  * many were replaced. */
 int redact_fixed(char *s, size_t size);
-/* Redacts b's contents in place. Returns how many were replaced, or -MDO_ENOMEM (b unchanged). */
+/* Redacts b's contents in place (a reply body before it is sent). Returns how many were
+ * replaced, or -MDO_ENOMEM: b is then emptied, nothing rather than a secret. */
 int redact_inplace(struct buf *b);
 /* Redacts every string value in the tree (not object keys) in place. Returns how many strings
  * changed, or -MDO_ENOMEM. */
