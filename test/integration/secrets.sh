@@ -72,6 +72,12 @@ t_match "dry-run: env values redacted whatever their names" "$OUT" '"CONN=user=a
 t_match "dry-run: the label redacted" "$OUT" '"mdo.label.tier":[[:space:]]*"db-<redacted>"'
 t_match "dry-run: the health command redacted" "$OUT" "test -n '<redacted>'"
 
+# Marathon's dry-run (no Marathon here: the warning path, which quotes its URL, is covered too)
+sed '1i scheduler: marathon' "$CFG" >"$TMP/marathon.yaml"
+t_run "marathon launch --dry-run" 0 mdo launch web --dry-run -c "$TMP/marathon.yaml"
+t_clean "marathon --dry-run"
+t_match "marathon dry-run: env, args, health redacted" "$(tr -d ' \t\n' <<<"$OUT")" '"--pass","<redacted>".*"DB_PASS":"<redacted>".*test-n.<redacted>.'
+
 start_subscriber
 t_run "launch web --wait" 0 mdo launch web --wait=60
 t_clean "launch --wait"
