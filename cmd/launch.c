@@ -12,7 +12,6 @@ const char usage_launch[] =
     "Creates each service's instances, or updates them to match the config. Launching twice\n"
     "with the same config changes nothing; a changed image, environment, ports or limits\n"
     "replaces the instances one at a time (the new one runs before the old one goes).\n"
-    "The service's spec is recorded in etcd at /mdo/<env>/specs/<service>.\n"
     "\n"
     "  --all          every service in the config\n"
     "  --wait[=SECS]  wait until all instances run (and are healthy); default 300 s\n"
@@ -20,21 +19,22 @@ const char usage_launch[] =
     "  --force        Marathon: override a deployment that holds the app (HTTP 409)\n"
     "  -c FILE        config file (default: $MDO_CONFIG, ./mdo.yaml, ./config.yaml)\n";
 
-/* Records the spec first: when etcd is down nothing is started that the registry cannot see. */
-static int put_spec(struct cmd_env *ce, const struct cfg_service *svc, struct mdo_err *err)
+/* The spec is not stored: it holds the environment's values (secrets among them) and nothing
+ * read it. What an older mdo stored at <prefix>/<env>/specs/<service> is removed, when there;
+ * and etcd answering is checked before anything starts that the registry could not see. */
+static int drop_old_spec(struct cmd_env *ce, const struct cfg_service *svc, struct mdo_err *err)
 {
     struct buf key = BUF_INIT(0);
-    cJSON *spec = spec_json(ce->cfg, svc);
-    char *s = json_print(spec);
-    int ret = s ? reg_spec_key(&key, ce->cfg->etcd.prefix, ce->cfg->environment, svc->name)
-                : err_set(err, MDO_ENOMEM, "out of memory");
+    struct etcd_kvs kvs = ETCD_KVS_INIT;
+    int ret = reg_spec_key(&key, ce->cfg->etcd.prefix, ce->cfg->environment, svc->name);
 
-    if (ret && !err->code) /* the config's names pass the key's rule: only memory is short */
+    if (ret) /* the config's names pass the key's rule: only memory is short */
         ret = err_set(err, MDO_ENOMEM, "out of memory");
     if (!ret)
-        ret = etcd_put(&ce->etcd, key.ptr, s, 0, err);
-    cJSON_Delete(spec);
-    free(s);
+        ret = etcd_get(&ce->etcd, key.ptr, &kvs, err);
+    if (!ret && kvs.n)
+        ret = etcd_delete(&ce->etcd, key.ptr, err);
+    etcd_kvs_release(&kvs);
     buf_release(&key);
     return ret;
 }
@@ -69,7 +69,7 @@ int cmd_launch(struct cmd_env *ce, const struct cmd_args *a)
         const struct cfg_service *svc =
             a->all ? &ce->cfg->services[i] : cfg_service(ce->cfg, a->pos[i]);
         if (!a->dry_run)
-            ret = put_spec(ce, svc, &err);
+            ret = drop_old_spec(ce, svc, &err);
         if (!ret)
             ret = ce->ops->launch(ce->sched, svc, &o, &err);
     }

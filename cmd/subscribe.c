@@ -25,6 +25,7 @@
 #include "keeper.h"
 #include "leader.h"
 #include "log.h"
+#include "redact.h"
 #include "server.h"
 #include "strset.h"
 #include "subscribe.h"
@@ -224,6 +225,8 @@ static void events_main(struct sub *s)
         s->k.st.stream_connected = 0;
         if (ret)
             snprintf(s->k.st.last_error, sizeof(s->k.st.last_error), "%.255s", err.msg);
+        if (ret) /* /health shows it */
+            redact_fixed(s->k.st.last_error, sizeof(s->k.st.last_error));
         pthread_mutex_unlock(&s->k.lock);
         if (stopping)
             break;

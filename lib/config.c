@@ -40,6 +40,7 @@
 #include <unistd.h>
 #include "buf.h"
 #include "config_internal.h"
+#include "redact.h"
 #include "expand.h"
 #include "registry.h"
 #include "url.h"
@@ -363,6 +364,10 @@ int cfg_load(const char *path, struct cfg **out, struct mdo_err *err)
     }
     if (ld.nprobs || ld.nomem) {
         ret = report(&ld, err);
+        goto out;
+    }
+    if (redact_cfg(ld.cfg)) { /* from here on no output shows them (redact.h) */
+        ret = err_set(err, MDO_ENOMEM, "out of memory loading %s", path);
         goto out;
     }
     *out = ld.cfg;

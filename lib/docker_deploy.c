@@ -114,7 +114,7 @@ static int create_instance(struct dk_sched *d, const struct cfg_service *svc, co
     http_escape(&path, name);
     if (o->dry_run) {
         char *out = spec_redacted(body);
-        printf("POST %s\n%s\n", path.ptr, out ? out : s);
+        printf("POST %s\n%s\n", path.ptr, out ? out : "(body not shown: out of memory)");
         free(out);
     } else {
         ret = dk_call(d, "POST", path.ptr, s, 201, 201, &ans, err);

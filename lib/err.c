@@ -1,8 +1,10 @@
 /* err.c - error codes to text, and the one place commands turn an error into an exit code */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "err.h"
+#include "redact.h"
 
 int err_set(struct mdo_err *err, int code, const char *fmt, ...)
 {
@@ -115,7 +117,10 @@ int err_report(const char *prog, const struct mdo_err *err)
 {
     if (!err->code)
         return 0;
-    if (err->msg[0])
-        fprintf(stderr, "mdo %s: %s\n", prog, err->msg);
+    if (err->msg[0]) { /* a peer's message may quote what we sent it (redact.h) */
+        char *shown = redact_dup(err->msg);
+        fprintf(stderr, "mdo %s: %s\n", prog, shown ? shown : "(out of memory)");
+        free(shown);
+    }
     return err->code == MDO_EUSAGE ? 2 : 1;
 }

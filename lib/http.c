@@ -117,13 +117,14 @@ static int setup(CURL *h, const struct http_conn *c, const char *method, const c
     return ret;
 }
 
-/* Messages name the URL without user:password (lib/url.h); curl's own reason is also kept in
+/* Messages name the URL without user:password, ?query and #fragment (lib/url.h: a callback
+ * target or a proxy may carry a token there); curl's own reason is also kept in
  * err->why. Which peer failed is for the caller to tag (err_from): this layer is neutral. */
 static int transport_error(struct mdo_err *err, CURLcode rc, const char *method, const char *url,
                            const struct http_conn *c, const char *errbuf)
 {
     const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-    char *shown = url_shown(url, 0);
+    char *shown = url_shown(url, URL_NO_QUERY);
     const char *u = shown ? shown : "<url>";
 
     if (c->unix_socket)
@@ -180,7 +181,7 @@ int http_check(const struct http_resp *resp, long lo, long hi, const char *metho
             excerpt[i] = ' ';
     while (n && excerpt[n - 1] == ' ')
         excerpt[--n] = '\0';
-    shown = url_shown(url, 0);
+    shown = url_shown(url, URL_NO_QUERY);
     err_set(err, MDO_EHTTP, "%s %s: HTTP %ld%s%s", method, shown ? shown : "<url>", resp->status,
             n ? ": " : "", excerpt);
     free(shown);
@@ -312,7 +313,7 @@ int http_stream_open(const struct http_conn *c, const char *method, const char *
         struct http_resp r = {s.status, s.errbody};
         ret = http_check(&r, 200, 299, method, url, err);
     } else if (s.idle) {
-        char *shown = url_shown(url, 0);
+        char *shown = url_shown(url, URL_NO_QUERY);
         ret = err_set(err, MDO_ENET, "%s %s: nothing for %lds, reconnecting", method,
                       shown ? shown : "<url>", idle_s);
         free(shown);

@@ -6,6 +6,7 @@
 #include "keeper.h"
 #include "log.h"
 #include "names.h"
+#include "redact.h"
 
 void keeper_init(struct keeper *k, const struct cfg *cfg, struct etcd *etcd,
                  const struct sched_ops *ops, struct sched *sched)
@@ -72,6 +73,7 @@ void keeper_release(struct keeper *k)
 void keeper_note_error(struct keeper_stats *st, const struct mdo_err *err)
 {
     snprintf(st->last_error, sizeof(st->last_error), "%.255s", err->msg);
+    redact_fixed(st->last_error, sizeof(st->last_error)); /* /health shows it */
     if (err->origin == MDO_SRC_ETCD) {
         st->etcd_ok = 0;
         st->etcd_errors++;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include "buf.h"
 #include "log.h"
+#include "redact.h"
 #include "timefmt.h"
 
 #define LOG_LINE_MAX  8192 /* a longer line is cut, and ends in "..." */
@@ -49,9 +50,11 @@ static int needs_quotes(const char *s)
  * forge a field or a line), quoted when it stands right after '=' (not '="') and needs it. */
 static void add_value(struct buf *b, const char *v, int after_eq)
 {
-    struct buf cut = BUF_INIT(0);
+    struct buf cut = BUF_INIT(0), red = BUF_INIT(0);
     int quote;
 
+    if (redact_buf(&red, v) > 0) /* before the cut: no secret leaves half of itself */
+        v = red.ptr;
     if (strlen(v) > LOG_VALUE_MAX && !buf_add(&cut, v, LOG_VALUE_MAX) && !buf_adds(&cut, "..."))
         v = cut.ptr;
     quote = after_eq && needs_quotes(v);
@@ -61,6 +64,7 @@ static void add_value(struct buf *b, const char *v, int after_eq)
     if (quote)
         buf_addc(b, '"');
     buf_release(&cut);
+    buf_release(&red);
 }
 
 /* One conversion of fmt ("%-8.3lld", "%s", ...), formatted alone: its spec is copied from the

@@ -7,10 +7,11 @@
  * control bytes), so a peer's text cannot forge a field or a line; a value right after '=' that
  * is empty or holds a space, '"', '=' or '\\' is also quoted (write key=%s, not key="%s", unless
  * it must always be quoted). A value over 1 KiB and a line over 8 KiB are cut and end in "...".
- * ts is RFC 3339 UTC (lib/timefmt.h).
+ * Every secret redact.h lists is replaced by "<redacted>" in every value (and msg) before it is
+ * cut or escaped. ts is RFC 3339 UTC (lib/timefmt.h).
  *
  * Level from $MDO_LOG (error|warn|info|debug, default info), read once by log_init() before
- * threads. Never pass tokens or passwords.
+ * threads. Never pass tokens or passwords all the same: the list holds only what the config had.
  */
 #ifndef MDO_LOG_H
 #define MDO_LOG_H

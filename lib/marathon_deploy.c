@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "json.h"
 #include "marathon.h"
+#include "redact.h"
 #include "spec.h"
 
 #define WAIT_DEFAULT_S 300
@@ -128,11 +129,13 @@ static int follow(struct mar_sched *m, const struct goal *g, const struct sched_
                 buf_reset(&last_fail);
                 buf_adds(&last_fail, json_str(f, "taskId"));
                 failures++;
-                if (o->progress)
+                if (o->progress) { /* Mesos' message may quote the command (redact.h) */
+                    char *msg = redact_dup(json_str(f, "message") ? json_str(f, "message") : "");
                     fprintf(o->progress, "%s: task %s failed (%s): %s\n", g->service,
                             json_str(f, "taskId"),
-                            json_str(f, "state") ? json_str(f, "state") : "?",
-                            json_str(f, "message") ? json_str(f, "message") : "");
+                            json_str(f, "state") ? json_str(f, "state") : "?", msg ? msg : "");
+                    free(msg);
+                }
             }
             if (!listed && g->deployment && other)
                 ret = err_set(err, MDO_ECONFLICT,
@@ -272,6 +275,7 @@ static int launch(struct mar_sched *m, const struct cfg_service *svc, const stru
     mar_app_path(&path, m->cfg->environment, svc->name);
     ret = mar_call(m, "GET", path.ptr, NULL, &st, &ans, err);
     if (ret == -MDO_ENET && o->dry_run) { /* still show what would be sent */
+        redact_fixed(err->msg, sizeof(err->msg));
         fprintf(stderr, "warning: %s; showing the create request\n", err->msg);
         err_clear(err);
         ret = 0;

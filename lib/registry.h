@@ -2,7 +2,8 @@
  * turns "what the scheduler runs" + "what the registry says" into guarded writes.
  *
  *   <prefix>/<env>/services/<service>/instances/<container>  -> instance record (JSON)
- *   <prefix>/<env>/specs/<service>                           -> the service as launched (JSON)
+ *   <prefix>/<env>/specs/<service>                           -> no longer written (it held env
+ *                                                               values); launch and stop delete it
  *   <prefix>/<env>/callbacks/<service>/<id>                  -> a callback registration
  *   <prefix>/<env>/secrets/callbacks/<id>                    -> its HMAC secret
  *   <prefix>/<env>/leader                                    -> the subscriber leader
@@ -54,7 +55,7 @@ int reg_prefix_norm(const char *in, char **out);
 int reg_prefix(struct buf *b, const char *prefix, const char *env, const char *service);
 /* "<prefix>/<env>/services/<service>/instances/<container>" */
 int reg_key(struct buf *b, const char *prefix, const struct reg_record *r);
-/* "<prefix>/<env>/specs/<service>" */
+/* "<prefix>/<env>/specs/<service>": only to delete what an older mdo stored there */
 int reg_spec_key(struct buf *b, const char *prefix, const char *env, const char *service);
 /* "<prefix>/<env>/callbacks/<service>/" (service NULL: ".../callbacks/") */
 int reg_callbacks_prefix(struct buf *b, const char *prefix, const char *env, const char *service);

@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "envname.h"
 #include "json.h"
+#include "redact.h"
 #include "spec.h"
 #include "url.h"
 
@@ -317,7 +318,7 @@ int spec_record_labels(struct reg_record *rec, const cJSON *labels)
         if (!l->string || strncmp(l->string, SPEC_LABEL, strlen(SPEC_LABEL)) || !cJSON_IsString(l))
             continue;
         kv->key = strdup(l->string + strlen(SPEC_LABEL));
-        kv->value = strdup(l->valuestring);
+        kv->value = redact_dup(l->valuestring); /* records, /v1, /info and logs show no secret */
         rec->nlabels++;
         if (!kv->key || !kv->value)
             return -MDO_ENOMEM;
@@ -351,7 +352,8 @@ char *spec_redacted(const cJSON *body)
         if (spec_env_secret(e->string) && cJSON_IsString(e))
             cJSON_SetValuestring(e, "<redacted>");
     }
-    s = copy ? cJSON_Print(copy) : NULL;
+    /* and every secret wherever it sits: args, health command, labels, image (redact.h) */
+    s = copy && redact_json(copy) >= 0 ? cJSON_Print(copy) : NULL;
     cJSON_Delete(copy);
     buf_release(&r);
     return s;

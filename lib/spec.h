@@ -1,5 +1,5 @@
 /* spec.h - what a service becomes, whatever the backend: its spec (the config of one service as
- * JSON, stored at /mdo/<env>/specs/<service> and shown by --dry-run), its app_version (a hash of
+ * JSON, hashed into the app_version; never stored: it holds secrets), its app_version (a hash of
  * the spec: a changed image or env gives a new version, a changed instance count does not), the
  * environment mdo injects into each of its containers (DESIGN §4), the labels it puts on them and
  * reads back, and what both backends ask of a service's ports. One copy for docker and marathon.
@@ -48,12 +48,14 @@ char *spec_etcd_for_guests(const struct cfg *cfg, const char *host_address);
  * NULL on ENOMEM. */
 cJSON *spec_labels(const struct cfg *cfg, const struct cfg_service *svc, const char *version);
 /* Reads the mdo.label.<k> string labels of a scheduler's label object back into rec->labels
- * (rec->labels must be empty). 0, or -MDO_ENOMEM (what was read stays in rec for
+ * (rec->labels must be empty), secrets redacted (redact.h: a record goes to etcd, /v1/services,
+ * /info and logs). 0, or -MDO_ENOMEM (what was read stays in rec for
  * reg_record_release). */
 int spec_record_labels(struct reg_record *rec, const cJSON *labels);
 /* A request body as --dry-run shows it: pretty-printed, the values of secret-looking variables
  * (spec_env_secret) replaced by "<redacted>", in Docker's "Env" list and in Marathon's "env"
- * object. Caller frees; NULL on ENOMEM. */
+ * object, and every listed secret (redact.h) replaced wherever it is. Caller frees; NULL on
+ * ENOMEM. */
 char *spec_redacted(const cJSON *body);
 
 #endif

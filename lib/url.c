@@ -203,3 +203,21 @@ int url_has_credentials(const char *s)
     curl_url_cleanup(u);
     return has;
 }
+
+char *url_password(const char *s, int decode)
+{
+    CURLU *u = parse(s);
+    char *pass = NULL;
+
+    if (!u)
+        return NULL;
+    if (curl_url_get(u, CURLUPART_PASSWORD, &pass, decode ? CURLU_URLDECODE : 0))
+        pass = NULL;
+    curl_url_cleanup(u);
+    return own(pass);
+}
+
+char *url_for_log(const char *s)
+{
+    return url_shown(s, URL_NO_QUERY);
+}

@@ -36,4 +36,11 @@ int url_add_segment(struct buf *b, const char *s);
 /* 1 when the URL holds a user or password (user:password@host): text quoting it is secret. */
 int url_has_credentials(const char *s);
 
+/* The URL's password (percent-decoded when decode), or NULL when it has none: what redact_cfg()
+ * lists. Caller frees (and should wipe). */
+char *url_password(const char *s, int decode);
+/* s as a log line may show it: without user:password@, ?query and #fragment (tokens live
+ * there): url_shown(s, URL_NO_QUERY). */
+char *url_for_log(const char *s);
+
 #endif

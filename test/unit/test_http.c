@@ -230,7 +230,8 @@ static void test_errors(void)
     CHECK_INT(err.origin, MDO_SRC_NONE);
     CHECK(err.why[0] != '\0');
     CHECK_HAS(err.msg, err.why);
-    CHECK_HAS(err.msg, "/x?y=1: ");
+    CHECK_HAS(err.msg, "/x: "); /* no ?query: a callback target's token lives there */
+    CHECK_LACKS(err.msg, "y=1");
     CHECK_LACKS(err.msg, "s3cret");
     CHECK_LACKS(err.why, "s3cret");
     err_clear(&err);
