@@ -115,5 +115,10 @@ int cmd_usage_error(const char *name, const char *usage, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Loads the config from -c FILE (path may be NULL) or the default places. */
 int cmd_config(const char *path, struct cfg **out, struct mdo_err *err);
+/* An older mdo stored each service's spec (env values in clear) at <prefix>/<env>/specs/<svc>:
+ * launch and stop delete it, best effort, after the scheduler did its part. Launching and
+ * stopping need no etcd (ops/one-host launches and stops etcd itself with mdo), so an etcd that
+ * does not answer is no error here; another failure is a warning on stderr. */
+void cmd_drop_old_spec(struct cmd_env *ce, const char *svc, const char *cmd);
 
 #endif

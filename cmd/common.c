@@ -6,6 +6,7 @@
 #include <string.h>
 #include "buf.h"
 #include "cmd.h"
+#include "registry.h"
 
 int cmd_usage_error(const char *name, const char *usage, const char *fmt, ...)
 {
@@ -98,4 +99,15 @@ int cmd_check_services(const struct cfg *cfg, char *const *names, int n, struct 
         return -MDO_ENOTFOUND;
     }
     return 0;
+}
+
+void cmd_drop_old_spec(struct cmd_env *ce, const char *svc, const char *cmd)
+{
+    struct mdo_err err = MDO_ERR_INIT;
+    struct buf key = BUF_INIT(0);
+
+    if (!reg_spec_key(&key, ce->cfg->etcd.prefix, ce->cfg->environment, svc) &&
+        etcd_delete(&ce->etcd, key.ptr, &err) && err.code != MDO_ENET)
+        fprintf(stderr, "mdo %s: warning: the old spec key of %s stays: %s\n", cmd, svc, err.msg);
+    buf_release(&key);
 }

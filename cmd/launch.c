@@ -2,8 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "cmd.h"
-#include "json.h"
-#include "registry.h"
 #include "spec.h"
 
 const char usage_launch[] =
@@ -20,25 +18,7 @@ const char usage_launch[] =
     "  -c FILE        config file (default: $MDO_CONFIG, ./mdo.yaml, ./config.yaml)\n";
 
 /* The spec is not stored: it holds the environment's values (secrets among them) and nothing
- * read it. What an older mdo stored at <prefix>/<env>/specs/<service> is removed, when there;
- * and etcd answering is checked before anything starts that the registry could not see. */
-static int drop_old_spec(struct cmd_env *ce, const struct cfg_service *svc, struct mdo_err *err)
-{
-    struct buf key = BUF_INIT(0);
-    struct etcd_kvs kvs = ETCD_KVS_INIT;
-    int ret = reg_spec_key(&key, ce->cfg->etcd.prefix, ce->cfg->environment, svc->name);
-
-    if (ret) /* the config's names pass the key's rule: only memory is short */
-        ret = err_set(err, MDO_ENOMEM, "out of memory");
-    if (!ret)
-        ret = etcd_get(&ce->etcd, key.ptr, &kvs, err);
-    if (!ret && kvs.n)
-        ret = etcd_delete(&ce->etcd, key.ptr, err);
-    etcd_kvs_release(&kvs);
-    buf_release(&key);
-    return ret;
-}
-
+ * read it; what an older mdo stored is removed (cmd_drop_old_spec). */
 const struct cli_opt options_launch[] = {
     CMD_OPT_CONFIG,                   /* -c FILE */
     CMD_OPT_BOOL("all", all),         /* --all */
@@ -68,10 +48,9 @@ int cmd_launch(struct cmd_env *ce, const struct cmd_args *a)
     for (unsigned i = 0; !ret && i < (a->all ? ce->cfg->nservices : (unsigned)a->npos); i++) {
         const struct cfg_service *svc =
             a->all ? &ce->cfg->services[i] : cfg_service(ce->cfg, a->pos[i]);
-        if (!a->dry_run)
-            ret = drop_old_spec(ce, svc, &err);
-        if (!ret)
-            ret = ce->ops->launch(ce->sched, svc, &o, &err);
+        ret = ce->ops->launch(ce->sched, svc, &o, &err);
+        if (!ret && !a->dry_run)
+            cmd_drop_old_spec(ce, svc->name, "launch");
     }
     return err_report("launch", &err);
 }

@@ -99,13 +99,9 @@ int cmd_stop(struct cmd_env *ce, const struct cmd_args *a)
     }
     for (unsigned i = 0; !ret && i < (a->all ? n : (unsigned)a->npos); i++) {
         const char *svc = a->all ? names[i] : a->pos[i];
-        struct buf key = BUF_INIT(0);
         ret = ce->ops->stop(ce->sched, svc, &o, &err);
-        if (!ret && reg_spec_key(&key, ce->cfg->etcd.prefix, ce->cfg->environment, svc))
-            ret = err_set(&err, MDO_ENOMEM, "out of memory"); /* the names are checked */
         if (!ret)
-            ret = etcd_delete(&ce->etcd, key.ptr, &err);
-        buf_release(&key);
+            cmd_drop_old_spec(ce, svc, "stop");
     }
     free(names);
     reg_records_free(recs, nrecs);

@@ -176,10 +176,12 @@ t_run "huge count" 1 mdo scale web 100000
 t_run "scale needs N" 2 mdo scale web
 sed "s|$ETCD|http://127.0.0.1:1|" "$CFG" >"$TMP/noetcd.yaml"
 n0=$(docker ps -aq --filter "label=mdo.environment=$MDO_TEST_ENV" | wc -l)
-t_run "etcd unreachable: launch fails" 1 mdo launch web -c "$TMP/noetcd.yaml"
+t_run "etcd unreachable: launch needs no etcd" 0 mdo launch web -c "$TMP/noetcd.yaml"
+t_match "etcd unreachable: launch says up to date, no warning" "$ERR" "^web: up to date \([0-9]+ instances?\)$"
+t_eq "etcd unreachable: no container created" "$(docker ps -aq --filter "label=mdo.environment=$MDO_TEST_ENV" | wc -l)" "$n0"
+t_run "etcd unreachable: status fails" 1 mdo status web -c "$TMP/noetcd.yaml"
 t_match "names etcd and the cause" "$ERR" "etcd unreachable.*127.0.0.1:1"
 t_eq "etcd unreachable: one line" "$(echo "$ERR" | wc -l)" 1
-t_eq "etcd unreachable: no container created" "$(docker ps -aq --filter "label=mdo.environment=$MDO_TEST_ENV" | wc -l)" "$n0"
 printf 'docker:\n  socket: /nonexistent.sock\n' >>"$TMP/nodocker.yaml"
 sed '/^docker:/,/^services:/{/^services:/!d}' "$CFG" >>"$TMP/nodocker.yaml"
 t_run "docker unreachable: launch fails" 1 mdo launch web -c "$TMP/nodocker.yaml"
