@@ -389,7 +389,7 @@ static void stop_callbacks(struct sub *s)
 
 /* The last resort of the way out: whatever is still stuck when the bound is reached, the
  * process ends (every step before is bounded on its own; this bounds their sum). */
-#define STOP_BOUND_MS 4500
+#define STOP_BOUND_MS 4800
 static int stop_exit_code;
 
 static void *stop_deadline(void *arg)
@@ -520,9 +520,10 @@ static void serve(struct sub *s, const char *listen, long lease_s, struct mdo_er
         *err = s->open_err;
     s->srv = srv;
     srv = NULL;
-    if (bounded(stop_http, s, 800, "http")) {
+    /* civetweb's mg_stop takes about 1 s by itself (its master thread polls in 1 s steps) */
+    if (bounded(stop_http, s, 1500, "http")) {
         stuck = 1; /* a handler still runs: it may use the callbacks, which must stay */
-    } else if (bounded(stop_callbacks, s, 800, "callbacks")) {
+    } else if (bounded(stop_callbacks, s, 600, "callbacks")) {
         stuck = 1;
     }
     log_info("subscribe", "stopped", "ms=%lld abandoned=%d", (long long)(clock_now_ms() - t0),
