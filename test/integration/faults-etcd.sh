@@ -137,6 +137,7 @@ build) ;;
 *)
     t_skip 16 "the 3-member cluster part runs on the plain build only (time)"
     echo "# figure: faults injected: etcd-kill=$FAULTS_KILL etcd-stop=$FAULTS_STOP member-kill=0 quorum-loss=0; lost=$LOST stale=$STALE"
+    echo "# figure: $TEST_NAME took $SECONDS s"
     dump_logs
     t_done
     exit
@@ -199,5 +200,6 @@ stop_subscriber
 t_eq "the subscriber exits 0 after the cluster faults" "$?" 0
 SUB_PID=
 echo "# figure: faults injected: etcd-kill=$FAULTS_KILL etcd-stop=$FAULTS_STOP member-kill=$FAULTS_MEMBER quorum-loss=$FAULTS_QUORUM; lost=$LOST stale=$STALE"
+echo "# figure: $TEST_NAME took $SECONDS s"
 dump_logs
 t_done

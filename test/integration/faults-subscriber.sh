@@ -109,7 +109,7 @@ t_eq "the new leader still leads" "$(role $PB)" leader
 # etcd's history since the takeover: every write there is one B logged, none is one A logged
 now=$(ectl get "/mdo/$MDO_TEST_ENV/leader" -w json | jq -r '.header.revision')
 timeout 3 etcdctl --endpoints "$ETCD" watch --prefix "/mdo/$MDO_TEST_ENV/services/" --rev "$RB" -w json >"$TMP/history.json" 2>/dev/null
-writes=$(jq -r '.Events[]? | "\(.kv.mod_revision) \(.kv.key)"' "$TMP/history.json" | sed "s|$P/||" | sort -u)
+writes=$(jq -r '.Events[]? | "\(.kv.mod_revision) \(.kv.key | @base64d)"' "$TMP/history.json" | sed "s|$P/||" | sort -u)
 nw=$(echo "$writes" | grep -c .)
 echo "# figure: registry writes between revisions $RB and $now: $nw"
 t_match "the history after the takeover holds the removals" "$nw" '^[1-9]'
@@ -130,5 +130,6 @@ t_eq "the old leader exits 0" "$?" 0
 wait "$B"
 t_eq "the new leader exits 0" "$?" 0
 echo "# figure: faults injected: subscriber-kill=$FAULTS_KILL leader-stop=$FAULTS_STOP; lost=$LOST stale=$STALE duplicates=$DUPS"
+echo "# figure: $TEST_NAME took $SECONDS s"
 dump_logs
 t_done
