@@ -93,6 +93,7 @@ struct sub {
     pthread_mutex_t lock; /* guards want_reconcile */
     pthread_cond_t wake;  /* want_reconcile was set */
     int want_reconcile;
+    struct server *srv;
     struct bthread *events;  /* started by the reconcile thread once the scheduler is open */
     struct mdo_err open_err; /* the scheduler cannot be opened, not for a passing reason */
     int open_failed;
@@ -155,9 +156,9 @@ static int bthread_join(struct bthread *b, long wait_ms, const char *what)
 /* One step of the way out, on a thread of its own, given wait_ms. 0, or -1 abandoned. */
 static int bounded(void (*fn)(struct sub *), struct sub *s, long wait_ms, const char *what)
 {
-    static struct bthread b[4]; /* an abandoned one must outlive this call */
+    static struct bthread b[6]; /* an abandoned one must outlive this call */
     static unsigned used;
-    struct bthread *t = used < 4 ? &b[used++] : NULL;
+    struct bthread *t = used < 6 ? &b[used++] : NULL;
 
     if (!t || bthread_start(t, fn, s)) {
         fn(s);
@@ -368,11 +369,39 @@ static void run(struct sub *s)
 static void lease_ticked(void *ctx, int ret, const struct mdo_err *err)
 {
     keeper_note(&((struct sub *)ctx)->k, ret, err);
+    if (!ret)
+        keeper_lease_decided(&((struct sub *)ctx)->k); /* /health's start gate: led or not */
 }
 
 static void resign(struct sub *s)
 {
     leader_resign(&s->lead); /* a follower takes over now, not after the lease runs out */
+}
+
+static void stop_http(struct sub *s)
+{
+    server_stop(s->srv); /* waits for the handlers in flight (a POST /v1/callbacks writes etcd) */
+    s->srv = NULL;
+}
+
+static void stop_callbacks(struct sub *s)
+{
+    callbacks_stop(s->cb); /* joins the dispatcher, which may be in a callback's POST */
+    s->cb = NULL;
+}
+
+/* The last resort of the way out: whatever is still stuck when the bound is reached, the
+ * process ends (every step before is bounded on its own; this bounds their sum). */
+#define STOP_BOUND_MS 4800
+static int stop_exit_code;
+
+static void *stop_deadline(void *arg)
+{
+    (void)arg;
+    clock_nap_ms(STOP_BOUND_MS, NULL);
+    log_warn("subscribe", "still stopping at the bound: exiting now", "ms=%d", STOP_BOUND_MS);
+    _exit(stop_exit_code);
+    return NULL;
 }
 
 static void unsubscribe(struct sub *s)
@@ -394,6 +423,7 @@ static void serve(struct sub *s, const char *listen, long lease_s, struct mdo_er
     struct sigaction sa;
     struct bthread events = {0}, recon = {0};
     int64_t t0;
+    pthread_t deadline;
     int ret, stuck = 0;
     char host[128] = "?", *val;
 
@@ -474,19 +504,31 @@ static void serve(struct sub *s, const char *listen, long lease_s, struct mdo_er
     /* the way out, each step bounded: < 5 s in all whatever the peers do */
     log_info("subscribe", "stopping", "signal=%d", (int)got_signal);
     t0 = clock_now_ms();
+    stop_exit_code = s->open_failed ? 1 : 0;
+    if (!pthread_create(&deadline, NULL, stop_deadline, NULL))
+        pthread_detach(deadline);
     stuck |= bthread_join(&recon, 300, "reconcile"); /* a pass stuck in the scheduler: left */
     stuck |= bthread_join(&events, 800, "events");   /* no more events taken */
     stuck |= keeper_stop(&s->k, 800);                /* the txn in flight, or abandoned */
     stuck |= leader_stop(&s->lead, 500);
     callbacks_lead(s->cb, 0, 0);
+    /* the calls made from here on are each given less than their step's bound, so a peer that
+     * hangs costs that step, not the connection's 5 s or 10 s (an abandoned one is in flight
+     * with the timeout it started with) */
+    s->ce.etcd.timeout_ms = 600;
     stuck |= bounded(resign, s, 700, "resign");
     if (s->callback_url.len && s->ce.sched)
         stuck |= bounded(unsubscribe, s, 700, "unsubscribe");
     if (s->open_failed)
         *err = s->open_err;
-    server_stop(srv); /* no handler runs past here: the callbacks can go */
+    s->srv = srv;
     srv = NULL;
-    callbacks_stop(s->cb);
+    /* civetweb's mg_stop takes about 1 s by itself (its master thread polls in 1 s steps) */
+    if (bounded(stop_http, s, 1500, "http")) {
+        stuck = 1; /* a handler still runs: it may use the callbacks, which must stay */
+    } else if (bounded(stop_callbacks, s, 600, "callbacks")) {
+        stuck = 1;
+    }
     log_info("subscribe", "stopped", "ms=%lld abandoned=%d", (long long)(clock_now_ms() - t0),
              stuck ? 1 : 0);
     if (stuck) /* a thread still uses the keeper, the lease or the backend: nothing is freed */

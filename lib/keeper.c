@@ -40,6 +40,16 @@ void keeper_set_fence(struct keeper *k, const char *key, int64_t (*fence)(void *
     k->fence_key = key;
     k->fence_ctx = ctx;
     k->fence = fence;
+    pthread_mutex_lock(&k->lock);
+    k->st.lease_pending = key != NULL;
+    pthread_mutex_unlock(&k->lock);
+}
+
+void keeper_lease_decided(struct keeper *k)
+{
+    pthread_mutex_lock(&k->lock);
+    k->st.lease_pending = 0;
+    pthread_mutex_unlock(&k->lock);
 }
 
 int64_t keeper_leading(struct keeper *k)
@@ -120,7 +130,9 @@ void keeper_reasons(const struct keeper_stats *st, size_t nheld, struct keeper_r
         reason(r, err_src_name(st->sched_src), "not answering");
     if (!st->stream_connected)
         reason(r, NULL, "scheduler event stream disconnected");
-    if (st->writer && !st->last_reconcile_ok_ms)
+    if (st->lease_pending)
+        reason(r, NULL, "leadership not decided yet");
+    else if (!st->ready && st->writer && !st->last_reconcile_ok_ms)
         reason(r, NULL, "no reconcile has succeeded yet");
     if (nheld)
         reason(r, NULL, "mass removal held back until a second listing agrees");
@@ -394,6 +406,8 @@ void keeper_snapshot(struct keeper *k, struct keeper_stats *st, struct strset *h
     queued = k->qn;
     pthread_mutex_unlock(&k->qlock);
     pthread_mutex_lock(&k->lock);
+    if (!k->st.ready && !k->st.lease_pending && (!f || k->st.last_reconcile_ok_ms))
+        k->st.ready = 1; /* decided, and a leader has reconciled: the start gate is passed */
     *st = k->st;
     st->writer = f != 0;
     st->queued = queued;

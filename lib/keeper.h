@@ -51,6 +51,11 @@ struct keeper_stats {
     int dirty;                /* an event could not be applied: a reconcile must follow */
     int writer;               /* this subscriber leads: it writes; a follower only serves reads */
     char last_error[256];
+    /* the start gate of /health, monotonic: lease_pending until the lease thread's first answer
+     * (keeper_set_fence sets it, keeper_lease_decided clears it); ready latches, in
+     * keeper_snapshot, once leadership is decided and, for a leader, a pass has succeeded.
+     * After that only a peer at fault (etcd, the scheduler, the stream) makes /health 503. */
+    int lease_pending, ready;
 };
 
 /* One queued write: the key's wanted value (val NULL: delete). */
@@ -110,6 +115,8 @@ void keeper_down(void *k, const char *service, const char *container);
 void keeper_set_writer(struct keeper *k, int writer);
 /* Fenced leadership: fence(ctx) is called before every txn; key is the leader key (borrowed). */
 void keeper_set_fence(struct keeper *k, const char *key, int64_t (*fence)(void *ctx), void *ctx);
+/* The lease thread has answered once (led or not): /health's start gate may pass. */
+void keeper_lease_decided(struct keeper *k);
 /* The fence to write with now: > 0 fenced, -1 unfenced writer, 0 not leading. */
 int64_t keeper_leading(struct keeper *k);
 

@@ -367,7 +367,9 @@ int mar_subscription(struct sched *s, const char *url, int action, struct mdo_er
         buf_adds(&path, "?callbackUrl=");
         http_escape(&path, url);
     }
-    ret = mar_call(m, method, path.ptr, action == SCHED_SUB_ADD ? "" : NULL, &status, &ans, err);
+    /* DEL is made while stopping: within the step's bound, not the connection's timeout */
+    ret = mar_call_within(m, action == SCHED_SUB_DEL ? 600 : 0, method, path.ptr,
+                          action == SCHED_SUB_ADD ? "" : NULL, &status, &ans, err);
     if (!ret && status == 400 && json_str(ans, "message") &&
         strstr(json_str(ans, "message"), "callback system is not running"))
         ret = err_set(err, MDO_EFAIL,

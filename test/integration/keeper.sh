@@ -2,7 +2,8 @@
 # keeper.sh - the keeper against peers that misbehave: a Docker engine that accepts and never
 # answers (/health still answers at once and names docker; SIGTERM still exits 0 within 5 s);
 # two subscribers on one etcd never both lead, also when the leader stalls (SIGSTOP) and comes
-# back; a container labelled mdo.service=a/b does not make the reconcile passes loop.
+# back; a Marathon that accepts and never answers (the same: /health at once, naming marathon;
+# SIGTERM exits 0 within 5 s); a container labelled mdo.service=a/b does not make the reconcile passes loop.
 . "$(dirname "$0")/lib.sh"
 
 start_etcd || exit 1
@@ -110,6 +111,53 @@ kill -TERM $L
 wait $L
 t_eq "the second one exits 0 as well" "$?" 0
 t_eq "no error lines in the logs" "$(cat "$TMP"/a.log "$TMP"/b.log | grep -c 'level=error')" 0
+
+# --- a hung Marathon: a TCP server that accepts and never answers, as marathon.url ---
+MPORT=$(free_port)
+/usr/bin/python3 - "$MPORT" <<'PY' >>"$TMP/hungm.log" 2>&1 &
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(64)
+print("listening", flush=True)
+held = []
+while True:
+    c, _ = s.accept()
+    held.append(c)  # never read, never answered, never closed
+PY
+HUNGM_PID=$!
+CLEANUP+=("kill $HUNGM_PID")
+try_for 10 "grep -q listening '$TMP/hungm.log'" || { echo "the hung Marathon did not start" >&2; exit 1; }
+PM=$(free_port)
+cat >"$TMP/hungm.yaml" <<YAML
+environment: $MDO_TEST_ENV
+scheduler: marathon
+etcd: {endpoints: ["$ETCD"]}
+marathon: {url: "http://127.0.0.1:$MPORT"}
+subscriber: {resync: 5}
+services:
+  web: {image: busybox, instances: 1}
+YAML
+mdo subscribe -c "$TMP/hungm.yaml" --listen 127.0.0.1:$PM --lease 3 >>"$TMP/m.log" 2>&1 &
+M=$!
+CLEANUP+=("kill -9 \$M")
+wait_for 10 answers $PM
+names_marathon() { curl -s -m 2 "http://127.0.0.1:$1/health" | jq -e '.reasons | tostring | test("marathon")' >/dev/null; }
+wait_for 15 names_marathon $PM
+t=$(curl -s -m 5 -o "$TMP/healthm.json" -w '%{time_total}' "http://127.0.0.1:$PM/health")
+echo "# figure: /health with a hung Marathon: $t s"
+t_match "/health answers within 50 ms with Marathon hung" "$t" '^0\.0[0-4][0-9]*$'
+t_match "/health names marathon as the peer at fault" "$(jq -c .reasons "$TMP/healthm.json")" 'marathon'
+t_eq "/health is 503 meanwhile (Marathon)" "$(code $PM)" 503
+t0=$(date +%s.%N)
+kill -TERM $M
+wait $M
+rc=$?
+dt=$(echo "$(date +%s.%N) - $t0" | bc)
+echo "# figure: SIGTERM to exit with a hung Marathon: $dt s"
+t_eq "SIGTERM with Marathon hung: exit 0" "$rc" 0
+t_match "SIGTERM with Marathon hung: within 5 s" "$dt" '^[0-4]?\.[0-9]+$'
 
 # --- a label mdo.service=a/b: logged once and skipped, the passes do not loop ---
 if ! ensure_dockerd; then

@@ -100,7 +100,10 @@ free_port() {
 # ensure_dockerd: a Docker engine answers, started here if none did.
 ensure_dockerd() {
     docker info >/dev/null 2>&1 && return 0
-    (dockerd >/var/log/mdo-dockerd.log 2>&1 &)
+    # without the fds above 2: an engine that outlives the test must not keep holding
+    # flock's /tmp/mdo-integration.lock (every later run would wait for it forever)
+    ( (for fd in /proc/$BASHPID/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
+        exec dockerd >/var/log/mdo-dockerd.log 2>&1) &)
     try_for 60 docker info || { echo "dockerd did not start: see /var/log/mdo-dockerd.log" >&2; return 1; }
 }
 

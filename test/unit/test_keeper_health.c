@@ -190,9 +190,72 @@ static void test_dead_etcd(void)
     etcd_close(&e);
 }
 
+/* /health's start gate: 503 until leadership is decided and a leader has reconciled; once
+ * passed, a promotion does not close it again (the marathon.sh flap: 200 as a follower, then
+ * 503 right after, once the first lease tick made it leader before its first pass) */
+static int64_t fence_val;
+static int64_t fake_fence(void *ctx)
+{
+    (void)ctx;
+    return fence_val;
+}
+
+static void test_start_gate(void)
+{
+    struct sched_ops ops = {0};
+    struct cfg cfg;
+    struct keeper k;
+    struct keeper_stats st;
+    struct keeper_reasons r;
+
+    memset(&cfg, 0, sizeof(cfg));
+    ops.name = "docker";
+    keeper_init(&k, &cfg, NULL, &ops, NULL);
+    k.st.stream_connected = 1;
+    keeper_set_fence(&k, "/mdo/x/leader", fake_fence, NULL);
+    fence_val = 0;
+    keeper_snapshot(&k, &st, NULL);
+    keeper_reasons(&st, 0, &r);
+    CHECK_INT(r.n, 1);
+    CHECK(has_reason(&r, "leadership not decided yet"));
+    fence_val = 7; /* the first tick made it leader */
+    keeper_lease_decided(&k);
+    keeper_snapshot(&k, &st, NULL);
+    keeper_reasons(&st, 0, &r);
+    CHECK(has_reason(&r, "no reconcile has succeeded yet"));
+    CHECK_INT(st.ready, 0);
+    k.st.last_reconcile_ok_ms = clock_now_ms();
+    keeper_snapshot(&k, &st, NULL);
+    keeper_reasons(&st, 0, &r);
+    CHECK_INT(r.n, 0);
+    CHECK_INT(st.ready, 1);
+
+    /* a follower is ready once decided; promoted later, it stays ready */
+    keeper_release(&k);
+    keeper_init(&k, &cfg, NULL, &ops, NULL);
+    k.st.stream_connected = 1;
+    keeper_set_fence(&k, "/mdo/x/leader", fake_fence, NULL);
+    fence_val = 0;
+    keeper_lease_decided(&k);
+    keeper_snapshot(&k, &st, NULL);
+    keeper_reasons(&st, 0, &r);
+    CHECK_INT(r.n, 0);
+    fence_val = 9;
+    keeper_snapshot(&k, &st, NULL);
+    keeper_reasons(&st, 0, &r);
+    CHECK_INT(st.writer, 1);
+    CHECK_INT(r.n, 0);
+    k.st.stream_connected = 0; /* a peer at fault still says so */
+    keeper_snapshot(&k, &st, NULL);
+    keeper_reasons(&st, 0, &r);
+    CHECK_INT(r.n, 1);
+    keeper_release(&k);
+}
+
 int main(void)
 {
     test_classify();
+    test_start_gate();
     test_dead_etcd();
     return check_done("test_keeper_health");
 }
