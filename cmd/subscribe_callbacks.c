@@ -178,7 +178,6 @@ static void route_callbacks(void *ctx, const struct server_req *req, struct serv
 {
     struct callbacks *cb = ctx;
     const char *id = !strncmp(req->path, "/v1/callbacks/", 14) ? req->path + 14 : NULL;
-
     const struct cfg *cfg = callbacks_cfg(cb);
     enum cbauth_role role =
         cbauth_role(cfg->subscriber.token, cfg->subscriber.guest_token, req->authorization);
