@@ -270,7 +270,8 @@ int guest_api_request(struct guest_api *a, const char *method, const char *path,
                                : "it is unset, and the subscriber wants subscriber.guest_token");
     else if (st == 403)
         ret = err_set(err, MDO_ECONFIG,
-                      "the subscriber refused this to MDO_SUBSCRIBER_TOKEN (HTTP 403): %s", msg);
+                      "the subscriber does not allow this with MDO_SUBSCRIBER_TOKEN (HTTP 403): %s",
+                      msg);
     else if (st == 404)
         ret = err_set(err, MDO_ENOTFOUND, "%s", msg);
     else if (st >= 400 && st < 500)
