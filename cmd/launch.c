@@ -43,8 +43,12 @@ int cmd_launch(struct cmd_env *ce, const struct cmd_args *a)
                            .dry_run = a->dry_run,
                            .force = a->force,
                            .progress = stderr};
+    const char *unreachable =
+        spec_subscriber_unreachable(ce->cfg, ce->cfg->scheduler == CFG_SCHED_DOCKER);
     int ret = 0;
 
+    if (unreachable) /* once per launch, not per container */
+        fprintf(stderr, "warning: %s\n", unreachable);
     for (unsigned i = 0; !ret && i < (a->all ? ce->cfg->nservices : (unsigned)a->npos); i++) {
         const struct cfg_service *svc =
             a->all ? &ce->cfg->services[i] : cfg_service(ce->cfg, a->pos[i]);

@@ -3,13 +3,14 @@
  *   POST   /v1/callbacks      {"service","url"[,"secret"][,"owner"]} -> 201 {"id","service","url"}
  *   GET    /v1/callbacks      -> {"callbacks":[{"id","service","url","signed","created","owner"}]}
  *   DELETE /v1/callbacks/ID   -> {"deleted":"ID"}
- * Errors are {"error":"..."}. Secrets are never answered nor logged; URLs are logged without
- * credentials and query (url_shown).
+ * subscriber.token allows all three; subscriber.guest_token (the containers') only POST and
+ * DELETE, for this environment (cbauth.h). Errors are {"error":"..."}. Secrets are never answered
+ * nor logged; URLs are logged without credentials and query (url_shown).
  */
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/crypto.h>
 #include <cjson/cJSON.h>
+#include "cbauth.h"
 #include "cbreg.h"
 #include "json.h"
 #include "log.h"
@@ -44,21 +45,6 @@ static void answer(struct server_resp *resp, int status, const char *msg)
     reply(resp, status, o);
 }
 
-/* Constant-time check of "Bearer <token>" when a token is configured. */
-static int authorized(const struct cfg *cfg, const struct server_req *req)
-{
-    const char *tok = cfg->subscriber.token, *h = req->authorization;
-    size_t n;
-
-    if (!tok || !*tok)
-        return 1;
-    if (!h || strncmp(h, "Bearer ", 7))
-        return 0;
-    h += 7;
-    n = strlen(tok);
-    return strlen(h) == n && !CRYPTO_memcmp(h, tok, n);
-}
-
 static int url_ok(const char *s)
 {
     struct mdo_err err = MDO_ERR_INIT;
@@ -66,19 +52,28 @@ static int url_ok(const char *s)
     return s && strlen(s) <= URL_MAX && !url_check("callback url", s, &err);
 }
 
-static void route_post(struct callbacks *cb, const struct server_req *req, struct server_resp *resp)
+static void route_post(struct callbacks *cb, enum cbauth_role role, const struct server_req *req,
+                       struct server_resp *resp)
 {
     const struct cfg *cfg = callbacks_cfg(cb);
     struct mdo_err err = MDO_ERR_INIT;
     cJSON *o = cJSON_ParseWithLength(req->body, req->body_len), *a;
     const char *svc = json_str(o, "service"), *url = json_str(o, "url"),
                *secret = json_str(o, "secret"), *owner = json_str(o, "owner");
+    const cJSON *env = cJSON_GetObjectItemCaseSensitive(o, "environment");
     char id[CBREG_ID_LEN + 1], *shown;
+    int st;
 
     if (!cJSON_IsObject(o))
         answer(resp, 400,
                "the body must be a JSON object {\"service\",\"url\"[,\"secret\"]"
-               "[,\"owner\"]}");
+               "[,\"owner\"][,\"environment\"]}");
+    else if (env && !cJSON_IsString(env))
+        answer(resp, 400, "'environment' must be a string");
+    else if ((st = cbauth_check_env(role, env ? env->valuestring : NULL, cfg->environment)))
+        answer(resp, st,
+               st == 403 ? "the guest token registers only in this subscriber's environment"
+                         : "this subscriber serves another environment");
     else if (!svc || !name_ok(svc))
         answer(resp, 400, "'service' must be a service name");
     else if (!url_ok(url))
@@ -183,15 +178,25 @@ static void route_callbacks(void *ctx, const struct server_req *req, struct serv
 {
     struct callbacks *cb = ctx;
     const char *id = !strncmp(req->path, "/v1/callbacks/", 14) ? req->path + 14 : NULL;
+    const struct cfg *cfg = callbacks_cfg(cb);
+    enum cbauth_role role =
+        cbauth_role(cfg->subscriber.token, cfg->subscriber.guest_token, req->authorization);
+    int st;
 
     if (id && !*id)
         id = NULL;
-    if (!authorized(callbacks_cfg(cb), req))
-        answer(resp, 401, "a bearer token is required (subscriber.token)");
+    st = cbauth_check(role, req->method, id != NULL);
+    if (st == 401)
+        answer(resp, 401,
+               "a bearer token is required (subscriber.token or subscriber.guest_token)");
     else if (strcmp(req->path, "/v1/callbacks") && strcmp(req->path, "/v1/callbacks/") && !id)
         answer(resp, 404, "no such resource");
+    else if (st)
+        answer(resp, st,
+               "the guest token (subscriber.guest_token) allows only POST /v1/callbacks and "
+               "DELETE /v1/callbacks/ID");
     else if (!strcmp(req->method, "POST") && !id)
-        route_post(cb, req, resp);
+        route_post(cb, role, req, resp);
     else if (!strcmp(req->method, "GET") && !id)
         route_list(cb, resp);
     else if (!strcmp(req->method, "DELETE") && id)

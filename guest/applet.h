@@ -12,6 +12,7 @@
 #include "cli.h" /* --help, usage errors, numbers, options: as for the commands */
 #include "err.h"
 #include "etcd.h"
+#include "http.h"
 #include "registry.h"
 
 /* DESIGN §7's exit codes (contract). */
@@ -81,6 +82,31 @@ struct guest_reg {
 
 int guest_reg_open(struct guest_reg *g, struct mdo_err *err);
 void guest_reg_close(struct guest_reg *g);
+
+/* The subscriber's API as the container sees it (DESIGN §4, §10): MDO_SUBSCRIBER_URL (its
+ * base, e.g. http://172.17.0.1:5000) and MDO_SUBSCRIBER_TOKEN (subscriber.guest_token, sent as
+ * "Authorization: Bearer"; unset: no header, for a subscriber without a token). Never etcd. */
+struct guest_api {
+    char *base;        /* MDO_SUBSCRIBER_URL without its trailing '/': ours */
+    const char *token; /* from the environment, or NULL: not owned */
+    int open;
+};
+
+#define GUEST_API_INIT                                                                             \
+    {                                                                                              \
+        .open = 0                                                                                  \
+    }
+
+/* -MDO_ECONFIG when MDO_SUBSCRIBER_URL is unset or not an http(s) URL. */
+int guest_api_open(struct guest_api *a, struct mdo_err *err);
+void guest_api_close(struct guest_api *a);
+/* METHOD <base><path> with body (JSON, or NULL), with a timeout; the answer's body is in *resp
+ * (caller releases, also on failure). 0 on a 2xx answer; else err says what the subscriber
+ * answered, as guest_report() turns it into an exit code: unreachable or 5xx -MDO_ENET /
+ * -MDO_EHTTP (3), 401/403 -MDO_ECONFIG naming MDO_SUBSCRIBER_TOKEN (3), 404 -MDO_ENOTFOUND (1),
+ * another 4xx -MDO_EUSAGE with the subscriber's message (2). */
+int guest_api_request(struct guest_api *a, const char *method, const char *path, const char *body,
+                      struct http_resp *resp, struct mdo_err *err);
 
 /* The record of service/container; -MDO_ENOTFOUND when there is none. Caller releases *out
  * with reg_record_release(). */

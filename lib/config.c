@@ -461,6 +461,8 @@ void cfg_free(struct cfg *cfg)
     free(cfg->etcd.key);
     free(cfg->etcd.guest.username);
     free_secret(cfg->etcd.guest.password);
+    free(cfg->etcd.guest.cert);
+    free(cfg->etcd.guest.key);
     free(cfg->marathon.url);
     free(cfg->marathon.api);
     free(cfg->marathon.username);
@@ -471,6 +473,7 @@ void cfg_free(struct cfg *cfg)
     free(cfg->subscriber.public_url);
     free_secret(cfg->subscriber.token);
     free(cfg->subscriber.mode);
+    free_secret(cfg->subscriber.guest_token);
     free(cfg->docker.socket);
     free(cfg->docker.host_address);
     for (unsigned i = 0; cfg->services && i < cfg->nservices; i++)

@@ -75,6 +75,10 @@ struct cfg_service {
  * MDO_ETCD_USERNAME/MDO_ETCD_PASSWORD, never the subscriber's etcd.username/password. */
 struct cfg_etcd_guest {
     char *username, *password; /* or NULL */
+    /* A client certificate for containers (etcd --client-cert-auth), files on the host, or
+     * NULL; both or neither. The docker backend mounts them read-only at SPEC_ETCD_CERT and
+     * SPEC_ETCD_KEY (spec.h). */
+    char *cert, *key;
 };
 
 struct cfg_etcd {
@@ -99,6 +103,9 @@ struct cfg_subscriber {
     char *token;      /* or NULL */
     char *mode;       /* "events" (default) or "callback" */
     unsigned resync;  /* seconds, default 60 */
+    /* The containers' token (MDO_SUBSCRIBER_TOKEN): POST and DELETE /v1/callbacks of this
+     * environment only. Or NULL; never without token, never equal to it. */
+    char *guest_token;
 };
 
 struct cfg_docker {

@@ -411,6 +411,28 @@ static void check_marathon_floors(struct ld *ld, yaml_node_t *root)
     }
 }
 
+/* subscriber.guest_token grants less than subscriber.token: it needs one to be less than, and
+ * one equal to it would grant everything. etcd.guest's certificate comes with its key. Values
+ * as expanded (the walker filled them); the messages never quote a secret. */
+static void check_guest_creds(struct ld *ld, yaml_node_t *root)
+{
+    yaml_node_t *sub = ck_map_get(ld, root, "subscriber"), *e = ck_map_get(ld, root, "etcd"), *g;
+    const struct cfg *c = ld->cfg;
+
+    g = sub && sub->type == YAML_MAPPING_NODE ? ck_map_get(ld, sub, "guest_token") : NULL;
+    if (g && c->subscriber.guest_token && !c->subscriber.token)
+        ck_prob(ld, g,
+                "subscriber.guest_token: needs subscriber.token (without one every client may "
+                "do everything, and the guest token would limit nothing)");
+    else if (g && c->subscriber.guest_token &&
+             !strcmp(c->subscriber.guest_token, c->subscriber.token))
+        ck_prob(ld, g,
+                "subscriber.guest_token: must differ from subscriber.token (containers hold it)");
+    g = e && e->type == YAML_MAPPING_NODE ? ck_map_get(ld, e, "guest") : NULL;
+    if (g && g->type == YAML_MAPPING_NODE && !c->etcd.guest.cert != !c->etcd.guest.key)
+        ck_prob(ld, g, "etcd.guest: expected both cert and key, or neither");
+}
+
 void ck_walk_top(struct ld *ld, yaml_node_t *root)
 {
     yaml_node_t *v, *m;
@@ -437,6 +459,7 @@ void ck_walk_top(struct ld *ld, yaml_node_t *root)
          (m->type == YAML_MAPPING_NODE && !ck_map_get(ld, m, "url") && !ck_map_get(ld, m, "host"))))
         ck_prob(ld, v, "scheduler: marathon needs marathon.url or marathon.host");
     check_marathon_floors(ld, root);
+    check_guest_creds(ld, root);
     v = ck_map_get(ld, root, "services");
     if (v)
         ck_walk_services(ld, v);

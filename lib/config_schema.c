@@ -53,6 +53,8 @@ static const char *const mode_words[] = {"events", "callback", NULL};
 static const cyaml_schema_field_t guest_fields[] = {
     STR("username", struct cfg_etcd_guest, username),
     STR("password", struct cfg_etcd_guest, password),
+    STR("cert", struct cfg_etcd_guest, cert),
+    STR("key", struct cfg_etcd_guest, key),
     CYAML_FIELD_END,
 };
 
@@ -90,6 +92,7 @@ static const cyaml_schema_field_t subscriber_fields[] = {
     STR("token", struct cfg_subscriber, token),
     UINT("resync", struct cfg_subscriber, resync),
     STR("mode", struct cfg_subscriber, mode),
+    STR("guest_token", struct cfg_subscriber, guest_token),
     CYAML_FIELD_END,
 };
 
@@ -174,6 +177,7 @@ static const struct rule rules[] = {
     {.fields = subscriber_fields, .key = "listen", .chk = CHK_LISTEN, .def = "127.0.0.1:5000"},
     {.fields = subscriber_fields, .key = "public_url", .chk = CHK_URL},
     {.fields = subscriber_fields, .key = "token", .flags = R_SECRET},
+    {.fields = subscriber_fields, .key = "guest_token", .flags = R_SECRET},
     {.fields = subscriber_fields, .key = "resync", .min = 1, .max = 86400, .def = "60"},
     {.fields = subscriber_fields,
      .key = "mode",

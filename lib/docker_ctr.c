@@ -99,25 +99,39 @@ static void add_healthcheck(cJSON *o, const struct cfg_service *svc)
     buf_release(&b);
 }
 
-/* etcd's CA, read-only at SPEC_ETCD_CA, where MDO_ETCD_CA points (spec_env): the applets verify
- * etcd with it. A Mounts entry, not a Binds string, so any path works (Binds splits on ':');
- * Docker resolves the source on the engine's host, so a relative etcd.ca is made absolute here
- * (one that does not exist is left as it is: Docker's refusal names it). */
+/* A file of the host, read-only at target inside the container. A Mounts entry, not a Binds
+ * string, so any path works (Binds splits on ':'); Docker resolves the source on the engine's
+ * host, so a relative path is made absolute here (one that does not exist is left as it is:
+ * Docker's refusal names it). */
+static void add_file_mount(cJSON *hc, const char *src, const char *target)
+{
+    char *abs = realpath(src, NULL);
+    cJSON *mounts = cJSON_GetObjectItemCaseSensitive(hc, "Mounts"), *m = cJSON_CreateObject();
+
+    if (!mounts)
+        mounts = cJSON_AddArrayToObject(hc, "Mounts");
+    cJSON_AddStringToObject(m, "Type", "bind");
+    cJSON_AddStringToObject(m, "Source", abs ? abs : src);
+    cJSON_AddStringToObject(m, "Target", target);
+    cJSON_AddBoolToObject(m, "ReadOnly", 1);
+    if (!cJSON_AddItemToArray(mounts, m))
+        cJSON_Delete(m);
+    free(abs);
+}
+
+/* etcd's CA at SPEC_ETCD_CA, where MDO_ETCD_CA points (spec_env): the applets verify etcd with
+ * it; and the guest's client certificate and key (etcd.guest.cert/key) beside it, for an etcd
+ * that asks clients for one (--client-cert-auth). */
 static void add_ca_mount(cJSON *hc, const struct cfg *cfg)
 {
     const char *ca = spec_etcd_ca(cfg);
-    char *abs = ca ? realpath(ca, NULL) : NULL;
-    cJSON *m;
 
-    if (!ca)
-        return;
-    m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "Type", "bind");
-    cJSON_AddStringToObject(m, "Source", abs ? abs : ca);
-    cJSON_AddStringToObject(m, "Target", SPEC_ETCD_CA);
-    cJSON_AddBoolToObject(m, "ReadOnly", 1);
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(hc, "Mounts"), m);
-    free(abs);
+    if (ca)
+        add_file_mount(hc, ca, SPEC_ETCD_CA);
+    if (spec_etcd_guest_cert(cfg)) {
+        add_file_mount(hc, cfg->etcd.guest.cert, SPEC_ETCD_CERT);
+        add_file_mount(hc, cfg->etcd.guest.key, SPEC_ETCD_KEY);
+    }
 }
 
 /* The service's volumes: bind Mounts beside the CA's. */

@@ -143,6 +143,82 @@ const char *spec_etcd_ca(const struct cfg *cfg)
     return NULL;
 }
 
+int spec_etcd_guest_cert(const struct cfg *cfg)
+{
+    if (!cfg->etcd.guest.cert || !cfg->etcd.guest.key)
+        return 0;
+    for (unsigned i = 0; i < cfg->etcd.nendpoints; i++)
+        if (!strncasecmp(cfg->etcd.endpoints[i], "https://", 8))
+            return 1;
+    return 0;
+}
+
+/* subscriber.listen's address (IPv6 without brackets) and port; the loader checked the port.
+ * 0, or -1 (ENOMEM, or not ADDR:PORT). *host is the caller's. */
+static int listen_parts(const char *listen, char **host, unsigned *port)
+{
+    const char *colon = listen ? strrchr(listen, ':') : NULL;
+    const char *h = listen;
+    size_t n;
+    char *end;
+    long p;
+
+    if (!colon)
+        return -1;
+    n = (size_t)(colon - listen);
+    if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
+        h++;
+        n -= 2;
+    }
+    p = strtol(colon + 1, &end, 10);
+    if (*end || p < 1 || p > 65535)
+        return -1;
+    *host = strndup(h, n);
+    *port = (unsigned)p;
+    return *host ? 0 : -1;
+}
+
+static int is_wildcard(const char *host)
+{
+    return !*host || !strcmp(host, "0.0.0.0") || !strcmp(host, "::") || !strcmp(host, "*");
+}
+
+char *spec_subscriber_url(const struct cfg *cfg, const char *host_address)
+{
+    char *host = NULL, *url = NULL;
+    unsigned port;
+
+    if (cfg->subscriber.public_url)
+        return strdup(cfg->subscriber.public_url);
+    if (!host_address || listen_parts(cfg->subscriber.listen, &host, &port))
+        return NULL;
+    if (!url_host_is_loopback(host))
+        url = url_make("http", is_wildcard(host) ? host_address : host, port);
+    free(host);
+    return url;
+}
+
+const char *spec_subscriber_unreachable(const struct cfg *cfg, int docker)
+{
+    char *host = NULL;
+    unsigned port;
+    int loopback;
+
+    if (!cfg->subscriber.guest_token || cfg->subscriber.public_url)
+        return NULL;
+    if (!docker)
+        return "subscriber.guest_token is set but containers get no MDO_SUBSCRIBER_URL: "
+               "set subscriber.public_url (register_callback cannot reach the subscriber)";
+    if (listen_parts(cfg->subscriber.listen, &host, &port))
+        return NULL;
+    loopback = url_host_is_loopback(host);
+    free(host);
+    return loopback ? "subscriber.listen is a loopback address, which containers cannot reach: "
+                      "they get no MDO_SUBSCRIBER_URL (register_callback fails); listen on the "
+                      "Docker bridge address or set subscriber.public_url"
+                    : NULL;
+}
+
 char *spec_etcd_for_guests(const struct cfg *cfg, const char *host_address)
 {
     struct buf b = BUF_INIT(0);
@@ -228,6 +304,7 @@ char **spec_env(const struct cfg *cfg, const struct cfg_service *svc, const char
     struct envlist mdo = {NULL, 0, 0, 0}, l = {NULL, 0, 0, 0};
     struct buf b = BUF_INIT(0);
     char *etcd = spec_etcd_for_guests(cfg, host_address);
+    char *sub_url = spec_subscriber_url(cfg, host_address);
 
     env_addf(&mdo, "MDO_ENVIRONMENT", cfg->environment);
     env_addf(&mdo, "MDO_SERVICE", svc->name);
@@ -241,6 +318,15 @@ char **spec_env(const struct cfg *cfg, const struct cfg_service *svc, const char
     }
     if (spec_etcd_ca(cfg))
         env_addf(&mdo, "MDO_ETCD_CA", SPEC_ETCD_CA);
+    if (spec_etcd_guest_cert(cfg)) {
+        env_addf(&mdo, "MDO_ETCD_CERT", SPEC_ETCD_CERT);
+        env_addf(&mdo, "MDO_ETCD_KEY", SPEC_ETCD_KEY);
+    }
+    /* register_callback's way to the subscriber (DESIGN §4, §10): the guest token only */
+    if (sub_url)
+        env_addf(&mdo, "MDO_SUBSCRIBER_URL", sub_url);
+    if (cfg->subscriber.guest_token)
+        env_addf(&mdo, "MDO_SUBSCRIBER_TOKEN", cfg->subscriber.guest_token);
     for (unsigned i = 0; i < svc->nports; i++) {
         envname(&b, "MDO_PORT_", svc->ports[i].name);
         buf_addf(&b, "=%u", svc->ports[i].port);
@@ -264,6 +350,7 @@ char **spec_env(const struct cfg *cfg, const struct cfg_service *svc, const char
         env_add(&l, &b);
     }
     free(etcd);
+    free(sub_url);
     buf_release(&b);
     spec_env_free(mdo.v);
     if (l.oom || mdo.oom) {

@@ -23,7 +23,10 @@ int spec_version(const struct cfg *cfg, const struct cfg_service *svc, char out[
  * host_address rewrites loopback etcd endpoints (a container cannot reach the host's loopback);
  * container and host_address may be NULL (Marathon: Mesos sets MESOS_TASK_ID and HOST).
  * With etcd.guest, MDO_ETCD_USERNAME/MDO_ETCD_PASSWORD are the guest's (never etcd.username's),
- * and MDO_ETCD_CA is SPEC_ETCD_CA when spec_etcd_ca() says containers need it. */
+ * and MDO_ETCD_CA is SPEC_ETCD_CA when spec_etcd_ca() says containers need it (and
+ * MDO_ETCD_CERT/MDO_ETCD_KEY when spec_etcd_guest_cert()). MDO_SUBSCRIBER_URL is
+ * spec_subscriber_url()'s, MDO_SUBSCRIBER_TOKEN subscriber.guest_token (never subscriber.token).
+ */
 char **spec_env(const struct cfg *cfg, const struct cfg_service *svc, const char *host_address,
                 const char *container);
 void spec_env_free(char **env);
@@ -36,6 +39,25 @@ int spec_env_secret(const char *name);
 #define SPEC_ETCD_CA "/run/mdo/etcd-ca.pem"
 /* etcd.ca when containers need it (some endpoint is https://), else NULL. */
 const char *spec_etcd_ca(const struct cfg *cfg);
+
+/* Where containers find their etcd client certificate and key (MDO_ETCD_CERT, MDO_ETCD_KEY):
+ * etcd.guest.cert and .key, bind-mounted read-only by the Docker backend as the CA is; on
+ * Marathon the agents provide them (see guest/README.md). */
+#define SPEC_ETCD_CERT "/run/mdo/etcd-cert.pem"
+#define SPEC_ETCD_KEY  "/run/mdo/etcd-key.pem"
+/* Whether containers get etcd.guest.cert/key: both set and some endpoint is https://. */
+int spec_etcd_guest_cert(const struct cfg *cfg);
+
+/* MDO_SUBSCRIBER_URL: where containers reach the subscriber's API (register_callback).
+ * subscriber.public_url when set; else, on Docker (host_address not NULL), http:// and
+ * subscriber.listen's port on listen's address, or on host_address when listen is a wildcard
+ * (0.0.0.0, ::); NULL when listen is a loopback address (containers cannot reach the host's
+ * loopback) or on Marathon without public_url. Caller frees. */
+char *spec_subscriber_url(const struct cfg *cfg, const char *host_address);
+/* Why containers get no MDO_SUBSCRIBER_URL although subscriber.guest_token says they should
+ * call the subscriber (a warning's text, for `mdo launch` to print once), or NULL. docker: the
+ * backend is Docker (else Marathon). */
+const char *spec_subscriber_unreachable(const struct cfg *cfg, int docker);
 
 /* The endpoint list as containers see it: loopback hosts replaced by host_address. Caller frees. */
 char *spec_etcd_for_guests(const struct cfg *cfg, const char *host_address);

@@ -2,9 +2,11 @@
 # auth.sh - the trust boundary on a real etcd with auth and TLS (certificates made here with
 # openssl), real containers: ops/etcd-auth on a fresh etcd; launch -> subscriber -> applets inside
 # a container with the guest identity; the guest can neither write nor read secrets/; no subscriber
-# credential in `docker inspect`; a dead first endpoint with auth; then client-certificate TLS
-# (etcd --client-cert-auth) for the commands and the subscriber. Loopback and the Docker bridge
-# only.
+# credential in `docker inspect`; register_callback inside the container through the
+# subscriber's API with the guest token (never etcd), and the signed delivery; what the guest
+# token may not do; a dead first endpoint with auth; then client-certificate TLS (etcd
+# --client-cert-auth) for the commands, the subscriber and (etcd.guest.cert/key) the
+# containers, the whole chain again. Loopback and the Docker bridge only.
 . "$(dirname "$0")/lib.sh"
 
 [ -x "$MDO" ] || { echo "auth: no mdo binary at $MDO: build it first (or set MDO_BUILD)" >&2; exit 1; }
@@ -19,6 +21,8 @@ E=$MDO_TEST_ENV
 ROOTPW=root-$RANDOM$RANDOM
 SUBPW=sub-s3cret-$RANDOM$RANDOM
 GUESTPW=guest-$RANDOM$RANDOM
+SUBTOKEN=subtok-$RANDOM$RANDOM
+GUESTTOKEN=guesttok-$RANDOM$RANDOM
 
 # --- certificates: a CA, etcd's server certificate (loopback and the bridge address, which is
 # where containers reach it; clientAuth too: etcd's gateway presents it to etcd's own gRPC
@@ -39,7 +43,8 @@ cert() { # cert NAME CN EXTFILE-TEXT
 cert server etcd-server "subjectAltName=IP:127.0.0.1,IP:$GW
 extendedKeyUsage=serverAuth,clientAuth"
 cert client "" "extendedKeyUsage=clientAuth"
-if [ ! -s "$C/server.pem" ] || [ ! -s "$C/client.pem" ]; then
+cert guest "" "extendedKeyUsage=clientAuth" # the containers' (etcd.guest.cert/key)
+if [ ! -s "$C/server.pem" ] || [ ! -s "$C/client.pem" ] || [ ! -s "$C/guest.pem" ]; then
     echo "auth: openssl could not make the certificates:" >&2; tail "$TMP/openssl.log" >&2; exit 1
 fi
 chmod 644 "$C"/*.pem # the CA is bind-mounted into containers, which run as root anyway
@@ -100,7 +105,9 @@ t_run "and not another's" 1 etcdctl --endpoints "$ETCD" --cacert "$C/ca.pem" --u
     put "/mdo/other-$E/services/x" 1
 
 CFG=$TMP/mdo.yaml
-# config ENDPOINTS [extra etcd lines]: mdo's config with the subscriber's and the guest's identity
+# config ENDPOINTS [extra etcd lines] [extra etcd.guest keys]: mdo's config with the subscriber's
+# and the guest's identity; the subscriber listens on the bridge address with its token and the
+# guest token, so containers reach it (MDO_SUBSCRIBER_URL)
 config() {
     cat <<YAML
 environment: $E
@@ -109,10 +116,12 @@ etcd:
   username: mdo-$E
   password: \${SUBPW}
   ca: $C/ca.pem
-  guest: {username: mdo-$E-guest, password: "\${GUESTPW}"}
+  guest: {username: mdo-$E-guest, password: "\${GUESTPW}"${3:+, $3}}
 ${2:-}
 subscriber:
-  listen: "127.0.0.1:$SPORT"
+  listen: "$GW:$SPORT"
+  token: \${SUBTOKEN}
+  guest_token: \${GUESTTOKEN}
   resync: 3
 docker:
   pull: never
@@ -127,8 +136,10 @@ services:
     args: [sh, -c, 'echo hi >/tmp/index.html; exec httpd -f -p 8080 -h /tmp']
 YAML
 }
-export SUBPW GUESTPW
+export SUBPW GUESTPW SUBTOKEN GUESTTOKEN
 config "\"$ETCD\"" >"$CFG"
+SUB_HOST=$GW # start_subscriber's /health check
+S=http://$GW:$SPORT
 export MDO_CONFIG=$CFG
 C1=$E-web-1
 P=/mdo/$E/services/web/instances
@@ -150,9 +161,71 @@ t_run "the CA is mounted read-only" 1 docker exec "$C1" sh -c 'echo x >>/run/mdo
 t_eq "MDO_ETCD_CA" "$(docker exec "$C1" sh -c 'echo $MDO_ETCD_CA')" /run/mdo/etcd-ca.pem
 t_eq "MDO_ETCD_USERNAME is the guest" "$(docker exec "$C1" sh -c 'echo $MDO_ETCD_USERNAME')" "mdo-$E-guest"
 
+# --- register_callback through the subscriber's API (guest token), a signed delivery
+target() { # target NAME -> ${NAME}_PORT; a receiver on the bridge address, log in $TMP/NAME.log
+    local port
+    port=$(free_port)
+    : >"$TMP/$1.log"
+    /usr/bin/python3 "$TOP/test/integration/callback_target.py" "$GW" "$port" "$TMP/$1.log" ok &
+    CLEANUP+=("kill $!")
+    eval "${1^^}_PORT=$port"
+    wait_for 10 bash -c "echo >/dev/tcp/$GW/$port"
+}
+# signed_ok LOG SECRET: the last delivery's X-Mdo-Signature is the HMAC-SHA256 of its body
+signed_ok() {
+    tail -1 "$1" | /usr/bin/python3 -c '
+import sys, json, hmac, hashlib
+d = json.loads(sys.stdin.read())
+want = "sha256=" + hmac.new(sys.argv[1].encode(), d["body"].encode(), hashlib.sha256).hexdigest()
+print("ok" if hmac.compare_digest(want, d["signature"] or "") else "bad")' "$2"
+}
+deliveries() { grep -c . "$TMP/$1.log"; }
+code() { curl -s -o "$TMP/body" -w '%{http_code}' --max-time 5 "$@"; }
+target good
+t_eq "MDO_SUBSCRIBER_URL: the bridge address and the listen port" \
+    "$(docker exec "$C1" sh -c 'echo $MDO_SUBSCRIBER_URL')" "$S"
+t_run "register_callback in the container (guest token, through the API)" 0 docker exec "$C1" \
+    register_callback web "http://$GW:$GOOD_PORT/good" --secret cb-s3cret
+CB_ID=$OUT
+t_match "register_callback prints the id" "$CB_ID" '^[0-9a-f]{16}$'
+t_eq "the subscriber wrote the record (owner: the container)" \
+    "$(ectl get --print-value-only "/mdo/$E/callbacks/web/$CB_ID" | jq -r '"\(.owner) \(.secret_ref)"')" \
+    "$C1 etcd:/mdo/$E/secrets/callbacks/$CB_ID"
+t_run "scale web 2" 0 mdo scale web 2 --wait=60
+wait_for 20 '[ "$(deliveries good)" -ge 1 ]'
+t_eq "the delivery: web, added web-2" \
+    "$(tail -1 "$TMP/good.log" | jq -r '.body | fromjson | "\(.service) \(.added | join(","))"')" "web $E-web-2"
+t_eq "the delivery is signed with the registration's secret" "$(signed_ok "$TMP/good.log" cb-s3cret)" ok
+t_run "scale web 1" 0 mdo scale web 1 --wait=60
+wait_eq 20 "web is back to one instance" 'reg_count web' 1
+# what the guest token may not do
+t_eq "guest token: GET /v1/callbacks refused (403)" \
+    "$(code -H "Authorization: Bearer $GUESTTOKEN" "$S/v1/callbacks")" 403
+t_eq "guest token: POST for another environment refused (403)" \
+    "$(code -H "Authorization: Bearer $GUESTTOKEN" -X POST \
+        -d "{\"service\":\"web\",\"url\":\"http://$GW:$GOOD_PORT/x\",\"environment\":\"other-$E\"}" "$S/v1/callbacks")" 403
+t_eq "guest token: POST for its own environment (201)" \
+    "$(code -H "Authorization: Bearer $GUESTTOKEN" -X POST \
+        -d "{\"service\":\"web\",\"url\":\"http://$GW:$GOOD_PORT/own\",\"environment\":\"$E\",\"owner\":\"$C1\"}" "$S/v1/callbacks")" 201
+t_eq "no token: 401" "$(code "$S/v1/callbacks")" 401
+t_eq "subscriber.token: GET lists both registrations" \
+    "$(code -H "Authorization: Bearer $SUBTOKEN" "$S/v1/callbacks") $(jq '.callbacks | length' "$TMP/body")" "200 2"
+t_run "register_callback with a wrong token: exit 3" 3 docker exec "$C1" env MDO_SUBSCRIBER_TOKEN=nope \
+    register_callback web "http://$GW:$GOOD_PORT/good"
+t_match "... and the message names the token" "$ERR" 'MDO_SUBSCRIBER_TOKEN \(HTTP 401'
+t_run "register_callback without a subscriber URL: exit 3" 3 docker exec "$C1" env -u MDO_SUBSCRIBER_URL \
+    register_callback web "http://$GW:$GOOD_PORT/good"
+t_run "register_callback --remove in the container" 0 docker exec "$C1" \
+    register_callback web "http://$GW:$GOOD_PORT/own" --remove
+t_run "register_callback --remove again: no such registration" 1 docker exec "$C1" \
+    register_callback web "http://$GW:$GOOD_PORT/own" --remove
+
 # --- docker inspect: no subscriber credential anywhere
 INSPECT=$(docker inspect "$C1")
 t_eq "docker inspect: the subscriber's password appears nowhere" "$(grep -c -- "$SUBPW" <<<"$INSPECT")" 0
+t_eq "docker inspect: subscriber.token appears nowhere" "$(grep -c -- "$SUBTOKEN" <<<"$INSPECT")" 0
+t_eq "docker inspect: MDO_SUBSCRIBER_TOKEN is the guest token" \
+    "$(jq -r '.[0].Config.Env[]' <<<"$INSPECT" | grep -c "^MDO_SUBSCRIBER_TOKEN=$GUESTTOKEN\$")" 1
 t_eq "docker inspect: no etcd.username value as a credential" \
     "$(jq -r '.[0].Config.Env[]' <<<"$INSPECT" | grep -c "^MDO_ETCD_USERNAME=mdo-$E\$")" 0
 t_eq "docker inspect: the guest's password is the injected one" \
@@ -198,7 +271,7 @@ ETCD_PID=
 run_etcd_tls --client-cert-auth --trusted-ca-file "$C/ca.pem" || exit 1
 t_run "client-cert-auth: a command without a certificate is refused" 1 mdo status web
 config "\"https://127.0.0.1:$DEAD\", \"$ETCD\"" "  cert: $C/client.pem
-  key: $C/client.key" >"$CFG"
+  key: $C/client.key" "cert: $C/guest.pem, key: $C/guest.key" >"$CFG"
 t_run "client-cert-auth: status with the certificate" 0 mdo status web
 t_match "client-cert-auth: status lists the instance" "$OUT" "$C1"
 start_subscriber
@@ -206,11 +279,33 @@ docker rm -f "$C1" >/dev/null
 wait_eq 20 "client-cert-auth subscriber: removed the killed instance" 'reg_count web' 0
 t_run "client-cert-auth: launch" 0 mdo launch web --wait=60
 wait_eq 20 "client-cert-auth subscriber: registered the new instance" 'reg_count web' 1
-# Containers get the CA but no client certificate (DESIGN §4 gives them none), and etcd 3.4
-# demands one on every TLS listener once --client-cert-auth is on: their lookups cannot pass.
-t_run "client-cert-auth: the container without a certificate is refused" 3 docker exec "$C1" get_node_list web
+# etcd 3.4 demands a certificate on every TLS listener once --client-cert-auth is on: the
+# containers present etcd.guest.cert/key, mounted read-only beside the CA
+EXT=$(docker port "$C1" 8080/tcp | head -1 | sed 's/.*://')
+t_run "client-cert-auth: get_node_list in the container (guest certificate)" 0 docker exec "$C1" get_node_list web http
+t_eq "client-cert-auth: get_node_list answer" "$OUT" "$GW:$EXT"
+t_run "client-cert-auth: the container without a certificate is refused" 3 docker exec "$C1" \
+    env -u MDO_ETCD_CERT -u MDO_ETCD_KEY get_node_list web
+t_eq "client-cert-auth: MDO_ETCD_CERT, MDO_ETCD_KEY" \
+    "$(docker exec "$C1" sh -c 'echo $MDO_ETCD_CERT $MDO_ETCD_KEY')" "/run/mdo/etcd-cert.pem /run/mdo/etcd-key.pem"
+t_eq "client-cert-auth: the certificate inside is etcd.guest.cert" \
+    "$(docker exec "$C1" cat /run/mdo/etcd-cert.pem)" "$(cat "$C/guest.pem")"
+t_eq "client-cert-auth: the three mounts are read-only" \
+    "$(docker inspect "$C1" | jq -r '[.[0].Mounts[] | select(.Destination | startswith("/run/mdo/")) | .RW] | join(",")')" \
+    false,false,false
+t_eq "client-cert-auth: the subscriber's client key is not in the container" \
+    "$(docker inspect "$C1" | grep -c -- "$C/client.key")" 0
+# the chain under client-cert TLS: register_callback -> the subscriber -> a signed delivery
+t_run "client-cert-auth: register_callback in the container" 0 docker exec "$C1" \
+    register_callback web "http://$GW:$GOOD_PORT/tls" --secret tls-s3cret
+n=$(deliveries good)
+t_run "client-cert-auth: scale web 2" 0 mdo scale web 2 --wait=60
+wait_for 20 '[ "$(deliveries good)" -gt "$n" ]'
+t_eq "client-cert-auth: the delivery, signed" \
+    "$(tail -1 "$TMP/good.log" | jq -r '.path') $(signed_ok "$TMP/good.log" tls-s3cret)" "/tls ok"
 t_run "subscriber stops cleanly" 0 stop_subscriber
 t_eq "the subscriber's password is in no log line" "$(grep -c -- "$SUBPW" "$TMP/sub.log")" 0
+t_eq "neither token is in a log line" "$(grep -c -e "$SUBTOKEN" -e "$GUESTTOKEN" "$TMP/sub.log")" 0
 grep -q 'registry is open' "$TMP/sub.log"
 t_eq "no 'registry is open' warning with credentials" $? 1
 t_done

@@ -26,8 +26,11 @@ etcd:
   endpoints: ["$ETCD_GW"]
 marathon:
   url: $MAR
-subscriber:
-  listen: "127.0.0.1:$SPORT"
+subscriber: # on the bridge address: the task's register_callback calls it (MDO_SUBSCRIBER_URL)
+  listen: "$GW:$SPORT"
+  public_url: "http://$GW:$SPORT"
+  token: "tok-$RANDOM$RANDOM"
+  guest_token: "guest-$RANDOM$RANDOM"
   resync: 3
 services:
   web:
@@ -52,7 +55,7 @@ CLEANUP+=("kill $!")
 mdo subscribe >>"$TMP/sub.log" 2>&1 &
 SUB_PID=$!
 CLEANUP+=("kill \$SUB_PID")
-wait_for 10 curl -sf "http://127.0.0.1:$SPORT/health" || { echo "subscriber did not start" >&2; tail "$TMP/sub.log"; exit 1; }
+wait_for 10 curl -sf "http://$GW:$SPORT/health" || { echo "subscriber did not start" >&2; tail "$TMP/sub.log"; exit 1; }
 
 t_run "marathon: launch web (1)" 0 mdo launch web --wait
 wait_eq 20 "marathon: web registered (1)" 'reg_count web' 1

@@ -14,6 +14,7 @@ build_test_image || { echo "cannot build the test image" >&2; exit 1; }
 GW=$(bridge_gateway)
 SPORT=$(free_port)
 TOKEN=tok$RANDOM$RANDOM
+GTOKEN=guest$RANDOM$RANDOM
 E=$MDO_TEST_ENV
 CFG=$TMP/mdo.yaml
 cat >"$CFG" <<YAML
@@ -21,8 +22,9 @@ environment: $E
 etcd:
   endpoints: ["$ETCD"]
 subscriber:
-  listen: "127.0.0.1:$SPORT"
+  listen: "$GW:$SPORT"
   token: "$TOKEN"
+  guest_token: "$GTOKEN"
   resync: 5
 docker:
   pull: never
@@ -43,8 +45,11 @@ services:
 YAML
 export MDO_CONFIG=$CFG
 unset MDO_ETCD_PREFIX MDO_CONTAINER_NAME MESOS_TASK_ID
-export MDO_ETCD=$ETCD MDO_ENVIRONMENT=$E
-S=http://127.0.0.1:$SPORT
+# the subscriber on the bridge address, where containers reach it (MDO_SUBSCRIBER_URL); the
+# applet run here as a container would
+S=http://$GW:$SPORT
+SUB_HOST=$GW
+export MDO_ENVIRONMENT=$E MDO_SUBSCRIBER_URL=$S MDO_SUBSCRIBER_TOKEN=$GTOKEN
 
 # receivers on the bridge gateway: reachable from the host and from the containers
 target() { # target NAME MODE -> sets ${NAME}_PORT, log in $TMP/NAME.log
@@ -98,7 +103,7 @@ t_eq "record: url, owner, secret_ref, no secret" \
 t_eq "secret kept apart" "$(ectl get --print-value-only "/mdo/$E/secrets/callbacks/$GOOD_ID")" s3cret
 t_run "register_callback: usage" 2 docker exec "$C1" register_callback web
 t_run "register_callback: bad url" 2 docker exec "$C1" register_callback web ftp://x
-t_run "register_callback: registry down" 3 env MDO_ETCD=http://127.0.0.1:1 register_callback web http://x/
+t_run "register_callback: subscriber down" 3 env MDO_SUBSCRIBER_URL=http://127.0.0.1:1 register_callback web http://x/
 t_run "GET /v1/callbacks" 0 curl -sf -H "Authorization: Bearer $TOKEN" "$S/v1/callbacks"
 t_eq "GET lists 4 registrations, secrets hidden" "$(echo "$OUT" | jq '.callbacks|length') $(echo "$OUT" | grep -c s3cret)" "4 0"
 t_eq "GET: signed flag" "$(echo "$OUT" | jq -r ".callbacks[] | select(.id==\"$GOOD_ID\") | .signed")" true

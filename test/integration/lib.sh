@@ -153,12 +153,13 @@ build_test_image() {
 }
 
 # start_subscriber: `mdo subscribe` (config from $MDO_CONFIG) in the background, logging to
-# $TMP/sub.log, its pid in $SUB_PID; returns once /health answers on $SPORT (1 if it never does).
+# $TMP/sub.log, its pid in $SUB_PID; returns once /health answers on $SPORT (1 if it never does)
+# at ${SUB_HOST:-127.0.0.1} (set SUB_HOST to the bridge address for a subscriber containers reach).
 # stop_subscriber: SIGTERM, and returns its exit status. Either way it is killed on exit.
 start_subscriber() {
     mdo subscribe >>"$TMP/sub.log" 2>&1 &
     SUB_PID=$!
-    wait_for 10 curl -sf "http://127.0.0.1:$SPORT/health"
+    wait_for 10 curl -sf "http://${SUB_HOST:-127.0.0.1}:$SPORT/health"
 }
 stop_subscriber() { kill -TERM "$SUB_PID" 2>/dev/null; wait "$SUB_PID"; }
 SUB_PID=
