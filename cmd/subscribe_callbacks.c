@@ -68,12 +68,12 @@ static int url_ok(const char *s)
 
 static void route_post(struct callbacks *cb, const struct server_req *req, struct server_resp *resp)
 {
-    const struct cfg *cfg = callbacks_cfg(cb);
     struct mdo_err err = MDO_ERR_INIT;
     cJSON *o = cJSON_ParseWithLength(req->body, req->body_len), *a;
     const char *svc = json_str(o, "service"), *url = json_str(o, "url"),
                *secret = json_str(o, "secret"), *owner = json_str(o, "owner");
     char id[CBREG_ID_LEN + 1], *shown;
+    int st;
 
     if (!cJSON_IsObject(o))
         answer(resp, 400,
@@ -87,9 +87,8 @@ static void route_post(struct callbacks *cb, const struct server_req *req, struc
         answer(resp, 400, "'owner' must be a container name");
     else if (secret && !*secret)
         answer(resp, 400, "'secret' must not be empty");
-    else if (cbreg_register(callbacks_etcd(cb), cfg->etcd.prefix, cfg->environment, svc, url,
-                            secret, owner, id, &err))
-        answer(resp, 503, err.msg);
+    else if ((st = callbacks_register(cb, svc, url, secret, owner, id, &err)))
+        answer(resp, st, err.msg);
     else {
         a = cJSON_CreateObject();
         if (a &&

@@ -90,6 +90,12 @@ struct cfg_subscriber {
     char *token;      /* or NULL */
     char *mode;       /* "events" (default) or "callback" */
     unsigned resync;  /* seconds, default 60 */
+    /* Callback targets (cbpolicy.h) opened despite the default rules: CIDRs, v4 or v6, checked by
+     * the loader; or NULL when ncallback_allow == 0. */
+    char **callback_allow;
+    unsigned ncallback_allow;
+    unsigned callback_max_per_service; /* registrations, default 16 */
+    unsigned callback_max_per_owner;   /* default 64 */
 };
 
 struct cfg_docker {
