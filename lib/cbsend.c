@@ -238,6 +238,8 @@ static void *worker_main(void *arg)
         int64_t now = clock_now_ms(), wake, t0;
         struct cb_target *t = pick(s, now, &wake);
         struct cb_job *j;
+        char id[CBREG_ID_LEN + 1], service[128], *shown;
+        unsigned tries;
         int ret, denied = 0;
         enum { SENT, DENIED, GAVE_UP, RETRY, SUPERSEDED } outcome;
 
@@ -262,8 +264,11 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&s->lock);
         t->busy = 0;
         t->idle_since = clock_now_ms();
-        if (s->stop) {
-            s->dropped++;
+        if (s->stop) { /* what came back is counted; nothing is tried again */
+            if (ret)
+                s->dropped++;
+            else
+                s->sent++;
             pthread_mutex_unlock(&s->lock);
             job_free(j);
             pthread_mutex_lock(&s->lock);
@@ -288,13 +293,13 @@ static void *worker_main(void *arg)
             t->not_before = 0;
             break;
         case SUPERSEDED: /* the newer membership goes instead, after the backoff */
-            s->coalesced++;
-            /* fall through */
         case RETRY:
-            s->retries++;
             t->not_before =
                 t->idle_since + clock_backoff_ms(j->attempts - 1, CB_BACKOFF_MS, CB_BACKOFF_CAP_MS);
-            if (outcome == RETRY) { /* back at the head: deliveries to a target keep order */
+            if (outcome == SUPERSEDED) {
+                s->coalesced++;
+            } else { /* back at the head: deliveries to a target keep their order */
+                s->retries++;
                 j->next = t->head;
                 t->head = j;
                 if (!t->tail)
@@ -303,20 +308,29 @@ static void *worker_main(void *arg)
             }
             break;
         }
+        /* for the log, unlocked: a job queued again is another worker's from now on */
+        memcpy(id, j->id, sizeof(id));
+        memcpy(service, j->service, sizeof(service));
+        tries = j->attempts;
+        shown = strdup(t->shown);
+        if (outcome == RETRY)
+            j = NULL;
         pthread_mutex_unlock(&s->lock);
+        job_free(j);
         if (outcome == SENT)
-            log_info("callbacks", "delivered", "id=%s service=%s url=%s ms=%lld tries=%u", j->id,
-                     j->service, t->shown, (long long)(clock_now_ms() - t0), j->attempts);
+            log_info("callbacks", "delivered", "id=%s service=%s url=%s ms=%lld tries=%u", id,
+                     service, shown ? shown : "", (long long)(clock_now_ms() - t0), tries);
         else if (outcome == DENIED)
             log_warn("callbacks", "target refused by the callback policy",
-                     "id=%s service=%s err=\"%s\"", j->id, j->service, err.msg);
+                     "id=%s service=%s err=\"%s\"", id, service, err.msg);
         else if (outcome == GAVE_UP)
-            log_warn("callbacks", "gave up", "id=%s service=%s url=%s tries=%u err=\"%s\"", j->id,
-                     j->service, t->shown, j->attempts, err.msg);
+            log_warn("callbacks", "gave up", "id=%s service=%s url=%s tries=%u err=\"%s\"", id,
+                     service, shown ? shown : "", tries, err.msg);
         else
-            log_debug("callbacks", "retrying", "id=%s url=%s err=\"%s\"", j->id, t->shown, err.msg);
-        if (outcome != RETRY)
-            job_free(j);
+            log_debug("callbacks",
+                      outcome == RETRY ? "retrying" : "retry superseded by a newer delivery",
+                      "id=%s url=%s err=\"%s\"", id, shown ? shown : "", err.msg);
+        free(shown);
         pthread_mutex_lock(&s->lock);
     }
     /* leaving: say so, and free everything when the owner has gone already */

@@ -24,6 +24,7 @@ subscriber:
   listen: "127.0.0.1:$SPORT"
   token: "$TOKEN"
   resync: 5
+  callback_allow: [127.0.0.1/32] # the dead target below is on loopback (denied by default)
 docker:
   pull: never
 services:
