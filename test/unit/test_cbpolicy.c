@@ -139,7 +139,7 @@ static void cfg_tests(void)
     struct mdo_err err = MDO_ERR_INIT;
     struct cbpolicy *p = NULL;
     struct cfg cfg;
-    char e1[] = "http://10.9.0.1:2379", e2[] = "https://etcd-2.invalid:2379";
+    char e1[] = "http://10.9.0.1:2379", e2[] = "https://localhost:2379";
     char m[] = "http://10.9.0.2:8080", l1[] = "10.9.0.3:5000", l2[] = "0.0.0.0:5000";
     char pu[] = "http://10.9.0.4/", a1[] = "192.0.2.0/24", b1[] = "192.0.2.1/24";
     char *eps[] = {e1, e2}, *allow[] = {a1}, *bad[] = {b1};
@@ -164,8 +164,8 @@ static void cfg_tests(void)
               -MDO_EUSAGE);
     CHECK_HAS(err.msg, "etcd endpoint");
     CHECK_HAS(err.msg, "callback_allow");
-    CHECK_INT(cbpolicy_check_url(p, "https://ETCD-2.invalid:2379/", 1000, NULL, &err), -MDO_EUSAGE);
-    CHECK_HAS(err.msg, "etcd-2.invalid:2379");
+    CHECK_INT(cbpolicy_check_url(p, "https://LOCALHOST:2379/", 1000, NULL, &err), -MDO_EUSAGE);
+    CHECK_HAS(err.msg, "is the etcd endpoint localhost:2379");
     CHECK_INT(cbpolicy_check_url(p, "http://10.9.0.1:2380/", 1000, NULL, &err), 0);
     cbpolicy_free(p);
 
@@ -209,7 +209,6 @@ static void url_tests(void)
     CHECK_HAS(err.msg, "localhost");
     CHECK_HAS(err.msg, "loopback");
     CHECK_INT(cbpolicy_check_url(p, "ftp://x/", 1000, &pin, &err), -MDO_EUSAGE);
-    CHECK_INT(cbpolicy_check_url(p, "http://no-such-host.invalid/", 2000, &pin, &err) < 0, 1);
     /* allowed: the pin is the address checked, in CURLOPT_CONNECT_TO's form */
     CHECK_INT(cbpolicy_check_url(p, "http://192.0.2.7:8080/cb", 1000, &pin, &err), 0);
     CHECK_STR(pin.connect_to, "::192.0.2.7:8080");
