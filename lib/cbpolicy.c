@@ -406,7 +406,19 @@ void cbpolicy_free(struct cbpolicy *p)
     free(p);
 }
 
-/* A configured name (an endpoint given by name) denies that name at its port outright. */
+/* Whether sa is in a callback_allow CIDR. */
+static int allowed(const struct cbpolicy *p, const struct sockaddr *sa)
+{
+    struct addr a;
+
+    for (size_t i = 0; p && !addr_of(sa, &a) && i < p->nallow; i++)
+        if (in_net(&p->allow[i], &a))
+            return 1;
+    return 0;
+}
+
+/* A configured name (an endpoint given by name) denies that name at its port, whatever it
+ * resolves to now, unless every address it resolves to is allowed. */
 static const char *denied_by_name(const struct cbpolicy *p, const char *host, unsigned port)
 {
     for (size_t i = 0; p && i < p->ndeny; i++)
@@ -439,13 +451,17 @@ int cbpolicy_check_url(const struct cbpolicy *p, const char *url, long timeout_m
 
     if (url_host_port(url, &host, &port))
         return err_set(err, MDO_EUSAGE, "not an http:// or https:// URL with a host");
-    if ((rule = denied_by_name(p, host, port))) {
-        ret = err_set(err, MDO_EUSAGE, "callback target %s:%u is %s (subscriber.callback_allow)",
-                      host, port, rule);
-        free(host);
-        return ret;
-    }
     ret = lookup(host, timeout_ms, &res, err);
+    if ((rule = denied_by_name(p, host, port))) { /* unless every address is listed as allowed */
+        int listed = !ret && res;
+        for (struct addrinfo *ai = res; listed && ai; ai = ai->ai_next)
+            listed = allowed(p, ai->ai_addr);
+        if (!listed)
+            ret = err_set(err, MDO_EUSAGE,
+                          "callback target %s:%u is %s: denied unless subscriber.callback_allow "
+                          "lists it",
+                          host, port, rule);
+    }
     for (struct addrinfo *ai = res; !ret && ai; ai = ai->ai_next) {
         if ((rule = cbpolicy_addr(p, ai->ai_addr, port))) {
             char a[INET6_ADDRSTRLEN] = "";

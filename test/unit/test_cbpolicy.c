@@ -167,6 +167,10 @@ static void cfg_tests(void)
     CHECK_INT(cbpolicy_check_url(p, "https://LOCALHOST:2379/", 1000, NULL, &err), -MDO_EUSAGE);
     CHECK_HAS(err.msg, "is the etcd endpoint localhost:2379");
     CHECK_INT(cbpolicy_check_url(p, "http://10.9.0.1:2380/", 1000, NULL, &err), 0);
+    /* allowed, the endpoint's address opens its URL too (matched by name and by address) */
+    CHECK_INT(cbpolicy_allow(p, "10.9.0.1/32", &err), 0);
+    CHECK_INT(cbpolicy_check_url(p, "http://10.9.0.1:2379/v3/kv/put", 1000, NULL, &err), 0);
+    CHECK_INT(cbpolicy_check_url(p, "https://localhost:2379/", 1000, NULL, &err), -MDO_EUSAGE);
     cbpolicy_free(p);
 
     /* listening on every address: each local address at that port is the subscriber */
