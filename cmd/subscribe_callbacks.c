@@ -55,7 +55,6 @@ static int url_ok(const char *s)
 static void route_post(struct callbacks *cb, enum cbauth_role role, const struct server_req *req,
                        struct server_resp *resp)
 {
-    const struct cfg *cfg = callbacks_cfg(cb);
     struct mdo_err err = MDO_ERR_INIT;
     cJSON *o = cJSON_ParseWithLength(req->body, req->body_len), *a;
     const char *svc = json_str(o, "service"), *url = json_str(o, "url"),
@@ -70,7 +69,7 @@ static void route_post(struct callbacks *cb, enum cbauth_role role, const struct
                "[,\"owner\"][,\"environment\"]}");
     else if (env && !cJSON_IsString(env))
         answer(resp, 400, "'environment' must be a string");
-    else if ((st = cbauth_check_env(role, env ? env->valuestring : NULL, cfg->environment)))
+    else if ((st = cbauth_check_env(role, env ? env->valuestring : NULL, callbacks_cfg(cb)->environment)))
         answer(resp, st,
                st == 403 ? "the guest token registers only in this subscriber's environment"
                          : "this subscriber serves another environment");
@@ -82,9 +81,8 @@ static void route_post(struct callbacks *cb, enum cbauth_role role, const struct
         answer(resp, 400, "'owner' must be a container name");
     else if (secret && !*secret)
         answer(resp, 400, "'secret' must not be empty");
-    else if (cbreg_register(callbacks_etcd(cb), cfg->etcd.prefix, cfg->environment, svc, url,
-                            secret, owner, id, &err))
-        answer(resp, 503, err.msg);
+    else if ((st = callbacks_register(cb, svc, url, secret, owner, id, &err)))
+        answer(resp, st, err.msg);
     else {
         a = cJSON_CreateObject();
         if (a &&

@@ -289,3 +289,50 @@ char *cbreg_secret(struct etcd *e, const struct cbreg *r)
     etcd_kvs_release(&kvs);
     return s;
 }
+
+void cbreg_count(const struct cbreg *rs, size_t n, const char *service, const char *owner,
+                 const char *id, size_t *of_service, size_t *of_owner, int *exists)
+{
+    *of_service = *of_owner = 0;
+    *exists = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct cbreg *r = &rs[i];
+        if (!strcmp(r->id, id) && !strcmp(r->service, service)) {
+            *exists = 1; /* rewritten, not added */
+            continue;
+        }
+        if (!strcmp(r->service, service))
+            (*of_service)++;
+        if (owner ? r->owner && !strcmp(r->owner, owner) : !r->owner)
+            (*of_owner)++;
+    }
+}
+
+int cbreg_admit(struct etcd *e, const char *prefix, const char *env, const char *service,
+                const char *url, const char *owner, unsigned max_service, unsigned max_owner,
+                unsigned extra, struct mdo_err *err)
+{
+    struct cbreg *r = NULL;
+    size_t n = 0, svc, own;
+    char id[CBREG_ID_LEN + 1];
+    int exists, ret = cbreg_list(e, prefix, env, NULL, &r, &n, err);
+
+    if (ret)
+        return ret;
+    cbreg_id(service, url, owner, id);
+    cbreg_count(r, n, service, owner, id, &svc, &own, &exists);
+    cbreg_free(r, n);
+    if (exists)
+        return 0;
+    if (svc + extra >= max_service)
+        return err_set(err, MDO_ECONFLICT,
+                       "service '%s' has %zu callback registrations, the most "
+                       "subscriber.callback_max_per_service (%u) allows",
+                       service, svc, max_service);
+    if (own + extra >= max_owner)
+        return err_set(err, MDO_ECONFLICT,
+                       "owner '%s' has %zu callback registrations, the most "
+                       "subscriber.callback_max_per_owner (%u) allows",
+                       owner ? owner : "(none)", own, max_owner);
+    return 0;
+}

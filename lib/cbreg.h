@@ -59,4 +59,16 @@ void cbreg_release(struct cbreg *r);
  * OPENSSL_cleanse, as cbsend does). */
 char *cbreg_secret(struct etcd *e, const struct cbreg *r);
 
+/* Caps (subscriber.callback_max_per_service/_per_owner). cbreg_count: among rs[0, n), how many
+ * registrations service has and owner has (owner NULL: those without an owner), leaving out
+ * registration id of service, which *exists says is there (registering it again rewrites it).
+ * cbreg_admit: whether registering (service, url, owner) stays within both caps with `extra`
+ * registrations in flight elsewhere counted too; 0, -MDO_ECONFLICT naming the cap, or what reading
+ * the registrations failed with. */
+void cbreg_count(const struct cbreg *rs, size_t n, const char *service, const char *owner,
+                 const char *id, size_t *of_service, size_t *of_owner, int *exists);
+int cbreg_admit(struct etcd *e, const char *prefix, const char *env, const char *service,
+                const char *url, const char *owner, unsigned max_service, unsigned max_owner,
+                unsigned extra, struct mdo_err *err);
+
 #endif

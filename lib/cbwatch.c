@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "cbpolicy.h"
 #include "cbreg.h"
 #include "cbsend.h"
 #include "cbwatch.h"
@@ -36,8 +37,9 @@ struct callbacks {
     struct etcd *etcd;
     const char *prefix; /* cfg->etcd.prefix, normalised by the loader */
     struct cbsend *send;
-    pthread_mutex_t lock; /* guards the fields below up to `members` */
-    pthread_cond_t cond;  /* the dispatcher's wake-up */
+    struct cbpolicy *policy; /* for registrations (cbsend has its own for deliveries) */
+    pthread_mutex_t lock;    /* guards the fields below up to `members` */
+    pthread_cond_t cond;     /* the dispatcher's wake-up */
     int stop;
     struct strset pending; /* services waiting for the dispatcher */
     unsigned long owner_removed, changes;
@@ -51,6 +53,7 @@ struct callbacks {
     struct cb_members *members;
     pthread_t dispatcher;
     int have_dispatcher;
+    unsigned registering; /* guarded by lock: callbacks_register() calls in flight */
 };
 
 static struct cb_members *members_of(struct callbacks *cb, const char *service, int create)
@@ -362,12 +365,18 @@ int callbacks_start(struct callbacks **out, const struct cfg *cfg, struct etcd *
                     struct mdo_err *err)
 {
     struct callbacks *cb = calloc(1, sizeof(*cb));
+    struct cbpolicy *sendp = NULL;
     int e;
 
     *out = NULL;
-    if (!cb || !(cb->send = cbsend_new())) {
+    if (!cb || (e = cbpolicy_new(&cb->policy, cfg, err)) || (e = cbpolicy_new(&sendp, cfg, err)) ||
+        !(cb->send = cbsend_new(sendp, 0))) {
+        if (cb && cb->policy && sendp && !cb->send)
+            e = err_set(err, MDO_EFAIL, "cannot start the callback delivery workers");
+        if (cb)
+            cbpolicy_free(cb->policy);
         free(cb);
-        return err_set(err, MDO_ENOMEM, "out of memory");
+        return cb ? e : err_set(err, MDO_ENOMEM, "out of memory");
     }
     cb->cfg = cfg;
     cb->etcd = etcd;
@@ -401,6 +410,7 @@ void callbacks_stop(struct callbacks *cb)
     if (cb->have_dispatcher)
         pthread_join(cb->dispatcher, NULL);
     cbsend_free(cb->send);
+    cbpolicy_free(cb->policy);
     while ((m = cb->members)) {
         cb->members = m->next;
         free(m->service);
@@ -511,4 +521,39 @@ void callbacks_metrics(struct callbacks *cb, struct buf *out)
                 "Registrations removed because their owner container is gone.", (double)removed);
     metrics_add(out, "mdo_membership_changes_total", "counter",
                 "Service membership changes seen by the callbacks.", (double)changes);
+    metrics_add(out, "mdo_callbacks_denied_total", "counter",
+                "Callback deliveries refused by the target policy (subscriber.callback_allow).",
+                (double)st.denied);
+    metrics_add(out, "mdo_callbacks_coalesced_total", "counter",
+                "Undelivered callbacks replaced by a newer one for the same registration.",
+                (double)st.coalesced);
+}
+
+int callbacks_register(struct callbacks *cb, const char *service, const char *url,
+                       const char *secret, const char *owner, char id[CBREG_ID_LEN + 1],
+                       struct mdo_err *err)
+{
+    const struct cfg_subscriber *sc = &cb->cfg->subscriber;
+    unsigned extra;
+    int ret = cbpolicy_check_url(cb->policy, url, CBPOLICY_LOOKUP_MS, NULL, err);
+
+    if (ret)
+        return ret == -MDO_EUSAGE || ret == -MDO_ENOTFOUND ? 400 : 503;
+    /* The check and the write are two etcd calls; registrations in flight count against the
+     * caps too, so concurrent ones cannot pass a cap together (no lock is held across them). */
+    pthread_mutex_lock(&cb->lock);
+    extra = cb->registering++;
+    pthread_mutex_unlock(&cb->lock);
+    ret = cbreg_admit(cb->etcd, cb->prefix, cb->cfg->environment, service, url, owner,
+                      sc->callback_max_per_service ? sc->callback_max_per_service : 16,
+                      sc->callback_max_per_owner ? sc->callback_max_per_owner : 64, extra, err);
+    if (!ret)
+        ret = cbreg_register(cb->etcd, cb->prefix, cb->cfg->environment, service, url, secret,
+                             owner, id, err);
+    pthread_mutex_lock(&cb->lock);
+    cb->registering--;
+    pthread_mutex_unlock(&cb->lock);
+    if (!ret)
+        return 0;
+    return ret == -MDO_ECONFLICT ? 429 : ret == -MDO_EUSAGE ? 400 : 503;
 }

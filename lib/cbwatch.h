@@ -15,6 +15,7 @@
 #define MDO_CBWATCH_H
 
 #include "buf.h"
+#include "cbreg.h"
 #include "config.h"
 #include "err.h"
 #include "etcd.h"
@@ -42,5 +43,13 @@ const struct cfg *callbacks_cfg(const struct callbacks *cb);
 struct etcd *callbacks_etcd(const struct callbacks *cb);
 void callbacks_registered(struct callbacks *cb, long n);
 void callbacks_recount(struct callbacks *cb);
+/* POST /v1/callbacks' write: url's target must pass the policy (cbpolicy.h: resolved, every
+ * address judged) and the registration the caps (subscriber.callback_max_per_service/_per_owner;
+ * registering the same service, url and owner again rewrites, so is always within). 0 and id,
+ * or the HTTP status to answer with err->msg: 400 (a rule denies the target, or its name does not
+ * resolve; the message names the rule), 429 (a cap), 503 (lookup or registry failed). */
+int callbacks_register(struct callbacks *cb, const char *service, const char *url,
+                       const char *secret, const char *owner, char id[CBREG_ID_LEN + 1],
+                       struct mdo_err *err);
 
 #endif

@@ -474,6 +474,9 @@ void cfg_free(struct cfg *cfg)
     free_secret(cfg->subscriber.token);
     free(cfg->subscriber.mode);
     free_secret(cfg->subscriber.guest_token);
+    for (unsigned i = 0; i < cfg->subscriber.ncallback_allow; i++)
+        free(cfg->subscriber.callback_allow[i]);
+    free(cfg->subscriber.callback_allow);
     free(cfg->docker.socket);
     free(cfg->docker.host_address);
     for (unsigned i = 0; cfg->services && i < cfg->nservices; i++)

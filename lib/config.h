@@ -106,6 +106,12 @@ struct cfg_subscriber {
     /* The containers' token (MDO_SUBSCRIBER_TOKEN): POST and DELETE /v1/callbacks of this
      * environment only. Or NULL; never without token, never equal to it. */
     char *guest_token;
+    /* Callback targets (cbpolicy.h) opened despite the default rules: CIDRs, v4 or v6, checked by
+     * the loader; or NULL when ncallback_allow == 0. */
+    char **callback_allow;
+    unsigned ncallback_allow;
+    unsigned callback_max_per_service; /* registrations, default 16 */
+    unsigned callback_max_per_owner;   /* default 64 */
 };
 
 struct cfg_docker {

@@ -34,6 +34,7 @@ enum chk {
     CHK_IMAGE,
     CHK_WORDS,        // one of rule.words (struct cfg keeps the word itself)
     CHK_MARATHON_API, // marathon.api: "v2", "legacy" or a Marathon version X.Y[.Z]
+    CHK_CIDR,         // an IPv4 or IPv6 CIDR (cbpolicy_cidr_parse)
 };
 
 #define R_SECRET 1 // never echo the value

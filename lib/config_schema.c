@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include "buf.h"
+#include "cbpolicy.h"
 #include "config_internal.h"
 #include "names.h"
 #include "url.h"
@@ -93,6 +94,10 @@ static const cyaml_schema_field_t subscriber_fields[] = {
     UINT("resync", struct cfg_subscriber, resync),
     STR("mode", struct cfg_subscriber, mode),
     STR("guest_token", struct cfg_subscriber, guest_token),
+    CYAML_FIELD_SEQUENCE_COUNT("callback_allow", CYAML_FLAG_POINTER | OPT, struct cfg_subscriber,
+                               callback_allow, ncallback_allow, &str_entry, 0, CYAML_UNLIMITED),
+    UINT("callback_max_per_service", struct cfg_subscriber, callback_max_per_service),
+    UINT("callback_max_per_owner", struct cfg_subscriber, callback_max_per_owner),
     CYAML_FIELD_END,
 };
 
@@ -185,6 +190,17 @@ static const struct rule rules[] = {
      .flags = R_NOEXP,
      .def = "events",
      .words = mode_words},
+    {.fields = subscriber_fields, .key = "callback_allow", .chk = CHK_CIDR},
+    {.fields = subscriber_fields,
+     .key = "callback_max_per_service",
+     .min = 1,
+     .max = 100000,
+     .def = "16"},
+    {.fields = subscriber_fields,
+     .key = "callback_max_per_owner",
+     .min = 1,
+     .max = 100000,
+     .def = "64"},
     {.fields = docker_fields, .key = "socket", .def = "/var/run/docker.sock"},
     {.fields = docker_fields, .key = "host_address", .def = "auto"},
     {.fields = cfg_service_fields, .key = "image", .chk = CHK_IMAGE},
@@ -237,6 +253,7 @@ void cfg_expected(const cyaml_schema_value_t *v, const struct rule *r, char *dst
         [CHK_IMAGE] = "an image name",
         [CHK_WORDS] = "",
         [CHK_MARATHON_API] = "v2, legacy, or the Marathon version (e.g. 1.4 or 1.1.2)",
+        [CHK_CIDR] = "a CIDR (10.0.0.0/8, 127.0.0.1, fd00::/8)",
     };
     struct buf b = BUF_INIT(256);
     const char *w[8];
@@ -262,7 +279,10 @@ void cfg_expected(const cyaml_schema_value_t *v, const struct rule *r, char *dst
         snprintf(dst, len, "a mapping");
         return;
     case CYAML_SEQUENCE:
-        snprintf(dst, len, "a list of %s", r->chk == CHK_URL ? "URLs" : "strings");
+        snprintf(dst, len, "a list of %s",
+                 r->chk == CHK_URL    ? "URLs"
+                 : r->chk == CHK_CIDR ? "CIDRs"
+                                      : "strings");
         return;
     default:
         if (r->chk != CHK_WORDS) {
@@ -413,6 +433,10 @@ bool cfg_chk_ok(const struct rule *r, const char *s)
                 return false;
         }
         return false;
+    case CHK_CIDR: {
+        struct cbpolicy_net n;
+        return !cbpolicy_cidr_parse(s, &n);
+    }
     default:
         return true;
     }

@@ -53,11 +53,18 @@ static int add_header(struct curl_slist **hdr, const char *name, const char *val
  * 0, or -MDO_ENOMEM: a header that cannot be built fails the request, never goes missing. */
 static int setup(CURL *h, const struct http_conn *c, const char *method, const char *url,
                  const char *body, size_t body_len, const char *content_type, const char *accept,
-                 char *errbuf, struct curl_slist **hdr)
+                 char *errbuf, struct curl_slist **hdr, struct curl_slist **pin)
 {
     int ret = 0;
 
     *hdr = NULL;
+    *pin = NULL;
+    if (c->connect_to) { /* pinned: to that address only, never through a proxy */
+        if (!(*pin = curl_slist_append(NULL, c->connect_to)))
+            return -MDO_ENOMEM;
+        curl_easy_setopt(h, CURLOPT_CONNECT_TO, *pin);
+        curl_easy_setopt(h, CURLOPT_PROXY, "");
+    }
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -141,7 +148,7 @@ int http_request(const struct http_conn *c, const char *method, const char *url,
                  struct mdo_err *err)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
-    struct curl_slist *hdr;
+    struct curl_slist *hdr, *pin;
     CURL *h = handle();
     CURLcode rc;
 
@@ -149,9 +156,11 @@ int http_request(const struct http_conn *c, const char *method, const char *url,
         return err_set(err, MDO_ENOMEM, "cannot start curl");
     buf_reset(&resp->body);
     resp->status = 0;
-    if (setup(h, c, method, url, body, body_len, content_type, NULL, errbuf, &hdr)) {
+    if (setup(h, c, method, url, body, body_len, content_type, NULL, errbuf, &hdr, &pin)) {
         curl_slist_free_all(hdr);
+        curl_slist_free_all(pin);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+        curl_easy_setopt(h, CURLOPT_CONNECT_TO, NULL);
         return err_set(err, MDO_ENOMEM, "out of memory");
     }
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms ? c->timeout_ms : 10000L);
@@ -159,7 +168,9 @@ int http_request(const struct http_conn *c, const char *method, const char *url,
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp->body);
     rc = curl_easy_perform(h);
     curl_slist_free_all(hdr);
+    curl_slist_free_all(pin);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h, CURLOPT_CONNECT_TO, NULL);
     if (rc != CURLE_OK)
         return transport_error(err, rc, method, url, c, errbuf);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -278,7 +289,7 @@ int http_stream_open(const struct http_conn *c, const char *method, const char *
     char errbuf[CURL_ERROR_SIZE] = "";
     struct stream s = {NULL, on_data,        ctx,           stop, 0, 0, 0, idle_s, on_open,
                        0,    clock_now_ms(), BUF_INIT(4096)};
-    struct curl_slist *hdr;
+    struct curl_slist *hdr, *pin;
     CURLcode rc;
     int ret = 0;
 
@@ -288,8 +299,9 @@ int http_stream_open(const struct http_conn *c, const char *method, const char *
     if (!s.h)
         return err_set(err, MDO_ENOMEM, "cannot start curl");
     if (setup(s.h, c, method, url, body, body ? strlen(body) : 0, body ? "application/json" : NULL,
-              accept, errbuf, &hdr)) {
+              accept, errbuf, &hdr, &pin)) {
         curl_slist_free_all(hdr);
+        curl_slist_free_all(pin);
         curl_easy_cleanup(s.h);
         return err_set(err, MDO_ENOMEM, "out of memory");
     }
@@ -322,6 +334,7 @@ int http_stream_open(const struct http_conn *c, const char *method, const char *
     }
     buf_release(&s.errbody);
     curl_easy_cleanup(s.h);
+    curl_slist_free_all(pin);
     return ret;
 }
 

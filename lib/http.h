@@ -24,6 +24,9 @@ struct http_conn {
     int insecure;                /* skip TLS verification */
     long connect_timeout_ms;     /* 0 = 3000 */
     long timeout_ms;             /* whole request; 0 = 10000 */
+    /* A CURLOPT_CONNECT_TO entry ("::ADDRESS:PORT": every connection goes there, whatever the
+     * URL's host resolves to; cbpolicy.h makes it), or NULL. With it no proxy is used. */
+    const char *connect_to;
 };
 
 struct http_resp {

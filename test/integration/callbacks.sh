@@ -26,6 +26,7 @@ subscriber:
   token: "$TOKEN"
   guest_token: "$GTOKEN"
   resync: 5
+  callback_allow: [127.0.0.1/32] # the dead target below is on loopback (denied by default)
 docker:
   pull: never
 services:

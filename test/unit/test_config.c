@@ -73,6 +73,11 @@ static void test_good(void)
     CHECK_STR(c->subscriber.token, "sub-token");
     CHECK_INT(c->subscriber.resync, 30);
     CHECK_STR(c->subscriber.mode, "callback");
+    CHECK_INT(c->subscriber.ncallback_allow, 3);
+    CHECK_STR(c->subscriber.callback_allow[1], "fd00::/8");
+    CHECK_STR(c->subscriber.callback_allow[2], "127.0.0.1");
+    CHECK_INT(c->subscriber.callback_max_per_service, 16);
+    CHECK_INT(c->subscriber.callback_max_per_owner, 8);
 
     CHECK_STR(c->docker.socket, "/run/docker.sock");
     CHECK_STR(c->docker.host_address, "172.17.0.1");
@@ -218,6 +223,9 @@ static void test_seed(void)
     CHECK_STR(c->subscriber.listen, "127.0.0.1:5000");
     CHECK_STR(c->subscriber.mode, "events");
     CHECK_INT(c->subscriber.resync, 60);
+    CHECK_INT(c->subscriber.ncallback_allow, 0);
+    CHECK_INT(c->subscriber.callback_max_per_service, 16);
+    CHECK_INT(c->subscriber.callback_max_per_owner, 64);
     CHECK_STR(c->subscriber.public_url, NULL);
     CHECK_STR(c->docker.socket, "/var/run/docker.sock");
     CHECK_STR(c->docker.host_address, "auto");

@@ -154,6 +154,15 @@ static const struct bad bad[] = {
     {"bad-secret.yaml", "3:13: marathon.password: expected a string, got a list\n"
                         "#5:10: subscriber.token: expected a string\n"
                         "#7:3: docker.password: unknown key"},
+    {"bad-callback-allow.yaml",
+     "2:55: subscriber.callback_allow[3]: expected a CIDR (10.0.0.0/8, 127.0.0.1, fd00::/8), got "
+     "'10.0.0.1/8'\n"
+     "#2:67: subscriber.callback_allow[4]: expected a CIDR (10.0.0.0/8, 127.0.0.1, fd00::/8), got "
+     "'localhost'\n"
+     "#2:78: subscriber.callback_allow[5]: expected a CIDR (10.0.0.0/8, 127.0.0.1, fd00::/8), got "
+     "'::/129'\n"
+     "#3:29: subscriber.callback_max_per_service: expected an integer 1..100000, got '0'\n"
+     "#4:27: subscriber.callback_max_per_owner: expected an integer 1..100000, got 'many'"},
     {"bad-env-shadow.yaml",
      "5:7: services.web.environment.MDO_ETCD: 'MDO_ETCD' is set by mdo in every container "
      "(MDO_*, SERVICE_NAME, ETCD_HOST_ADDRESS): choose another name\n"
