@@ -8,7 +8,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/crypto.h>
 #include <cjson/cJSON.h>
 #include "cbreg.h"
 #include "json.h"
@@ -47,16 +46,9 @@ static void answer(struct server_resp *resp, int status, const char *msg)
 /* Constant-time check of "Bearer <token>" when a token is configured. */
 static int authorized(const struct cfg *cfg, const struct server_req *req)
 {
-    const char *tok = cfg->subscriber.token, *h = req->authorization;
-    size_t n;
+    const char *tok = cfg->subscriber.token;
 
-    if (!tok || !*tok)
-        return 1;
-    if (!h || strncmp(h, "Bearer ", 7))
-        return 0;
-    h += 7;
-    n = strlen(tok);
-    return strlen(h) == n && !CRYPTO_memcmp(h, tok, n);
+    return !tok || !*tok || server_bearer_ok(req->authorization, tok);
 }
 
 static int url_ok(const char *s)

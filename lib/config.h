@@ -90,6 +90,7 @@ struct cfg_subscriber {
     char *token;      /* or NULL */
     char *mode;       /* "events" (default) or "callback" */
     unsigned resync;  /* seconds, default 60 */
+    bool insecure;    /* a listen off loopback without a token is allowed (default false) */
 };
 
 struct cfg_docker {

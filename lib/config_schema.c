@@ -90,6 +90,7 @@ static const cyaml_schema_field_t subscriber_fields[] = {
     STR("token", struct cfg_subscriber, token),
     UINT("resync", struct cfg_subscriber, resync),
     STR("mode", struct cfg_subscriber, mode),
+    CYAML_FIELD_BOOL("insecure", OPT, struct cfg_subscriber, insecure),
     CYAML_FIELD_END,
 };
 
