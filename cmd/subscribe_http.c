@@ -356,9 +356,9 @@ void sub_http_routes(struct server *srv, struct sub_face *f, int callback)
     server_route_methods(srv, "/metrics", "GET", route_metrics, f, SERVER_AUTH);
     if (callback) {
         server_route_methods(srv, "/marathon/callback", "POST", route_marathon_callback, f,
-                             SERVER_DRAIN_LARGE);
+                             SERVER_DRAIN_LARGE | SERVER_SECRET_PATH);
         server_route_methods(srv, "/callback", "POST", route_marathon_callback, f,
-                             SERVER_DRAIN_LARGE); /* the seed's path */
+                             SERVER_DRAIN_LARGE | SERVER_SECRET_PATH); /* the seed's path */
     }
 }
 

@@ -440,7 +440,7 @@ int mar_subscription(struct sched *s, const char *url, int action, struct mdo_er
                       m->shown);
     else if (!ret && status != 200 &&
              !(action == SCHED_SUB_DEL && mar_callbacks_removed(status, ans)))
-        ret = mar_fail(m, path.ptr, status, ans, err);
+        ret = mar_fail(m, "/v2/eventSubscriptions", status, ans, err); /* the URL holds a secret */
     if (action == SCHED_SUB_DEL)
         mar_events_stop(m); /* the callbacks end here: the worker's sink may go */
     if (!ret && action == SCHED_SUB_CHECK) {

@@ -19,6 +19,7 @@ struct route {
     void *ctx;
     unsigned flags;   /* SERVER_* */
     char allow[64];   /* "GET, HEAD" as the Allow header says it; "" = any method */
+    char uri[64];     /* as registered: what a SERVER_SECRET_PATH route's log line shows */
     struct server *s; /* its server: the token */
     struct route *next;
 };
@@ -345,9 +346,13 @@ static int dispatch(struct mg_connection *c, void *cbdata)
         r->fn(r->ctx, &req, &resp);
     send_resp(c, head, resp.status, resp.content_type, resp.status == 405 ? r->allow : NULL,
               buf_str(&resp.body), resp.body.len);
-    log_debug("server", "request", "method=%s path=%s status=%d reason=\"%s\"", ri->request_method,
-              refused == 400 ? "?" : req.path, resp.status,
-              mg_get_response_code_text(c, resp.status));
+    log_debug(
+        "server", "request", "method=%s path=%s%s status=%d reason=\"%s\"", ri->request_method,
+        refused == 400                    ? "?"
+        : (r->flags & SERVER_SECRET_PATH) ? r->uri
+                                          : req.path,
+        (r->flags & SERVER_SECRET_PATH) && strlen(req.path) > strlen(r->uri) ? "/<secret>" : "",
+        resp.status, mg_get_response_code_text(c, resp.status));
     buf_release(&resp.body);
     buf_release(&body);
     return resp.status;
@@ -474,6 +479,7 @@ void server_route_methods(struct server *s, const char *uri, const char *methods
         snprintf(r->allow, sizeof(r->allow), "%s%s", methods,
                  method_allowed(methods, "GET") && !method_allowed(methods, "HEAD") ? ", HEAD"
                                                                                     : "");
+    snprintf(r->uri, sizeof(r->uri), "%s", uri);
     r->s = s;
     r->fn = fn;
     r->ctx = ctx;

@@ -45,11 +45,12 @@ void server_route(struct server *s, const char *uri, server_fn fn, void *ctx);
 /* SERVER_DRAIN_LARGE: a body over SERVER_BODY_CAP (up to SERVER_DRAIN_MAX) is read and dropped
  * and the handler runs with req->too_large set, instead of a 413 (Marathon's http callbacks
  * back off after a non-2xx answer, and its deployment events can be that large). */
-enum { SERVER_DRAIN_LARGE = 1, SERVER_AUTH = 2 };
+enum { SERVER_DRAIN_LARGE = 1, SERVER_AUTH = 2, SERVER_SECRET_PATH = 4 };
 #define SERVER_DRAIN_MAX (256ll << 20)
 void server_route_flags(struct server *s, const char *uri, server_fn fn, void *ctx, unsigned flags);
 /* methods: the route's methods, "GET" or "GET, POST" (a GET route also answers HEAD); any other
  * is answered 405 with an Allow header before the handler runs (NULL: the handler decides).
+ * SERVER_SECRET_PATH: what follows the route's uri is a secret: the log shows "/<secret>".
  * SERVER_AUTH: the route wants "Authorization: Bearer <token>" (401 without it) once
  * server_require_token() has set a token. Before any handler also: a path with control bytes
  * or non-ASCII is 400; with "//", a dot segment or "%00" 404; headers over SERVER_HEADER_CAP
