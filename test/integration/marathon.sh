@@ -408,6 +408,12 @@ t_eq "... with Allow: POST" "$(curl -s -o /dev/null -D - "$CBURL" | tr -d '\r' |
 kill -TERM $CB_PID; wait $CB_PID
 t_eq "callback mode: exits 0 on SIGTERM" "$?" 0
 t_eq "callback mode: unregistered on SIGTERM" "$(subscribed && echo still || echo removed)" removed
+mdo subscribe -c "$TMP/cb.yaml" >>"$TMP/cb.log" 2>&1 &
+CB_PID=$!
+wait_for 10 subscribed
+t_eq "callback mode: restarted, the same secret URL is registered again" "$(subscribed && echo yes)" yes
+t_eq "... the secret in etcd is unchanged" "$(csecret)" "$SECRET"
+kill -TERM $CB_PID; wait $CB_PID
 mdo stop web -c "$TMP/cb.yaml" >/dev/null 2>&1
 t_eq "no error lines in the subscriber log" "$(cat "$TMP/sub.log" "$TMP/cb.log" | grep -c 'level=error')" 0
 t_eq "no sanitizer report in the subscriber log" "$(grep -c 'Sanitizer\|runtime error' "$TMP/sub.log")" 0
