@@ -88,8 +88,8 @@ t_eq "a body that is not UTF-8: 400" "$(code -X POST --data-binary @"$TMP/bad.js
 printf '{"service":"web","url":"http://10.0.0.1/\xc0\xaf"}' >"$TMP/bad.json"
 t_eq "an overlong UTF-8 sequence: 400" "$(code -X POST --data-binary @"$TMP/bad.json" "$S/v1/callbacks")" 400
 t_eq "a body that is not JSON: 400" "$(code -X POST -d '{"service":' "$S/v1/callbacks")" 400
-t_eq "requests logged" "$(grep -c 'msg="request"' "$TMP/sub.log" | awk '{print ($1 > 30) ? "yes" : $1}')" yes
-t_eq "no 5xx among them" "$(grep 'msg="request"' "$TMP/sub.log" | grep -c 'status=5')" 0
+t_eq "requests logged" "$(grep -c 'msg="request"' "$TMP/sub.log" | awk '{print ($1 >= 20) ? "yes" : $1}')" yes
+t_eq "no 5xx among them" "$(grep 'msg="request"' "$TMP/sub.log" | grep 'status=5' | sed 's/.*method=//' | sort | uniq -c)" ""
 
 # --- idle and slow clients (plain build: ASan's 1,200 thread stacks are another story) -------
 case $(basename "$BUILD") in
@@ -168,4 +168,5 @@ stop_subscriber
 t_eq "the token subscriber exits 0 (etcd down)" "$?" 0
 t_eq "no error lines in the logs" "$(cat "$TMP"/sub.log "$TMP"/insecure.log "$TMP"/tok.log | grep -c 'level=error')" 0
 t_eq "no sanitizer report in the logs" "$(cat "$TMP"/sub.log "$TMP"/insecure.log "$TMP"/tok.log | grep -c 'Sanitizer\|runtime error')" 0
+[ -n "${KEEP_TMP:-}" ] && cp -r "$TMP" /tmp/keep-$TEST_NAME
 t_done
