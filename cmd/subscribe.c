@@ -53,6 +53,10 @@ const char usage_subscribe[] =
     "  GET /metrics         Prometheus text: events, lag, reconcile diffs, etcd errors,\n"
     "                       callbacks sent and failed\n"
     "  POST /v1/callbacks, DELETE /v1/callbacks/ID   register/remove a membership callback\n"
+    "Other methods are answered 405 (with Allow). Off loopback every route but /health (and\n"
+    "the Marathon receiver, whose URL holds a secret) wants \"Authorization: Bearer\n"
+    "<subscriber.token>\"; such a listen without a token is refused at start, unless\n"
+    "subscriber.insecure: true.\n"
     "\n"
     "  --listen ADDR:PORT  where to serve HTTP (overrides subscriber.listen)\n"
     "  --lease SECS        leader lease time, 2..3600 (default 10)\n"
@@ -88,7 +92,9 @@ struct sub {
     struct leader lead;
     struct sched_sink sink;
     struct sub_face face;    /* what the HTTP routes read */
-    struct buf callback_url; /* subscriber.mode: callback: <public_url>/marathon/callback */
+    struct buf callback_url; /* subscriber.mode: callback: <public_url>/marathon/callback, then
+                              * /<secret> once the secret is loaded (face.secret_ready) */
+    size_t callback_base;    /* the length without /<secret>: what the log shows */
     int subscribed;
     pthread_mutex_t lock; /* guards want_reconcile */
     pthread_cond_t wake;  /* want_reconcile was set */
@@ -244,15 +250,38 @@ static void events_main(struct sub *s)
 static void callback_ensure(struct sub *s)
 {
     struct mdo_err err = MDO_ERR_INIT;
-    int r = s->ce.ops->subscription(s->ce.sched, s->callback_url.ptr, SCHED_SUB_CHECK, &err);
+    char *old;
+    int r;
+
+    if (!s->face.secret_ready) { /* the URL's secret segment, from etcd (or made there) */
+        if (sub_callback_secret(&s->face, &err)) {
+            log_warn("subscribe", "cannot read the callback path secret, retrying", "err=\"%s\"",
+                     err.msg);
+            keeper_note(&s->k, -err.code, &err);
+            return;
+        }
+        old = strndup(s->callback_url.ptr, s->callback_base);
+        buf_addf(&s->callback_url, "/%s", s->face.secret);
+        /* an older mdo registered the bare URL: Marathon would keep posting to a 404 */
+        if (old && s->ce.ops->subscription(s->ce.sched, old, SCHED_SUB_CHECK, &err) == 1) {
+            if (s->ce.ops->subscription(s->ce.sched, old, SCHED_SUB_DEL, &err))
+                log_warn("subscribe", "cannot remove the old callback URL", "url=%s err=\"%s\"",
+                         old, err.msg);
+            else
+                log_info("subscribe", "old callback URL (no secret) removed", "url=%s", old);
+        }
+        free(old);
+        err_clear(&err);
+    }
+    r = s->ce.ops->subscription(s->ce.sched, s->callback_url.ptr, SCHED_SUB_CHECK, &err);
 
     if (r == 0)
         r = s->ce.ops->subscription(s->ce.sched, s->callback_url.ptr, SCHED_SUB_ADD, &err);
     else if (r == 1)
         r = 0;
     if (r) {
-        log_warn("subscribe", "cannot register the event callback", "url=%s err=\"%s\"",
-                 s->callback_url.ptr, err.msg);
+        log_warn("subscribe", "cannot register the event callback", "url=%.*s/<secret> err=\"%s\"",
+                 (int)s->callback_base, s->callback_url.ptr, err.msg);
         pthread_mutex_lock(&s->k.lock);
         s->k.st.stream_connected = 0;
         pthread_mutex_unlock(&s->k.lock);
@@ -260,7 +289,8 @@ static void callback_ensure(struct sub *s)
         return;
     }
     if (!s->subscribed)
-        log_info("subscribe", "event callback registered", "url=%s", s->callback_url.ptr);
+        log_info("subscribe", "event callback registered", "url=%.*s/<secret>",
+                 (int)s->callback_base, s->callback_url.ptr);
     if (!s->subscribed)
         on_connected(s);
     s->subscribed = 1;
@@ -411,7 +441,8 @@ static void unsubscribe(struct sub *s)
     if (s->ce.ops->subscription(s->ce.sched, s->callback_url.ptr, SCHED_SUB_DEL, &cerr))
         log_warn("subscribe", "cannot unregister the event callback", "err=\"%s\"", cerr.msg);
     else
-        log_info("subscribe", "event callback unregistered", "url=%s", s->callback_url.ptr);
+        log_info("subscribe", "event callback unregistered", "url=%.*s/<secret>",
+                 (int)s->callback_base, s->callback_url.ptr);
 }
 
 /* Everything between opening the environment and closing it: the keeper, the lease, the HTTP
@@ -445,6 +476,18 @@ static void serve(struct sub *s, const char *listen, long lease_s, struct mdo_er
         }
         buf_addf(&s->callback_url, "%.*s/marathon/callback",
                  (int)(strlen(pub) - (pub[0] && pub[strlen(pub) - 1] == '/')), pub);
+        s->callback_base = s->callback_url.len;
+    }
+    /* DESIGN §10: off loopback the face wants subscriber.token (all but /health and the
+     * Marathon receiver), unless the operator said subscriber.insecure */
+    if (!server_listen_loopback(listen) && !(cfg->subscriber.token && *cfg->subscriber.token) &&
+        !cfg->subscriber.insecure) {
+        err_set(err, MDO_ECONFIG,
+                "%s: subscriber.listen '%s' is not a loopback address and subscriber.token is "
+                "not set: anyone who reaches the port could read the registry; set "
+                "subscriber.token, or subscriber.insecure: true to serve it without one",
+                cfg->path, listen);
+        return;
     }
     keeper_init(&s->k, cfg, &s->ce.etcd, s->ce.ops, s->ce.sched);
     keeper_set_writer(&s->k, 0); /* until the lease is ours */
@@ -472,7 +515,21 @@ static void serve(struct sub *s, const char *listen, long lease_s, struct mdo_er
     ret = callbacks_start(&s->cb, cfg, &s->ce.etcd, err);
     if (ret)
         goto out_server;
-    s->face = (struct sub_face){cfg, &s->ce.etcd, &s->k, s->cb, s->ce.ops, s->ce.sched, &s->sink};
+    s->face.cfg = cfg;
+    s->face.etcd = &s->ce.etcd;
+    s->face.k = &s->k;
+    s->face.cb = s->cb;
+    s->face.ops = s->ce.ops;
+    s->face.sched = s->ce.sched;
+    s->face.sink = &s->sink;
+    if (!server_listen_loopback(listen)) {
+        s->face.public_face = 1;
+        s->face.token = cfg->subscriber.token;
+        server_require_token(srv, cfg->subscriber.token);
+        if (!cfg->subscriber.token || !*cfg->subscriber.token)
+            log_warn("subscribe", "listening off loopback without a token (subscriber.insecure)",
+                     "listen=%s", listen);
+    }
     sub_http_routes(srv, &s->face, s->callback_url.len > 0);
     subscribe_callbacks_routes(srv, s->cb);
     s->k.changed = callbacks_changed;
@@ -517,7 +574,7 @@ static void serve(struct sub *s, const char *listen, long lease_s, struct mdo_er
      * with the timeout it started with) */
     s->ce.etcd.timeout_ms = 600;
     stuck |= bounded(resign, s, 700, "resign");
-    if (s->callback_url.len && s->ce.sched)
+    if (s->callback_url.len && s->ce.sched && s->face.secret_ready)
         stuck |= bounded(unsubscribe, s, 700, "unsubscribe");
     if (s->open_failed)
         *err = s->open_err;

@@ -207,6 +207,6 @@ static void route_callbacks(void *ctx, const struct server_req *req, struct serv
 
 int subscribe_callbacks_routes(struct server *srv, struct callbacks *cb)
 {
-    server_route(srv, "/v1/callbacks", route_callbacks, cb);
+    server_route_methods(srv, "/v1/callbacks", "GET, POST, DELETE", route_callbacks, cb, 0);
     return 0;
 }

@@ -4,12 +4,17 @@
  * Every JSON answer is built with cJSON. Names read back from the registry are checked with the
  * config's own rules (names.h) before they reach an answer or the page: a record whose service
  * or container breaks them is left out (and logged), not repaired. The page is HTML-escaped.
+ * A 5xx names the peer at fault by its kind ("etcd unavailable"), never its address: the
+ * details go to the log. Off loopback every route but /health and the Marathon receiver wants
+ * subscriber.token (lib/server.c checks it); the receiver wants its secret path segment.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
@@ -42,7 +47,6 @@ static void route_health(void *ctx, const struct server_req *req, struct server_
     cJSON *o = cJSON_CreateObject(), *reasons = cJSON_AddArrayToObject(o, "reasons");
     int64_t now = clock_now_ms();
 
-    (void)req;
     keeper_snapshot(f->k, &st, &held);
     keeper_reasons(&st, held.n, &why);
     for (unsigned i = 0; i < why.n; i++)
@@ -66,7 +70,8 @@ static void route_health(void *ctx, const struct server_req *req, struct server_
             if (held_name_ok(held.v[i]))
                 cJSON_AddItemToArray(h, cJSON_CreateString(held.v[i]));
     }
-    if (st.last_error[0])
+    /* the last error may name an endpoint: off loopback only for a caller with the token */
+    if (st.last_error[0] && (!f->public_face || server_bearer_ok(req->authorization, f->token)))
         cJSON_AddStringToObject(o, "last_error", st.last_error);
     server_json(resp, why.n ? 503 : 200, o);
     cJSON_Delete(o);
@@ -83,7 +88,11 @@ static int read_registry(struct sub_face *f, const char *service, struct reg_rec
 
     if (reg_list(f->etcd, f->cfg->etcd.prefix, f->cfg->environment, service, recs, n, NULL, NULL,
                  &err)) {
-        server_error(resp, 503, err.msg[0] ? err.msg : "registry unreadable");
+        /* the message names etcd's endpoint: the log has it, the answer only the peer's kind */
+        log_warn("subscribe", "registry read failed", "err=\"%s\"", err.msg);
+        server_error(resp, 503,
+                     err.origin == MDO_SRC_ETCD || !err.origin ? "etcd unavailable"
+                                                               : "registry unavailable");
         return -1;
     }
     for (unsigned i = 0; i < *n; i++) {
@@ -120,10 +129,6 @@ static void route_services(void *ctx, const struct server_req *req, struct serve
     unsigned n = 0;
     cJSON *o, *services, *list = NULL;
 
-    if (strcmp(req->method, "GET")) {
-        server_error(resp, 405, "method not allowed");
-        return;
-    }
     if (!strncmp(req->path, "/v1/services/", 13) && req->path[13])
         svc = req->path + 13;
     if ((svc && !name_ok(svc)) ||
@@ -180,7 +185,7 @@ static void route_info(void *ctx, const struct server_req *req, struct server_re
     if (read_registry(f, NULL, &recs, &n, resp)) {
         buf_reset(b);
         resp->content_type = "text/html; charset=utf-8";
-        buf_adds(b, "<!doctype html><p>registry unreachable</p>\n");
+        buf_adds(b, "<!doctype html><p>etcd unavailable: the registry cannot be read</p>\n");
         return;
     }
     resp->content_type = "text/html; charset=utf-8";
@@ -277,7 +282,21 @@ static void route_metrics(void *ctx, const struct server_req *req, struct server
     callbacks_metrics(f->cb, b);
 }
 
-/* POST /marathon/callback (and the seed's POST /callback): Marathon's http_callback events */
+/* 1 when path is "<base>/<secret>" (base "/marathon/callback" or "/callback"), the segment
+ * compared in constant time */
+static int secret_path_ok(struct sub_face *f, const char *path)
+{
+    const char *seg = NULL;
+
+    if (!strncmp(path, "/marathon/callback/", 19))
+        seg = path + 19;
+    else if (!strncmp(path, "/callback/", 10))
+        seg = path + 10;
+    return seg && strlen(seg) == SUB_SECRET_LEN && !CRYPTO_memcmp(seg, f->secret, SUB_SECRET_LEN);
+}
+
+/* POST /marathon/callback/<secret> (and the seed's POST /callback/<secret>): Marathon's
+ * http_callback events. Without the secret: 404, as for any other unknown path. */
 static void route_marathon_callback(void *ctx, const struct server_req *req,
                                     struct server_resp *resp)
 {
@@ -286,8 +305,12 @@ static void route_marathon_callback(void *ctx, const struct server_req *req,
     struct sched *sc = f->sched;
     cJSON *o;
 
-    if (strcmp(req->method, "POST")) {
-        server_error(resp, 405, "method not allowed");
+    if (!f->secret_ready) { /* Marathon retries a callback that failed */
+        server_error(resp, 503, "not ready");
+        return;
+    }
+    if (!secret_path_ok(f, req->path)) {
+        server_error(resp, 404, "no such resource");
         return;
     }
     if (!sc) { /* not open yet: Marathon retries a callback that failed */
@@ -326,15 +349,74 @@ static void route_404(void *ctx, const struct server_req *req, struct server_res
 
 void sub_http_routes(struct server *srv, struct sub_face *f, int callback)
 {
-    server_route(srv, "/", route_404, f);
-    server_route(srv, "/health", route_health, f);
-    server_route(srv, "/info", route_info, f);
-    server_route(srv, "/v1/services", route_services, f);
-    server_route(srv, "/metrics", route_metrics, f);
+    server_route_methods(srv, "/", NULL, route_404, f, SERVER_AUTH);
+    server_route_methods(srv, "/health", "GET", route_health, f, 0);
+    server_route_methods(srv, "/info", "GET", route_info, f, SERVER_AUTH);
+    server_route_methods(srv, "/v1/services", "GET", route_services, f, SERVER_AUTH);
+    server_route_methods(srv, "/metrics", "GET", route_metrics, f, SERVER_AUTH);
     if (callback) {
-        server_route_flags(srv, "/marathon/callback", route_marathon_callback, f,
-                           SERVER_DRAIN_LARGE);
-        server_route_flags(srv, "/callback", route_marathon_callback, f,
-                           SERVER_DRAIN_LARGE); /* the seed's path */
+        server_route_methods(srv, "/marathon/callback", "POST", route_marathon_callback, f,
+                             SERVER_DRAIN_LARGE | SERVER_SECRET_PATH);
+        server_route_methods(srv, "/callback", "POST", route_marathon_callback, f,
+                             SERVER_DRAIN_LARGE | SERVER_SECRET_PATH); /* the seed's path */
     }
+}
+
+int sub_callback_secret(struct sub_face *f, struct mdo_err *err)
+{
+    struct buf key = BUF_INIT(0);
+    struct etcd_kvs kvs = ETCD_KVS_INIT;
+    unsigned char raw[SUB_SECRET_LEN / 2];
+    char hex[SUB_SECRET_LEN + 1];
+    int ret, applied = 0;
+
+    if (f->secret_ready)
+        return 0;
+    if (reg_callback_path_key(&key, f->cfg->etcd.prefix, f->cfg->environment)) {
+        buf_release(&key);
+        return err_set(err, MDO_ECONFIG, "environment '%s' makes no key", f->cfg->environment);
+    }
+    for (int round = 0; round < 2; round++) {
+        int64_t guard = 0;
+        ret = etcd_get(f->etcd, key.ptr, &kvs, err);
+        if (ret)
+            break;
+        if (kvs.n == 1) {
+            const char *v = kvs.kv[0].value;
+            size_t len = strspn(v, "0123456789abcdef");
+            if (len == SUB_SECRET_LEN && !v[len]) {
+                memcpy(f->secret, v, SUB_SECRET_LEN + 1);
+                f->secret_ready = 1;
+                break;
+            }
+            guard = kvs.kv[0].mod_revision; /* not ours to keep: replaced */
+            log_warn("subscribe", "the callback path secret in etcd is malformed, replaced",
+                     "key=%s", key.ptr);
+        }
+        etcd_kvs_release(&kvs);
+        if (RAND_bytes(raw, sizeof(raw)) != 1) {
+            ret = err_set(err, MDO_EFAIL, "no random bytes for the callback path (RAND_bytes)");
+            break;
+        }
+        for (size_t i = 0; i < sizeof(raw); i++)
+            snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+        /* create-only (or over the malformed value read): a subscriber that wrote first wins,
+         * the other reads its value in the next round */
+        struct etcd_op op = {ETCD_PUT, key.ptr, hex, guard, 0};
+        ret = etcd_txn(f->etcd, &op, 1, &applied, err);
+        if (ret)
+            break;
+        if (applied) {
+            memcpy(f->secret, hex, sizeof(hex));
+            f->secret_ready = 1;
+            log_info("subscribe", "callback path secret made", "key=%s", key.ptr);
+            break;
+        }
+    }
+    if (!ret && !f->secret_ready)
+        ret = err_set(err, MDO_EFAIL, "the callback path secret at %s keeps changing", key.ptr);
+    etcd_kvs_release(&kvs);
+    OPENSSL_cleanse(raw, sizeof(raw));
+    buf_release(&key);
+    return ret;
 }

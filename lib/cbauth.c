@@ -1,35 +1,16 @@
 /* cbauth.c - the bearer-token rule of the subscriber's /v1/callbacks: operator or guest */
 #include <string.h>
-#include <strings.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include "cbauth.h"
-
-/* Whether a equals b, in time that depends on neither (both hashed first). */
-static int same_secret(const char *a, const char *b)
-{
-    unsigned char da[EVP_MAX_MD_SIZE], db[EVP_MAX_MD_SIZE];
-    unsigned int na = 0, nb = 0;
-
-    if (!EVP_Digest(a, strlen(a), da, &na, EVP_sha256(), NULL) ||
-        !EVP_Digest(b, strlen(b), db, &nb, EVP_sha256(), NULL) || na != nb)
-        return 0;
-    return !CRYPTO_memcmp(da, db, na);
-}
+#include "server.h"
 
 enum cbauth_role cbauth_role(const char *token, const char *guest_token, const char *authorization)
 {
-    const char *h = authorization;
     int admin, guest;
 
     if (!token || !*token)
         return CBAUTH_ADMIN;
-    /* RFC 6750: the scheme is case-insensitive; one space before the token */
-    if (!h || strncasecmp(h, "Bearer ", 7) || !h[7])
-        return CBAUTH_NONE;
-    h += 7;
-    admin = same_secret(h, token);
-    guest = guest_token && *guest_token && same_secret(h, guest_token);
+    admin = server_bearer_ok(authorization, token); /* both compared: no timing of which */
+    guest = server_bearer_ok(authorization, guest_token);
     return admin ? CBAUTH_ADMIN : guest ? CBAUTH_GUEST : CBAUTH_NONE;
 }
 

@@ -112,6 +112,7 @@ struct cfg_subscriber {
     unsigned ncallback_allow;
     unsigned callback_max_per_service; /* registrations, default 16 */
     unsigned callback_max_per_owner;   /* default 64 */
+    bool insecure;    /* a listen off loopback without a token is allowed (default false) */
 };
 
 struct cfg_docker {

@@ -98,6 +98,7 @@ static const cyaml_schema_field_t subscriber_fields[] = {
                                callback_allow, ncallback_allow, &str_entry, 0, CYAML_UNLIMITED),
     UINT("callback_max_per_service", struct cfg_subscriber, callback_max_per_service),
     UINT("callback_max_per_owner", struct cfg_subscriber, callback_max_per_owner),
+    CYAML_FIELD_BOOL("insecure", OPT, struct cfg_subscriber, insecure),
     CYAML_FIELD_END,
 };
 

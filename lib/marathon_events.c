@@ -8,7 +8,10 @@
  * once per READ_WINDOW_MS and registers from exactly as list() would (same bytes, so the
  * periodic reconcile never rewrites it). Nothing reads Marathon inside curl's write callback.
  * Marathon does not order events and has no replay (ref README "Events"): the reconcile stays
- * the safety net. Removals (TASK_KILLING first: d2iq-archive/marathon#4609) need no read.
+ * the safety net. Removals (TASK_KILLING first: d2iq-archive/marathon#4609) need no read on
+ * the stream; a removal that came by http callback (anyone who reaches the port could have sent
+ * it) is a hint: the worker reads the app and removes the record only when Marathon no longer
+ * lists the task (a down check, queued like a read, DOWN_TRIES times at most).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +33,59 @@ struct mar_evstate {
     const struct sched_sink *sink;
     struct sse sse;
     int connected;
+    int callback; /* the event came by http callback: a down is checked first */
 };
 
 #define READ_WINDOW_MS  200  /* an app is read at most once per window */
 #define READ_TIMEOUT_MS 3000 /* a shutdown waits for the read under way: SIGTERM within 5 s */
+
+/* A down check rides the app's read queue as "!<try><task id>": '!' is in no task id
+ * (segment_ok), so a queued read never registers it. A task Marathon still lists is checked
+ * again a window later, DOWN_TRIES times in all (a TASK_KILLED may come before Marathon's own
+ * task list drops it); then the reconcile decides. */
+#define DOWN_MARK  '!'
+#define DOWN_TRIES 3
+
+static void down_queue(struct mar_sched *m, const char *app, const char *task, int try)
+{
+    struct buf b = BUF_INIT(0);
+
+    if (buf_addf(&b, "%c%d%s", DOWN_MARK, try, task) ||
+        mar_cache_want(&m->cache, app, b.ptr, clock_now_ms()))
+        log_warn("marathon", "out of memory queueing a down check", "task=%s", task);
+    buf_release(&b);
+}
+
+/* The down checks among an app's queued ids, after its read: a task the app no longer lists
+ * (or an app that is gone) is removed; one it still lists is checked again, or left to the
+ * reconcile. A failed read (app NULL, gone 0) is retried like a listed one. */
+static void down_checks(struct mar_sched *m, const char *app_id, const char *service,
+                        const cJSON *app, int gone, const struct strset *tasks)
+{
+    for (size_t i = 0; i < tasks->n; i++) {
+        const char *id = tasks->v[i], *tid = id + 2;
+        const cJSON *task;
+        int listed = !gone && !app;
+        if (id[0] != DOWN_MARK || id[1] < '0' || id[1] > '9')
+            continue;
+        cJSON_ArrayForEach(task, cJSON_GetObjectItemCaseSensitive(app, "tasks"))
+        {
+            const char *t = json_str(task, "id");
+            if (t && !strcmp(t, tid))
+                listed = 1;
+        }
+        if (!listed) {
+            log_debug("marathon", "callback down event confirmed", "service=%s task=%s", service,
+                      tid);
+            m->sink->down(m->sink->ctx, service, tid);
+        } else if (id[1] - '0' + 1 < DOWN_TRIES) {
+            down_queue(m, app_id, tid, id[1] - '0' + 1);
+        } else {
+            log_info("marathon", "callback down event not confirmed: Marathon lists the task",
+                     "service=%s task=%s", service, tid);
+        }
+    }
+}
 
 /* The tasks of app whose id, or whose instance's id (a health event's instanceId: 1.4-1.7's
  * "<p>.marathon-<u>" for task "<p>.<u>", 1.8+'s prefix form; mar_task_of), was queued. */
@@ -80,6 +132,7 @@ static void read_app(struct mar_sched *m, const char *app_id, const struct strse
         if (tid && wanted_task(tasks, tid) && mar_record(m, app, task, &rec) == 0)
             m->sink->up(m->sink->ctx, &rec);
     }
+    down_checks(m, app_id, service, cJSON_IsObject(app) ? app : NULL, !ret && status == 404, tasks);
     cJSON_Delete(ans);
     buf_release(&path);
 }
@@ -227,7 +280,10 @@ static int on_event(void *ctx, const char *type, const char *data, size_t len)
             running(st, ev);
         else if (id && is_down_state(status)) {
             mar_cache_forget(&st->m->cache, app, id);
-            st->sink->down(st->sink->ctx, service, id);
+            if (st->callback)
+                down_queue(st->m, app, id, 0);
+            else
+                st->sink->down(st->sink->ctx, service, id);
         }
     } else if (!strcmp(type, "health_status_changed_event")) {
         id = json_str(ev, "instanceId") ? json_str(ev, "instanceId") : json_str(ev, "taskId");
@@ -239,7 +295,9 @@ static int on_event(void *ctx, const char *type, const char *data, size_t len)
                !strcmp(type, "unhealthy_instance_kill_event")) {
         /* a TASK_KILLED follows (allegro/marathon-consul#131): deregistering twice is fine */
         id = json_str(ev, "taskId") ? json_str(ev, "taskId") : json_str(ev, "instanceId");
-        if (id && segment_ok(id))
+        if (id && segment_ok(id) && st->callback)
+            down_queue(st->m, app, id, 0);
+        else if (id && segment_ok(id))
             st->sink->down(st->sink->ctx, service, id);
     }
     cJSON_Delete(ev);
@@ -346,6 +404,7 @@ int mar_feed(struct sched *s, const struct sched_sink *sink, const char *body, s
     st.m = m;
     st.sink = sink;
     st.connected = 1;
+    st.callback = 1;
     worker_start(m, sink);
     on_event(&st, "message", body, len); /* the type is the body's eventType */
     return 0;
@@ -383,7 +442,7 @@ int mar_subscription(struct sched *s, const char *url, int action, struct mdo_er
                       m->shown);
     else if (!ret && status != 200 &&
              !(action == SCHED_SUB_DEL && mar_callbacks_removed(status, ans)))
-        ret = mar_fail(m, path.ptr, status, ans, err);
+        ret = mar_fail(m, "/v2/eventSubscriptions", status, ans, err); /* the URL holds a secret */
     if (action == SCHED_SUB_DEL)
         mar_events_stop(m); /* the callbacks end here: the worker's sink may go */
     if (!ret && action == SCHED_SUB_CHECK) {

@@ -669,3 +669,10 @@ int reg_list_stored(struct etcd *e, const char *prefix, const char *env, const c
     buf_release(&p);
     return ret;
 }
+
+int reg_callback_path_key(struct buf *b, const char *prefix, const char *env)
+{
+    int ret = env_part(b, prefix, env);
+
+    return ret ? ret : buf_adds(b, "secrets/marathon_callback");
+}

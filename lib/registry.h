@@ -66,6 +66,9 @@ int reg_callback_key(struct buf *b, const char *prefix, const char *env, const c
 int reg_secret_key(struct buf *b, const char *prefix, const char *env, const char *id);
 /* "<prefix>/<env>/leader" */
 int reg_leader_key(struct buf *b, const char *prefix, const char *env);
+/* "<prefix>/<env>/secrets/marathon_callback": the secret path segment of the callback URL the
+ * subscriber registers with Marathon (callback mode); only the subscriber reads or writes it */
+int reg_callback_path_key(struct buf *b, const char *prefix, const char *env);
 
 /* Canonical JSON of DESIGN §5; caller frees. Same record, same bytes (the diff relies on it). */
 char *reg_record_json(const struct reg_record *r);

@@ -1,9 +1,17 @@
 /* server.c - civetweb wrapped: routes to handlers that fill a struct server_resp */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <civetweb.h>
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include "clock.h"
 #include "http.h"
 #include "log.h"
 #include "server.h"
@@ -11,7 +19,10 @@
 struct route {
     server_fn fn;
     void *ctx;
-    unsigned flags; /* SERVER_* */
+    unsigned flags;   /* SERVER_* */
+    char allow[64];   /* "GET, HEAD" as the Allow header says it; "" = any method */
+    char uri[64];     /* as registered: what a SERVER_SECRET_PATH route's log line shows */
+    struct server *s; /* its server: the token */
     struct route *next;
 };
 
@@ -19,12 +30,156 @@ struct server {
     struct mg_context *mg;
     int port;
     struct route *routes; /* owned; freed by server_stop */
+    const char *token;    /* SERVER_AUTH routes want it (borrowed), or NULL */
 };
+
+/* Whether a equals b, in time that depends on neither, not even their lengths (hashed first). */
+static int same_secret(const char *a, const char *b)
+{
+    unsigned char da[EVP_MAX_MD_SIZE], db[EVP_MAX_MD_SIZE];
+    unsigned int na = 0, nb = 0;
+
+    if (!EVP_Digest(a, strlen(a), da, &na, EVP_sha256(), NULL) ||
+        !EVP_Digest(b, strlen(b), db, &nb, EVP_sha256(), NULL) || na != nb)
+        return 0;
+    return !CRYPTO_memcmp(da, db, na);
+}
+
+int server_bearer_ok(const char *authorization, const char *token)
+{
+    /* RFC 6750: the scheme is case-insensitive; one space before the token */
+    if (!token || !*token || !authorization || strncasecmp(authorization, "Bearer ", 7) ||
+        !authorization[7])
+        return 0;
+    return same_secret(authorization + 7, token);
+}
+
+/* One ADDR:PORT of civetweb's listening_ports: loopback ("127.x.y.z:P", "[::1]:P",
+ * "localhost:P"); a bare port listens on every interface. */
+static int one_loopback(const char *p, size_t len)
+{
+    char host[64];
+    const char *colon = NULL;
+    struct in_addr a4;
+
+    for (size_t i = 0; i < len; i++)
+        if (p[i] == ':')
+            colon = p + i;
+    if (!colon || (size_t)(colon - p) >= sizeof(host))
+        return 0;
+    if (p[0] == '[') { /* [v6]:port */
+        if (colon < p + 2 || colon[-1] != ']')
+            return 0;
+        memcpy(host, p + 1, (size_t)(colon - p - 2));
+        host[colon - p - 2] = '\0';
+        return !strcmp(host, "::1");
+    }
+    memcpy(host, p, (size_t)(colon - p));
+    host[colon - p] = '\0';
+    if (!strcmp(host, "localhost"))
+        return 1;
+    return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+int server_listen_loopback(const char *listen)
+{
+    const char *p = listen;
+
+    if (!p || !*p)
+        return 0;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        if (!one_loopback(p, len))
+            return 0;
+        p += len + (p[len] == ',');
+    }
+    return 1;
+}
+
+void server_require_token(struct server *s, const char *token)
+{
+    s->token = token && *token ? token : NULL;
+}
+
+/* method is one of the comma-separated list allow ("GET" lets HEAD in too) */
+static int method_allowed(const char *allow, const char *method)
+{
+    size_t n = strlen(method);
+
+    if (!*allow)
+        return 1;
+    for (const char *p = allow; *p;) {
+        size_t len = strcspn(p, ", ");
+        if (len == n && !strncmp(p, method, n))
+            return 1;
+        p += len;
+        p += strspn(p, ", ");
+    }
+    return 0;
+}
+
+/* A request path mdo answers: printable ASCII, no "//", no dot segment (civetweb's cleaned
+ * local_uri differs from the raw one then), no escape. 0, or the status to answer: 400, 404. */
+static int path_status(const struct mg_request_info *ri)
+{
+    const char *raw = ri->local_uri_raw ? ri->local_uri_raw : "";
+
+    for (const unsigned char *p = (const unsigned char *)raw; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f)
+            return 400;
+    if (!ri->local_uri || strcmp(raw, ri->local_uri) || strstr(raw, "//") || strstr(raw, "/./") ||
+        strchr(raw, '%'))
+        return 404; /* no mdo name holds a '%': an escape is a trick ("%2e%2e", "%00") */
+    return 0;
+}
+
+/* The request's header bytes as they came (name: value CRLF each): SERVER_HEADER_CAP bounds */
+static size_t header_bytes(const struct mg_request_info *ri)
+{
+    size_t n = strlen(ri->request_method) + strlen(ri->request_uri ? ri->request_uri : "") + 16;
+
+    for (int i = 0; i < ri->num_headers; i++)
+        n += strlen(ri->http_headers[i].name) + strlen(ri->http_headers[i].value) + 4;
+    return n;
+}
+
+/* Valid UTF-8 with no NUL (RFC 3629: no overlongs, no surrogates, at most U+10FFFF) */
+static int utf8_ok(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i], need, min, cp;
+        if (!c)
+            return 0;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if ((c & 0xe0) == 0xc0)
+            need = 1, min = 0x80, cp = c & 0x1f;
+        else if ((c & 0xf0) == 0xe0)
+            need = 2, min = 0x800, cp = c & 0x0f;
+        else if ((c & 0xf8) == 0xf0)
+            need = 3, min = 0x10000, cp = c & 0x07;
+        else
+            return 0;
+        if (n - i <= need)
+            return 0;
+        for (unsigned k = 1; k <= need; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += need + 1;
+    }
+    return 1;
+}
 
 /* Frames the response with civetweb's response API (status line, reason phrase and Date are
  * civetweb's); a HEAD request gets the headers GET would get and no body. */
 static void send_resp(struct mg_connection *c, int head, int status, const char *type,
-                      const char *body, size_t len)
+                      const char *allow, const char *body, size_t len)
 {
     char clen[24];
 
@@ -37,6 +192,10 @@ static void send_resp(struct mg_connection *c, int head, int status, const char 
     mg_response_header_add(c, "Content-Length", clen, -1);
     mg_response_header_add(c, "Cache-Control", "no-store", -1);
     mg_response_header_add(c, "X-Content-Type-Options", "nosniff", -1);
+    if (allow && *allow)
+        mg_response_header_add(c, "Allow", allow, -1);
+    if (status == 401)
+        mg_response_header_add(c, "WWW-Authenticate", "Bearer", -1);
     mg_response_header_send(c);
     if (len && !head)
         mg_write(c, body, len);
@@ -70,6 +229,79 @@ void server_error(struct server_resp *resp, int status, const char *msg)
     cJSON_Delete(o);
 }
 
+/* Answers before any handler runs: 0 to run it, else the status (the error in resp). */
+static int refuse(struct mg_connection *c, const struct route *r, const struct server_req *req,
+                  struct server_resp *resp)
+{
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    int st = path_status(ri);
+
+    if (st)
+        server_error(resp, st, st == 400 ? "bad request path" : "no such resource");
+    else if (header_bytes(ri) > SERVER_HEADER_CAP)
+        server_error(resp, st = 431, "request headers too large");
+    else if ((r->flags & SERVER_AUTH) && r->s->token &&
+             !server_bearer_ok(req->authorization, r->s->token))
+        server_error(resp, st = 401, "a bearer token is required (subscriber.token)");
+    else if (!method_allowed(r->allow, ri->request_method))
+        server_error(resp, st = 405, "method not allowed");
+    else if (req->too_large && !(r->flags & SERVER_DRAIN_LARGE))
+        server_error(resp, st = 413, "body too large");
+    else if (!req->too_large && !utf8_ok((const unsigned char *)req->body, req->body_len))
+        server_error(resp, st = 400, "the body is not UTF-8 text");
+    return st;
+}
+
+/* Shuts down the socket of this request's connection (found among the process's descriptors by
+ * its two ends; it is this worker's, so it cannot close under us): civetweb reads on what is
+ * left of a body after the handler, and has no call that stops it. */
+static void shut_connection(const struct mg_request_info *ri)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+
+    while (d && (e = readdir(d))) {
+        struct sockaddr_storage l, p;
+        socklen_t ll = sizeof(l), pl = sizeof(p);
+        char addr[INET6_ADDRSTRLEN];
+        int fd = (int)strtol(e->d_name, NULL, 10), lport, pport;
+        const void *a;
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(d) ||
+            getsockname(fd, (struct sockaddr *)&l, &ll) ||
+            getpeername(fd, (struct sockaddr *)&p, &pl) || l.ss_family != p.ss_family)
+            continue;
+        if (p.ss_family == AF_INET) {
+            lport = ntohs(((struct sockaddr_in *)&l)->sin_port);
+            pport = ntohs(((struct sockaddr_in *)&p)->sin_port);
+            a = &((struct sockaddr_in *)&p)->sin_addr;
+        } else if (p.ss_family == AF_INET6) {
+            lport = ntohs(((struct sockaddr_in6 *)&l)->sin6_port);
+            pport = ntohs(((struct sockaddr_in6 *)&p)->sin6_port);
+            a = &((struct sockaddr_in6 *)&p)->sin6_addr;
+        } else {
+            continue;
+        }
+        if (lport == ri->server_port && pport == ri->remote_port &&
+            inet_ntop(p.ss_family, a, addr, sizeof(addr)) && !strcmp(addr, ri->remote_addr)) {
+            shutdown(fd, SHUT_RDWR);
+            break;
+        }
+    }
+    if (d)
+        closedir(d);
+}
+
+#define SLOW_READ 4 /* bytes: a slow body is looked at (its deadline) at least this often */
+
+/* The next read's size: doubled (up to max) after a read that took under 100 ms, else
+ * SLOW_READ again. */
+static size_t next_want(size_t want, int64_t t0, size_t max)
+{
+    if (clock_now_ms() - t0 >= 100)
+        return SLOW_READ;
+    return want * 2 < max ? want * 2 : max;
+}
+
 static int dispatch(struct mg_connection *c, void *cbdata)
 {
     const struct mg_request_info *ri = mg_get_request_info(c);
@@ -80,14 +312,28 @@ static int dispatch(struct mg_connection *c, void *cbdata)
     int head = !strcmp(ri->request_method, "HEAD");
     int too_large = ri->content_length > (long long)SERVER_BODY_CAP;
     char chunk[2048]; /* civetweb's worker threads have a small fixed stack */
-    int n;
+    int n, refused, slow = 0;
+    size_t want = SLOW_READ;
+    /* civetweb times each read of a body (request_timeout_ms), not the whole, and mg_read()
+     * returns only once it has all it was asked for: a client that sends a byte a second would
+     * hold its worker for as long as it likes. So a body is read in pieces that grow while
+     * they come fast and shrink to SLOW_READ bytes when not, against a deadline. */
+    int64_t deadline = clock_deadline_ms(SERVER_BODY_MS), t0;
 
-    while (!too_large && (n = mg_read(c, chunk, sizeof(chunk))) > 0)
+    while (!too_large && !slow && (t0 = clock_now_ms(), n = mg_read(c, chunk, want)) > 0) {
         too_large = buf_add(&body, chunk, (size_t)n) != 0;
+        slow = clock_left_ms(deadline) <= 0;
+        want = next_want(want, t0, sizeof(chunk));
+    }
     if (too_large && (r->flags & SERVER_DRAIN_LARGE)) { /* read and drop the rest, bounded */
         long long drained = 0;
-        while (drained < SERVER_DRAIN_MAX && (n = mg_read(c, chunk, sizeof(chunk))) > 0)
+        deadline = clock_deadline_ms(SERVER_DRAIN_MS);
+        while (!slow && drained < SERVER_DRAIN_MAX &&
+               (t0 = clock_now_ms(), n = mg_read(c, chunk, want)) > 0) {
             drained += n;
+            slow = clock_left_ms(deadline) <= 0;
+            want = next_want(want, t0, sizeof(chunk));
+        }
         buf_release(&body);
     }
     req.method = head ? "GET" : ri->request_method; /* HEAD is GET without the body */
@@ -98,16 +344,56 @@ static int dispatch(struct mg_connection *c, void *cbdata)
     req.body = buf_str(&body);
     req.body_len = body.len;
     req.too_large = too_large;
-    if (too_large && !(r->flags & SERVER_DRAIN_LARGE))
-        server_error(&resp, 413, "body too large"); /* before any handler runs */
-    else
+    if (slow) { /* civetweb's error path closes the connection: its body is not read on */
+        log_debug("server", "request body too slow", "method=%s limit_ms=%d", ri->request_method,
+                  SERVER_BODY_MS);
+        mg_send_http_error(c, 408, "%s", "the request body came too slowly");
+        shut_connection(ri);
+        buf_release(&resp.body);
+        buf_release(&body);
+        return 408;
+    }
+    refused = refuse(c, r, &req, &resp);
+    if (!refused)
         r->fn(r->ctx, &req, &resp);
-    send_resp(c, head, resp.status, resp.content_type, buf_str(&resp.body), resp.body.len);
-    log_debug("server", "request", "method=%s path=%s status=%d reason=\"%s\"", ri->request_method,
-              req.path, resp.status, mg_get_response_code_text(c, resp.status));
+    send_resp(c, head, resp.status, resp.content_type, resp.status == 405 ? r->allow : NULL,
+              buf_str(&resp.body), resp.body.len);
+    log_debug(
+        "server", "request", "method=%s path=%s%s status=%d reason=\"%s\"", ri->request_method,
+        refused == 400                    ? "?"
+        : (r->flags & SERVER_SECRET_PATH) ? r->uri
+                                          : req.path,
+        (r->flags & SERVER_SECRET_PATH) && strlen(req.path) > strlen(r->uri) ? "/<secret>" : "",
+        resp.status, mg_get_response_code_text(c, resp.status));
     buf_release(&resp.body);
     buf_release(&body);
     return resp.status;
+}
+
+/* civetweb's own refusals (a request it cannot parse, a head over max_request_size, a method
+ * it does not know) in mdo's JSON shape; a head too large is 431 (civetweb says 400 or 413). */
+static int http_error_cb(struct mg_connection *c, int status, const char *msg)
+{
+    char body[96];
+    const char *why = mg_get_response_code_text(c, status);
+    int n;
+
+    if (msg && (strstr(msg, "too large") || strstr(msg, "Too Large") || strstr(msg, "too long")))
+        status = 431, why = "request headers too large";
+    log_debug("server", "refused by civetweb", "status=%d detail=\"%.100s\"", status,
+              msg ? msg : "");
+    n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}\n",
+                 status == 431   ? why
+                 : status == 408 ? "the request came too slowly"
+                                 : "bad request");
+    if (status != 431)
+        why = mg_get_response_code_text(c, status);
+    mg_printf(c,
+              "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+              "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+              "Connection: close\r\n\r\n%s",
+              status, status == 431 ? "Request Header Fields Too Large" : why, n, body);
+    return 0;
 }
 
 static int log_cb(const struct mg_connection *c, const char *msg)
@@ -124,13 +410,40 @@ static void exit_thread(const struct mg_context *ctx, int type, void *ptr)
     http_thread_cleanup();
 }
 
+/* A connection is a descriptor: the workers (SERVER_THREADS) and the queue need more than the
+ * usual soft limit of 1024; raised towards the hard limit (never lowered). */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    rlim_t want = 4096;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+    if (setrlimit(RLIMIT_NOFILE, &rl))
+        log_warn("server", "cannot raise the descriptor limit", "soft=%llu",
+                 (unsigned long long)rl.rlim_cur);
+}
+
 int server_start(struct server **out, const char *listen, struct mdo_err *err)
 {
     struct server *s = calloc(1, sizeof(*s));
     struct mg_callbacks cb = {0};
     struct mg_server_port ports[4];
-    const char *opts[] = {"listening_ports", listen, "num_threads", "8", "request_timeout_ms",
-                          "10000", "enable_keep_alive", "yes", "keep_alive_timeout_ms", "5000",
+    /* civetweb gives each connection a worker thread until it has been answered (or, kept
+     * alive, until it goes idle for keep_alive_timeout_ms): idle and slow clients (slowloris)
+     * each hold one. So there are many workers (a thread that waits costs its stack's touched
+     * pages, not CPU) and a client gets request_timeout_ms for its whole request head and for
+     * each read of its body: then it is closed and the worker is free again. Requests beyond
+     * the workers wait in civetweb's queue, then in the kernel's backlog. Headers up to
+     * SERVER_HEADER_CAP reach the handler (and are answered 431 over it); a request head over
+     * max_request_size is civetweb's own 413. URLs are not decoded: a name is a plain segment,
+     * "%2e%2e" or "%00" is no name (404). */
+    const char *opts[] = {"listening_ports", listen, "num_threads", SERVER_THREADS,
+                          "request_timeout_ms", "5000", "enable_keep_alive", "yes",
+                          "keep_alive_timeout_ms", "3000", "linger_timeout_ms", "500",
+                          "connection_queue", "256", "listen_backlog", "4096", "max_request_size",
+                          "65536", "decode_url", "no",
                           /* a keep-alive client (Marathon's callbacks) otherwise waits out its
                            * delayed ACK (40 ms) on every answer written in two pieces */
                           "tcp_nodelay", "1", NULL};
@@ -140,7 +453,9 @@ int server_start(struct server **out, const char *listen, struct mdo_err *err)
     if (!s)
         return err_set(err, MDO_ENOMEM, "out of memory");
     cb.log_message = log_cb;
+    cb.http_error = http_error_cb;
     cb.exit_thread = exit_thread;
+    raise_nofile();
     s->mg = mg_start(&cb, s, opts);
     if (!s->mg) {
         free(s);
@@ -157,15 +472,27 @@ int server_start(struct server **out, const char *listen, struct mdo_err *err)
 
 void server_route(struct server *s, const char *uri, server_fn fn, void *ctx)
 {
-    server_route_flags(s, uri, fn, ctx, 0);
+    server_route_methods(s, uri, NULL, fn, ctx, 0);
 }
 
 void server_route_flags(struct server *s, const char *uri, server_fn fn, void *ctx, unsigned flags)
+{
+    server_route_methods(s, uri, NULL, fn, ctx, flags);
+}
+
+void server_route_methods(struct server *s, const char *uri, const char *methods, server_fn fn,
+                          void *ctx, unsigned flags)
 {
     struct route *r = calloc(1, sizeof(*r));
 
     if (!r)
         return;
+    if (methods) /* a GET route answers HEAD too: the Allow header says so */
+        snprintf(r->allow, sizeof(r->allow), "%s%s", methods,
+                 method_allowed(methods, "GET") && !method_allowed(methods, "HEAD") ? ", HEAD"
+                                                                                    : "");
+    snprintf(r->uri, sizeof(r->uri), "%s", uri);
+    r->s = s;
     r->fn = fn;
     r->ctx = ctx;
     r->flags = flags;

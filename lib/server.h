@@ -13,7 +13,11 @@
 #include "buf.h"
 #include "err.h"
 
-#define SERVER_BODY_CAP (1u << 20)
+#define SERVER_BODY_CAP   (1u << 20)
+#define SERVER_HEADER_CAP (16u << 10) /* request line + headers over it: 431 */
+#define SERVER_THREADS    "1200"      /* civetweb workers: one per open connection (server.c) */
+#define SERVER_BODY_MS    10000       /* a body not read whole within: 408, connection closed */
+#define SERVER_DRAIN_MS   60000       /* the same for a SERVER_DRAIN_LARGE route's drain */
 
 struct server;
 
@@ -41,9 +45,25 @@ void server_route(struct server *s, const char *uri, server_fn fn, void *ctx);
 /* SERVER_DRAIN_LARGE: a body over SERVER_BODY_CAP (up to SERVER_DRAIN_MAX) is read and dropped
  * and the handler runs with req->too_large set, instead of a 413 (Marathon's http callbacks
  * back off after a non-2xx answer, and its deployment events can be that large). */
-enum { SERVER_DRAIN_LARGE = 1 };
+enum { SERVER_DRAIN_LARGE = 1, SERVER_AUTH = 2, SERVER_SECRET_PATH = 4 };
 #define SERVER_DRAIN_MAX (256ll << 20)
 void server_route_flags(struct server *s, const char *uri, server_fn fn, void *ctx, unsigned flags);
+/* methods: the route's methods, "GET" or "GET, POST" (a GET route also answers HEAD); any other
+ * is answered 405 with an Allow header before the handler runs (NULL: the handler decides).
+ * SERVER_SECRET_PATH: what follows the route's uri is a secret: the log shows "/<secret>".
+ * SERVER_AUTH: the route wants "Authorization: Bearer <token>" (401 without it) once
+ * server_require_token() has set a token. Before any handler also: a path with control bytes
+ * or non-ASCII is 400; with "//", a dot segment or "%00" 404; headers over SERVER_HEADER_CAP
+ * 431; a body that is not UTF-8 (or holds a NUL) 400. */
+void server_route_methods(struct server *s, const char *uri, const char *methods, server_fn fn,
+                          void *ctx, unsigned flags);
+/* token (borrowed, outlives s) for the SERVER_AUTH routes; NULL or "": none wanted. */
+void server_require_token(struct server *s, const char *token);
+/* 1 when authorization is "Bearer <token>" (constant-time compare); 0 when not, or no token. */
+int server_bearer_ok(const char *authorization, const char *token);
+/* 1 when every address of listen (civetweb's listening_ports: "ADDR:PORT[,...]") is loopback
+ * (127.0.0.0/8, [::1], localhost); a bare port is every interface: 0. */
+int server_listen_loopback(const char *listen);
 int server_port(const struct server *s);
 void server_stop(struct server *s);
 

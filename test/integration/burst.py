@@ -3,7 +3,8 @@
 tasks, round robin, their own fields) to a subscriber's /marathon/callback on one keep-alive
 connection, as Marathon's http_callback would; prints "<events> <seconds>".
 
-usage: burst.py MARATHON_URL APP_ID SUBSCRIBER_HOST:PORT N
+usage: burst.py MARATHON_URL APP_ID SUBSCRIBER_HOST:PORT N [PATH]
+PATH: the callback route with its secret segment (default /marathon/callback)
 """
 import http.client
 import json
@@ -12,6 +13,7 @@ import time
 import urllib.request
 
 mar, app, sub, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+path = sys.argv[5] if len(sys.argv) > 5 else "/marathon/callback"
 tasks = json.load(urllib.request.urlopen("%s/v2/apps%s/tasks" % (mar, app)))["tasks"]
 tasks = [t for t in tasks if t.get("state") == "TASK_RUNNING"]
 if not tasks:
@@ -28,7 +30,7 @@ host, port = sub.rsplit(":", 1)
 c = http.client.HTTPConnection(host, int(port), timeout=30)
 t0 = time.monotonic()
 for i in range(n):
-    c.request("POST", "/marathon/callback", body=bodies[i % len(bodies)],
+    c.request("POST", path, body=bodies[i % len(bodies)],
               headers={"Content-Type": "application/json"})
     r = c.getresponse()
     r.read()

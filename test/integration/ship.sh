@@ -157,6 +157,7 @@ etcd:
   endpoints: ["$ETCD_GW"]
 subscriber:
   listen: "0.0.0.0:5000"
+  token: "t-$MDO_TEST_ENV" # off loopback a token is required
   resync: 5
 docker:
   pull: never

@@ -121,12 +121,15 @@ export MDO_CONFIG=$TMP/mar.yaml
 mdo subscribe >"$TMP/mar-sub.log" 2>&1 &
 SUB_PID=$!
 wait_for 10 curl -sf "http://127.0.0.1:$CPORT/health"
+# the callback route's secret segment, kept in etcd once the subscriber has registered
+wait_for 10 sh -c "etcdctl --endpoints $ETCD get --print-value-only /mdo/$MDO_TEST_ENV/secrets/marathon_callback | grep -q ."
+CBPATH=/marathon/callback/$(ectl get --print-value-only "/mdo/$MDO_TEST_ENV/secrets/marathon_callback")
 t_run "marathon: launch web (2)" 0 mdo launch web --wait=60
 wait_eq 20 "marathon: the double's events registered 2" "reg_count web" 2
 reads() { grep -c "GET /v2/apps/$MDO_TEST_ENV/web?embed=app.tasks" "$TMP/double.log"; }
 sleep 1 # the confirming reads of the launch's events are done
 r0=$(reads)
-out=$(/usr/bin/python3 "$TOP/test/integration/burst.py" "$MAR" "/$MDO_TEST_ENV/web" "127.0.0.1:$CPORT" 1000)
+out=$(/usr/bin/python3 "$TOP/test/integration/burst.py" "$MAR" "/$MDO_TEST_ENV/web" "127.0.0.1:$CPORT" 1000 "$CBPATH")
 sleep 1 # the last window's read
 r1=$(reads)
 read -r nev secs <<<"$out"
@@ -144,7 +147,7 @@ t_match "marathon status: the scaled count is wanted" "$OUT" "web: 3 wanted, 3 r
 # a bad app id in an event: logged once, skipped
 for i in 1 2 3; do
     curl -s -o /dev/null -d "{\"eventType\":\"status_update_event\",\"appId\":\"/$MDO_TEST_ENV/a/b\",\"taskId\":\"x.$i\",\"taskStatus\":\"TASK_RUNNING\",\"host\":\"h\",\"ports\":[1],\"version\":\"v\"}" \
-        "http://127.0.0.1:$CPORT/marathon/callback"
+        "http://127.0.0.1:$CPORT$CBPATH"
 done
 t_eq "marathon: a bad app id is logged once" "$(grep -c 'events of an app skipped' "$TMP/mar-sub.log")" 1
 t_eq "marathon: nothing registered for it" "$(ectl get --prefix --keys-only "/mdo/$MDO_TEST_ENV/services/a/" | grep -c .)" 0

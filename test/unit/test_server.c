@@ -1,5 +1,6 @@
 /* test_server.c - lib/server.c on a free loopback port: framing, HEAD without a body, 404, 413,
- * draining routes */
+ * draining routes; method lists (405 + Allow), the bearer token, path tricks, 431, bodies that
+ * are not UTF-8, loopback listen addresses */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -217,6 +218,202 @@ static void test_routes(int port, int *calls)
     }
 }
 
+static char *request_h(int port, const char *method, const char *path, const char *extra)
+{
+    struct buf b = BUF_INIT(0);
+    char *a;
+
+    buf_addf(&b, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s\r\n", method, path,
+             extra);
+    a = exchange(port, b.ptr, b.len);
+    buf_release(&b);
+    return a;
+}
+
+/* the status code of an answer, 0 when there is none */
+static int status_of(const char *a)
+{
+    return a && !strncmp(a, "HTTP/1.1 ", 9) ? atoi(a + 9) : 0;
+}
+
+static int code(int port, const char *method, const char *path, const char *extra)
+{
+    char *a = request_h(port, method, path, extra);
+    int st = status_of(a);
+
+    free(a);
+    return st;
+}
+
+static int post_code(int port, const char *path, const char *body, size_t len)
+{
+    struct buf b = BUF_INIT(0);
+    char *a;
+    int st;
+
+    buf_addf(&b,
+             "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+             "Content-Length: %zu\r\n\r\n",
+             path, len);
+    buf_add(&b, body, len);
+    a = exchange(port, b.ptr, b.len);
+    st = status_of(a);
+    free(a);
+    buf_release(&b);
+    return st;
+}
+
+static void test_face(void)
+{
+    struct mdo_err err = MDO_ERR_INIT;
+    struct server *srv = NULL;
+    int calls = 0, port;
+    char *a, *body;
+    const char *head;
+
+    if (server_start(&srv, "127.0.0.1:0", &err)) {
+        CHECK(0);
+        return;
+    }
+    port = server_port(srv);
+    server_route_methods(srv, "/", NULL, route_404, NULL, SERVER_AUTH);
+    server_route_methods(srv, "/open", "GET", route_hello, &calls, 0);
+    server_route_methods(srv, "/hello", "GET, POST", route_hello, &calls, SERVER_AUTH);
+
+    /* a method the route does not list: 405 with Allow, before the handler */
+    a = request(port, "DELETE", "/open");
+    head = split(a, &body);
+    CHECK_INT(status_of(a), 405);
+    CHECK(has_header(head, "Allow: GET, HEAD"));
+    CHECK_STR(body, "{\"error\":\"method not allowed\"}\n");
+    CHECK_INT(calls, 0);
+    free(a);
+    CHECK_INT(code(port, "PUT", "/hello", ""), 405);
+    a = request(port, "OPTIONS", "/hello");
+    head = split(a, &body);
+    CHECK(has_header(head, "Allow: GET, POST, HEAD"));
+    free(a);
+    {
+        int st = code(port, "BREW", "/open", ""); /* civetweb refuses a method it does not know */
+        CHECK(st == 405 || st == 400);
+    }
+    CHECK_INT(calls, 0);
+    CHECK_INT(code(port, "HEAD", "/open", ""), 200);
+    CHECK_INT(code(port, "GET", "/open", ""), 200);
+    CHECK_INT(calls, 2);
+
+    /* no token set: SERVER_AUTH routes are open */
+    CHECK_INT(code(port, "GET", "/hello", ""), 200);
+    server_require_token(srv, "s3cret");
+    a = request(port, "GET", "/hello");
+    head = split(a, &body);
+    CHECK_INT(status_of(a), 401);
+    CHECK(has_header(head, "WWW-Authenticate: Bearer"));
+    free(a);
+    CHECK_INT(code(port, "GET", "/hello", "Authorization: Bearer s3cre\r\n"), 401);
+    CHECK_INT(code(port, "GET", "/hello", "Authorization: Bearer s3cret2\r\n"), 401);
+    CHECK_INT(code(port, "GET", "/hello", "Authorization: Basic s3cret\r\n"), 401);
+    CHECK_INT(code(port, "GET", "/hello", "Authorization: Bearer s3cret\r\n"), 200);
+    CHECK_INT(code(port, "GET", "/nope", ""), 401); /* the catch-all too */
+    CHECK_INT(code(port, "GET", "/open", ""), 200); /* not SERVER_AUTH: open */
+    server_require_token(srv, NULL);
+
+    /* path tricks: never a handler's 200, never a 500 */
+    CHECK_INT(code(port, "GET", "/open/../hello", ""), 404);
+    CHECK_INT(code(port, "GET", "/x/../open", ""), 404);
+    CHECK_INT(code(port, "GET", "/%2e%2e/open", ""), 404);
+    CHECK_INT(code(port, "GET", "/open/%2e%2e/x", ""), 404);
+    CHECK_INT(code(port, "GET", "//open", ""), 404);
+    CHECK_INT(code(port, "GET", "/open//", ""), 404);
+    CHECK_INT(code(port, "GET", "/open/./x", ""), 404);
+    CHECK_INT(code(port, "GET", "/open%00x", ""), 404);
+    {
+        const char req[] = "GET /op\x01en HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        const char nul[] = "GET /op\0en HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        const char hi[] = "GET /op\xc3\xa9n HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        int st;
+        a = exchange(port, req, sizeof(req) - 1);
+        st = status_of(a);
+        CHECK(st == 400 || st == 404);
+        free(a);
+        a = exchange(port, nul, sizeof(nul) - 1);
+        st = status_of(a);
+        CHECK(st == 400 || st == 404 || st == 0); /* civetweb may just close it */
+        free(a);
+        a = exchange(port, hi, sizeof(hi) - 1);
+        st = status_of(a);
+        CHECK(st == 400 || st == 404);
+        free(a);
+    }
+
+    /* headers: up to the cap answered, over it 431; over civetweb's max_request_size (64 KiB)
+     * civetweb cannot tell too large from malformed: 400 */
+    {
+        struct buf h = BUF_INIT(0);
+        int st;
+        buf_adds(&h, "X-Big: ");
+        for (int i = 0; i < 8000; i++)
+            buf_addc(&h, 'a');
+        buf_adds(&h, "\r\n");
+        CHECK_INT(code(port, "GET", "/open", h.ptr), 200);
+        buf_adds(&h, "X-Big2: ");
+        for (int i = 0; i < 9000; i++)
+            buf_addc(&h, 'b');
+        buf_adds(&h, "\r\n");
+        CHECK_INT(code(port, "GET", "/open", h.ptr), 431);
+        buf_adds(&h, "X-Big3: ");
+        for (int i = 0; i < 30000; i++)
+            buf_addc(&h, 'c');
+        buf_adds(&h, "\r\n");
+        CHECK_INT(code(port, "GET", "/open", h.ptr), 431);
+        buf_adds(&h, "X-Big4: ");
+        for (int i = 0; i < 40000; i++)
+            buf_addc(&h, 'd');
+        buf_adds(&h, "\r\n");
+        st = code(port, "GET", "/open", h.ptr);
+        CHECK_INT(st, 400);
+        buf_release(&h);
+    }
+
+    /* bodies: UTF-8 text reaches the handler, anything else is 400 */
+    calls = 0;
+    CHECK_INT(post_code(port, "/hello", "{\"a\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}", 17),
+              201);
+    CHECK_INT(post_code(port, "/hello", "{\"a\":\"\xc3\"}", 9), 400);
+    CHECK_INT(post_code(port, "/hello", "\xff\xfe{}", 4), 400);
+    CHECK_INT(post_code(port, "/hello", "\xc0\xaf", 2), 400);         /* overlong '/' */
+    CHECK_INT(post_code(port, "/hello", "\xed\xa0\x80", 3), 400);     /* a surrogate */
+    CHECK_INT(post_code(port, "/hello", "\xf4\x90\x80\x80", 4), 400); /* over U+10FFFF */
+    CHECK_INT(post_code(port, "/hello", "{}\0{}", 5), 400);
+    CHECK_INT(calls, 1);
+    server_stop(srv);
+}
+
+static void test_loopback(void)
+{
+    CHECK_INT(server_listen_loopback("127.0.0.1:5000"), 1);
+    CHECK_INT(server_listen_loopback("127.1.2.3:0"), 1);
+    CHECK_INT(server_listen_loopback("localhost:5000"), 1);
+    CHECK_INT(server_listen_loopback("[::1]:5000"), 1);
+    CHECK_INT(server_listen_loopback("127.0.0.1:5000,[::1]:5000"), 1);
+    CHECK_INT(server_listen_loopback("0.0.0.0:5000"), 0);
+    CHECK_INT(server_listen_loopback("5000"), 0);
+    CHECK_INT(server_listen_loopback("10.0.0.5:5000"), 0);
+    CHECK_INT(server_listen_loopback("[::]:5000"), 0);
+    CHECK_INT(server_listen_loopback("128.0.0.1:5000"), 0);
+    CHECK_INT(server_listen_loopback("127.0.0.1:5000,0.0.0.0:5001"), 0);
+    CHECK_INT(server_listen_loopback(""), 0);
+    CHECK_INT(server_listen_loopback(NULL), 0);
+    CHECK_INT(server_bearer_ok("Bearer abc", "abc"), 1);
+    CHECK_INT(server_bearer_ok("Bearer abcd", "abc"), 0);
+    CHECK_INT(server_bearer_ok("Bearer ab", "abc"), 0);
+    CHECK_INT(server_bearer_ok("bearer abc", "abc"),
+              1); /* RFC 7235: the scheme is case-insensitive */
+    CHECK_INT(server_bearer_ok(NULL, "abc"), 0);
+    CHECK_INT(server_bearer_ok("Bearer ", ""), 0);
+    CHECK_INT(server_bearer_ok("Bearer abc", NULL), 0);
+}
+
 int main(void)
 {
     struct mdo_err err = MDO_ERR_INIT;
@@ -234,6 +431,8 @@ int main(void)
     server_route_flags(srv, "/drain", route_drain, NULL, SERVER_DRAIN_LARGE);
     test_routes(server_port(srv), &calls);
     server_stop(srv);
+    test_face();
+    test_loopback();
 
     /* a port in use is an error that names the address */
     {
