@@ -12,7 +12,7 @@
 
 case $(basename "${MDO_BUILD:-build}") in
 build) ;;
-*) t_skip 16 "faults-docker restarts the shared dockerd: plain build only"; t_done; exit ;;
+*) t_skip 18 "faults-docker restarts the shared dockerd: plain build only"; t_done; exit ;;
 esac
 ensure_dockerd || exit 1
 start_etcd || exit 1
