@@ -97,13 +97,22 @@ free_port() {
     /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# start_dockerd: dockerd in the background, detached, with no descriptor of ours but stdio: an
+# inherited one would keep the flock of /tmp/mdo-integration.lock (test/run runs under it) held
+# by dockerd, and containerd, for as long as they run, so every later test would wait forever.
+start_dockerd() {
+    (
+        for fd in /proc/$BASHPID/fd/*; do
+            fd=${fd##*/}
+            [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+        done
+        dockerd >/var/log/mdo-dockerd.log 2>&1 &
+    )
+}
 # ensure_dockerd: a Docker engine answers, started here if none did.
 ensure_dockerd() {
     docker info >/dev/null 2>&1 && return 0
-    # without the fds above 2: an engine that outlives the test must not keep holding
-    # flock's /tmp/mdo-integration.lock (every later run would wait for it forever)
-    ( (for fd in /proc/$BASHPID/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
-        exec dockerd >/var/log/mdo-dockerd.log 2>&1) &)
+    start_dockerd
     try_for 60 docker info || { echo "dockerd did not start: see /var/log/mdo-dockerd.log" >&2; return 1; }
 }
 

@@ -480,7 +480,11 @@ class State:
         self.lose = {}                    # eventType -> count to drop
         self.faults = {"delay_ms": 0, "delay_path": None, "fail_next": 0, "fail_status": 503,
                        "fail_path": None, "down_until": 0.0, "empty_apps": 0,
-                       "max_running_deployments": None}
+                       "max_running_deployments": None, "fail_until": 0.0,
+                       "lose_until": 0.0}
+        self.conns = set()                # every open client connection (the restart fault)
+        self.urls = []                    # listener base URLs: [primary] or [primary, standby]
+        self.leader = 0                   # which listener leads (the failover fault swaps it)
         self.stopping = False
         self.inflight = 0                 # docker creates in flight
         self.used_ports = set()
@@ -497,6 +501,9 @@ class State:
         self.ver = args.ver
         self.default_mode = args.default_mode
 
+    def leader_url(self):
+        return self.urls[self.leader] if self.urls else self.base_url
+
     # -- events ----------------------------------------------------------
     def emit(self, etype, fields):
         ev = dict(fields)
@@ -507,6 +514,9 @@ class State:
             if n > 0:
                 self.lose[etype] = n - 1
                 log("fault: lost event", etype)
+                return
+            if time.time() < self.faults["lose_until"]:
+                log("fault: lost event (lose_events_ms)", etype)
                 return
             data = json.dumps(ev, separators=(",", ":"))
             for s in list(self.streams):
@@ -1495,6 +1505,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if S.args.verbose:
             log(self.address_string(), fmt % a)
 
+    def setup(self):
+        super().setup()
+        with S.lock:
+            S.conns.add(self.connection)
+
+    def finish(self):
+        with S.lock:
+            S.conns.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
+
     # -- plumbing --------------------------------------------------------
     def _body(self):
         self._consumed = True
@@ -1584,11 +1607,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                  ctype="text/html;charset=iso-8859-1")
             with S.lock:
                 fail = False
-                if S.faults["fail_next"] != 0 and (not S.faults["fail_path"]
-                                                   or re.search(S.faults["fail_path"], path)):
+                on_path = not S.faults["fail_path"] or re.search(S.faults["fail_path"], path)
+                if S.faults["fail_next"] != 0 and on_path:
                     fail = True
                     if S.faults["fail_next"] > 0:
                         S.faults["fail_next"] -= 1
+                if time.time() < S.faults["fail_until"] and on_path:
+                    fail = True
                 status = S.faults["fail_status"]
             if fail:
                 self._body()
@@ -1602,8 +1627,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if empty:  # a Marathon between leaders may list nothing (DESIGN §6)
                 self._body()
                 return self.send(200, {"apps": []})
-            if S.args.standby_of:
-                return self.standby(method, path, u.query)
+            leader = standby_target(self.server)
+            if leader:
+                return self.standby(method, path, u.query, leader)
             with S.lock:
                 mrd = S.faults["max_running_deployments"]
                 full = mrd is not None and method in ("POST", "PUT", "PATCH", "DELETE") and \
@@ -1630,12 +1656,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.client_address[0]
 
     # -- a standby (--standby-of URL) ------------------------------------
-    def standby(self, method, path, query):
+    def standby(self, method, path, query, leader):
         """A non-leader: from 1.7, GET /v2/events is answered with a redirect to the leader
         (api/LeaderProxyFilter.scala:103-108,120-126 @v1.7.174: response.sendRedirect, which Jetty
         sends as 302 with Location), everything else is forwarded to the leader; up to 1.6 the
         stream is forwarded too (LeaderProxyFilter.scala @v1.6.322 has no redirect)."""
-        leader = S.args.standby_of.rstrip("/")
+        leader = leader.rstrip("/")
         body = self._body()
         is_events = path.rstrip("/") == "/v2/events"
         if is_events and vge(1, 7):
@@ -1705,7 +1731,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._only(method, "GET") or self.send(200, self._info())
         if path == "/v2/leader":
             return self._only(method, "GET") or self.send(
-                200, {"leader": urllib.parse.urlsplit(S.base_url).netloc})
+                200, {"leader": urllib.parse.urlsplit(S.leader_url()).netloc})
         if path in ("/v2/events", "/v2/events/"):
             return self.events(method, q)
         if path in ("/v2/eventSubscriptions", "/v2/eventSubscriptions/"):
@@ -1738,7 +1764,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         info = {
             "name": "marathon-double", "version": S.args.version_string,
             "buildref": "marathon-double (a test double, not Marathon)", "elected": True,
-            "leader": urllib.parse.urlsplit(S.base_url).netloc,
+            "leader": urllib.parse.urlsplit(S.leader_url()).netloc,
             "frameworkId": "marathon-double-%s-0000" % S.run_id,
             "marathon_config": {
                 "features": ["task_killing"] if S.args.task_killing and vge(1, 1) else [],
@@ -2089,7 +2115,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             body = self._json_body()
             if not isinstance(body, dict):
                 raise ApiError(400, {"message": "expected a JSON object"})
-            return self.send(200, apply_faults(body))
+            return self.send(200, apply_faults(body, self.connection))
         if path == "/_double/emit" and method == "POST":
             body = self._json_body()   # {"eventType": .., "count": N, "fields": {..}}
             for _ in range(int(body.get("count", 1))):
@@ -2099,24 +2125,45 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with S.lock:
                 return self.send(200, {
                     "run_id": S.run_id, "host": S.host, "streams": len(S.streams),
+                    "listeners": list(S.urls), "leader": S.leader_url(),
                     "callbacks": list(S.callbacks), "deployments": list(S.deployments),
                     "containers": {t.id: t.container_id for a in S.apps.values()
                                    for t in a.tasks.values()}})
         raise ApiError(404, {"message": "unknown double path %s" % path})
 
 
-def apply_faults(body):
+def standby_target(server):
+    """The leader a request on this listener goes to, or None when this listener leads:
+    --standby-of URL, or the other listener of --standby-port while this one stands by."""
+    if S.args.standby_of:
+        return S.args.standby_of
+    with S.lock:
+        if len(S.urls) > 1 and S.leader != server.idx:
+            return S.urls[S.leader]
+    return None
+
+
+def apply_faults(body, own_conn=None):
     unknown = set(body) - {"clear", "drop_streams", "delay_ms", "delay_path", "fail_next",
                            "fail_status", "fail_path", "lose_events", "restart", "empty_apps",
-                           "max_running_deployments"}
+                           "max_running_deployments", "fail_for_ms", "lose_events_ms",
+                           "failover"}
     if unknown:
         raise ApiError(400, {"message": "unknown fault keys: %s" % sorted(unknown)})
+    if body.get("failover") and len(S.urls) < 2:
+        raise ApiError(400, {"message": "the failover fault needs --standby-port"})
     with S.lock:
         if body.get("clear"):
             S.faults.update({"delay_ms": 0, "delay_path": None, "fail_next": 0,
                              "fail_status": 503, "fail_path": None, "down_until": 0.0,
-                             "empty_apps": 0, "max_running_deployments": None})
+                             "empty_apps": 0, "max_running_deployments": None,
+                             "fail_until": 0.0, "lose_until": 0.0})
             S.lose.clear()
+        now = time.time()
+        if "fail_for_ms" in body:
+            S.faults["fail_until"] = now + float(body["fail_for_ms"]) / 1000.0
+        if "lose_events_ms" in body:
+            S.faults["lose_until"] = now + float(body["lose_events_ms"]) / 1000.0
         for k in ("delay_ms", "delay_path", "fail_next", "fail_status", "fail_path", "empty_apps",
                   "max_running_deployments"):
             if k in body:
@@ -2124,11 +2171,12 @@ def apply_faults(body):
         for etype, n in (body.get("lose_events") or {}).items():
             S.lose[etype] = int(n)
         streams = []
-        if body.get("drop_streams") or body.get("restart"):
+        if body.get("drop_streams") or body.get("restart") or body.get("failover"):
             streams = list(S.streams)
             for s in streams:
                 s.close()
         r = body.get("restart")
+        dropped = 0
         if r:
             r = r if isinstance(r, dict) else {}
             if r.get("drop_subscriptions", True):
@@ -2136,14 +2184,36 @@ def apply_faults(body):
                     cb.stop.set()
                 S.callbacks.clear()
             S.faults["down_until"] = time.time() + float(r.get("downtime_ms", 0)) / 1000.0
+            # a restarted process has no connections: every open one (keep-alive, standby
+            # forwards, SSE) is cut, except the one asking for the restart
+            for c in list(S.conns):
+                if c is not own_conn:
+                    try:
+                        c.shutdown(socket.SHUT_RDWR)
+                        dropped += 1
+                    except OSError:
+                        pass
+        f = body.get("failover")
+        if f:
+            # the leader abdicates, the standby leads: the old leader closes every event
+            # stream (core/event/impl/stream/HttpEventStreamActor.scala:98-103 @v1.10.26,
+            # LeadershipTransition.Standby: "Closing existing handles"), then acts as a standby
+            # (302 for /v2/events, the rest forwarded). Apps, tasks and subscriptions are kept:
+            # Marathon keeps them in its state store, shared by every instance.
+            f = f if isinstance(f, dict) else {}
+            S.leader = 1 - S.leader
+            S.faults["down_until"] = time.time() + float(f.get("downtime_ms", 0)) / 1000.0
+            log("fault: failover, the leader is now", S.urls[S.leader])
         return {"faults": dict(S.faults), "lose_events": dict(S.lose),
-                "dropped_streams": len(streams)}
+                "dropped_streams": len(streams), "dropped_connections": dropped,
+                "leader": S.leader_url()}
 
 
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 64
+    idx = 0            # 0: the primary listener, 1: the --standby-port one
 
 
 # ---------------------------------------------------------------------------
@@ -2210,6 +2280,10 @@ def parse_args(argv):
     p.add_argument("--standby-of", default=None, metavar="URL",
                    help="act as a standby of the leader at URL: 302 for /v2/events (1.7+), "
                         "everything else forwarded")
+    p.add_argument("--standby-port", type=int, default=None, metavar="N",
+                   help="a second listener (0 = a free port) that shares this double's state and "
+                        "stands by for the first; the failover fault swaps their roles "
+                        "(test-only)")
     p.add_argument("--callback-slow-timeout", type=float, default=10.0,
                    help="a callback answer slower than this puts its URL into backoff "
                         "(Marathon's --http_event_callback_slow_consumer_timeout)")
@@ -2242,6 +2316,8 @@ def parse_args(argv):
         p.error("--legacy and --marathon-version exclude each other")
     if a.version_string is None:
         a.version_string = "0.7.0" if a.legacy else "%d.%d.%d" % a.ver
+    if a.standby_of and a.standby_port is not None:
+        p.error("--standby-of and --standby-port exclude each other")
     if a.auth and ":" not in a.auth:
         p.error("--auth wants USER:PASS")
     return a
@@ -2257,22 +2333,29 @@ def main(argv=None):
         print("marathon-double: docker engine not reachable at %s: %s" % (args.docker_socket, e),
               file=sys.stderr)
         return 1
-    srv = Server((args.bind, args.port), Handler)
+    srvs = [Server((args.bind, args.port), Handler)]
+    if args.standby_port is not None:
+        srvs.append(Server((args.bind, args.standby_port), Handler))
+        srvs[1].idx = 1
     scheme = "http"
-    if args.tls_cert:
-        import ssl
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(args.tls_cert, args.tls_key)
-        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-        scheme = "https"
-    S.base_url = "%s://%s:%d" % (scheme, args.bind, srv.server_address[1])
+    for srv in srvs:
+        if args.tls_cert:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(args.tls_cert, args.tls_key)
+            srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+            scheme = "https"
+        S.urls.append("%s://%s:%d" % (scheme, args.bind, srv.server_address[1]))
+    S.base_url = S.urls[0]
     stop = threading.Event()
 
     def on_signal(signum, frame):
         stop.set()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+    for srv in srvs:
+        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2},
+                         daemon=True).start()
     threading.Thread(target=supervisor, daemon=True).start()
     sys.stdout.write(S.base_url + "\n")
     sys.stdout.flush()
@@ -2282,8 +2365,9 @@ def main(argv=None):
         pass
     log("stopping: removing containers")
     ok = cleanup()
-    srv.shutdown()
-    srv.server_close()
+    for srv in srvs:
+        srv.shutdown()
+        srv.server_close()
     log("stopped" + ("" if ok else " (cleanup incomplete)"))
     return 0 if ok else 1
 
