@@ -64,7 +64,7 @@ run "$E-p2" mdo.service=web 'mdo.ports=../x:8080/tcp'
 RUN_ENV="$E/../x" run "$E-e1" mdo.service=web
 RUN_ENV="$E\"" run "$E-e2" mdo.service=web
 # registered, names at the edge of the rule: dots inside, a 255-byte name
-long=$E-$(head -c 200 /dev/zero | tr '\0' l)
+long=$E-$(head -c 300 /dev/zero | tr '\0' l)
 long=${long:0:255}
 run "$E-w.1..x" mdo.service=web
 run "$long" mdo.service=web
