@@ -49,8 +49,12 @@ char *etcd_prefix_end(const char *prefix)
     return end;
 }
 
-static int parse_kvs(const cJSON *ans, struct etcd_kvs *out, struct mdo_err *err)
+/* Appends the answer's kvs to out: only keys in what was asked (the key itself when exact, else
+ * those starting with want), since callers cut their prefix off a key without looking again. */
+static int parse_kvs(const cJSON *ans, const char *want, int exact, struct etcd_kvs *out,
+                     struct mdo_err *err)
 {
+    size_t wlen = strlen(want);
     const cJSON *kvs = cJSON_GetObjectItemCaseSensitive(ans, "kvs"), *kv;
     size_t n = (size_t)cJSON_GetArraySize(kvs);
     struct etcd_kv *p;
@@ -75,6 +79,11 @@ static int parse_kvs(const cJSON *ans, struct etcd_kvs *out, struct mdo_err *err
             free(x->value);
             return err_set(err, MDO_EPROTO, "etcd sent a key or value that is not base64");
         }
+        if (exact ? strcmp(x->key, want) : strncmp(x->key, want, wlen)) {
+            free(x->key); /* not asked for (a broken gateway): dropped */
+            free(x->value);
+            continue;
+        }
         x->create_revision = json_int(kv, "create_revision", 0);
         x->mod_revision = json_int(kv, "mod_revision", 0);
         x->version = json_int(kv, "version", 0);
@@ -92,6 +101,7 @@ static int range(struct etcd *e, const char *key, const char *end, struct etcd_k
     struct buf from = BUF_INIT(0); /* may end in a NUL byte: (ptr, len) */
     int64_t rev = 0;
     int ret = buf_adds(&from, key), more = 1;
+    size_t n0;
 
     while (!ret && more) {
         cJSON *req = cJSON_CreateObject(), *ans = NULL;
@@ -116,9 +126,16 @@ static int range(struct etcd *e, const char *key, const char *end, struct etcd_k
             break;
         if (!rev)
             rev = json_int(cJSON_GetObjectItemCaseSensitive(ans, "header"), "revision", 0);
-        ret = parse_kvs(ans, out, err);
-        more = end && json_bool(ans, "more", 0) && out->n;
+        n0 = out->n;
+        ret = parse_kvs(ans, key, !end, out, err);
+        more = end && json_bool(ans, "more", 0);
         cJSON_Delete(ans);
+        /* a next page must start past this one: a peer saying "more" without moving on would
+         * keep this loop (and out) growing forever */
+        if (!ret && more && (out->n == n0 || strcmp(out->kv[out->n - 1].key, from.ptr) <= 0))
+            ret = err_set(err, MDO_EPROTO,
+                          "etcd's range answer says more but its page does not "
+                          "advance past the last key");
         if (!ret && more) { /* the next page starts just after the last key: key + "\0" */
             buf_reset(&from);
             ret = buf_adds(&from, out->kv[out->n - 1].key);
