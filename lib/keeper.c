@@ -61,6 +61,7 @@ void keeper_release(struct keeper *k)
     }
     free(k->q);
     free(k->qh);
+    free(k->seen);
     strset_release(&k->held);
     strset_release(&k->refused);
     pthread_cond_destroy(&k->work);
