@@ -1,4 +1,5 @@
 /* keeper.c - keeps the etcd registry equal to what the scheduler runs: events + reconcile */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,6 +294,9 @@ int keeper_reconcile(struct keeper *k, struct mdo_err *err)
     reg_records_free(have, nhave);
     reg_records_free(want, nwant);
     strset_release(&newheld);
+    /* a pass's listings (two copies of the registry, every inspect's JSON) are its peak: give
+     * the freed pages back, or glibc keeps them in this thread's arena for good */
+    malloc_trim(0);
     return ret;
 }
 
