@@ -199,8 +199,9 @@ static int deliver(struct callbacks *cb, const char *service, int64_t rev,
                  service, err.msg);
         return ret;
     }
-    body = cbsend_body(cb->cfg->environment, service, rev, recs, n, d);
-    if (!body) {
+    /* no registration: nothing to send, so no body (10,000 instances are a 3 MB one) */
+    body = nr ? cbsend_body(cb->cfg->environment, service, rev, recs, n, d) : NULL;
+    if (nr && !body) {
         cbreg_free(r, nr);
         return -MDO_ENOMEM;
     }

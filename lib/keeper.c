@@ -1,4 +1,5 @@
 /* keeper.c - keeps the etcd registry equal to what the scheduler runs: events + reconcile */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,7 @@ void keeper_release(struct keeper *k)
     }
     free(k->q);
     free(k->qh);
+    free(k->seen);
     strset_release(&k->held);
     strset_release(&k->refused);
     pthread_cond_destroy(&k->work);
@@ -306,6 +308,9 @@ int keeper_reconcile(struct keeper *k, struct mdo_err *err)
     reg_records_free(have, nhave);
     reg_records_free(want, nwant);
     strset_release(&newheld);
+    /* a pass's listings (two copies of the registry, every inspect's JSON) are its peak: give
+     * the freed pages back, or glibc keeps them in this thread's arena for good */
+    malloc_trim(0);
     return ret;
 }
 

@@ -42,6 +42,7 @@ struct keeper_stats {
     unsigned long txns, fenced_out, dropped; /* writer txns; batches etcd's fence refused;
                                               * entries dropped (queue full, not leading) */
     unsigned long queued;                    /* entries waiting for the writer now */
+    unsigned long unchanged; /* events not written: the value this writer last wrote */
     int64_t started_ms, last_event_ms, last_reconcile_ok_ms; /* clock_now_ms(); 0 = never */
     int64_t listing_since_ms; /* a pass has been waiting for the scheduler since; 0 = not */
     int stream_connected;     /* the scheduler's event stream is up */
@@ -63,6 +64,7 @@ struct keeper_entry {
     char *key, *val, *service, *container; /* owned */
     int64_t guard;                         /* ETCD_ANY, 0 (absent) or a mod_revision */
     int event;                             /* from an event (1) or a reconcile (0) */
+    unsigned h;                            /* hash of key: the queue's index */
 };
 
 #define KEEPER_QUEUE_MAX 65536
@@ -101,6 +103,15 @@ struct keeper {
     struct mdo_err werr;   /* the last of them */
     struct strset refused; /* "service/container" names that cannot be keys, logged once */
     pthread_t wthread;
+    /* what the writer last handed etcd per key (keeper_writer.c, under qlock), for this fence
+     * only: an event whose value equals it is not written again. 64-bit hashes of key and
+     * value, open-addressed (key hash 0 = empty slot); a failed or unknown write forgets the
+     * key, a delete removes it, so it holds at most the keys this writer put. */
+    struct keeper_seen {
+        uint64_t key, val;
+    } * seen;
+    unsigned seen_n, seen_cap;
+    int64_t seen_fence;
 };
 
 void keeper_init(struct keeper *k, const struct cfg *cfg, struct etcd *etcd,

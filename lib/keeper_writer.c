@@ -1,12 +1,15 @@
 /* keeper_writer.c - the keeper's one writer: a bounded queue coalesced by key, drained into
  * fenced etcd transactions of at most KEEPER_BATCH writes (keeper.h) */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "clock.h"
 #include "http.h"
 #include "keeper.h"
 #include "log.h"
+
+#define SEEN_MAX (4u * KEEPER_QUEUE_MAX) /* keys in the seen map: 4 MiB at most */
 
 static unsigned hash(const char *s)
 {
@@ -26,6 +29,133 @@ static void entry_free(struct keeper_entry *e)
     memset(e, 0, sizeof(*e));
 }
 
+/* 64-bit FNV-1a with a final mix (splitmix64's): the seen map's hash of keys and values, never
+ * 0 (0 marks an empty slot) */
+static uint64_t hash64(const char *s)
+{
+    uint64_t h = 14695981039346656037ull;
+
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    return h ? h : 1;
+}
+
+/* The slot of key hash h in the seen map (qlock held, seen_cap > 0): its own, or the empty
+ * one where it would go. */
+static unsigned seen_slot(const struct keeper *k, uint64_t h)
+{
+    unsigned i = (unsigned)(h & (k->seen_cap - 1));
+
+    while (k->seen[i].key && k->seen[i].key != h)
+        i = (i + 1) & (k->seen_cap - 1);
+    return i;
+}
+
+/* Forgets key hash h (qlock held): backward-shift deletion keeps every probe chain whole. */
+static void seen_forget(struct keeper *k, uint64_t h)
+{
+    unsigned i, j, m = k->seen_cap - 1;
+
+    if (!k->seen_cap || !k->seen[i = seen_slot(k, h)].key)
+        return;
+    k->seen_n--;
+    for (j = (i + 1) & m; k->seen[j].key; j = (j + 1) & m) {
+        unsigned home = (unsigned)(k->seen[j].key & m);
+        /* j's entry may move to the hole at i unless its home lies cyclically in (i, j] */
+        if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
+            k->seen[i] = k->seen[j];
+            i = j;
+        }
+    }
+    k->seen[i] = (struct keeper_seen){0, 0};
+}
+
+/* Remembers val hash v for key hash h (qlock held); out of memory, it is not remembered (the
+ * key is then written again next time, which is only slower). */
+static void seen_set(struct keeper *k, uint64_t h, uint64_t v)
+{
+    unsigned i;
+
+    if (k->seen_n >= SEEN_MAX) { /* keys deleted behind its back are never forgotten: a bound */
+        memset(k->seen, 0, k->seen_cap * sizeof(*k->seen));
+        k->seen_n = 0;
+    }
+    if (2 * (k->seen_n + 1) > k->seen_cap) {
+        unsigned cap = k->seen_cap ? 2 * k->seen_cap : 1024;
+        struct keeper_seen *old = k->seen, *t = calloc(cap, sizeof(*t));
+        unsigned ocap = k->seen_cap;
+        if (!t) {
+            seen_forget(k, h);
+            return;
+        }
+        k->seen = t;
+        k->seen_cap = cap;
+        for (unsigned o = 0; o < ocap; o++)
+            if (old[o].key)
+                k->seen[seen_slot(k, old[o].key)] = old[o];
+        free(old);
+    }
+    i = seen_slot(k, h);
+    if (!k->seen[i].key)
+        k->seen_n++;
+    k->seen[i] = (struct keeper_seen){h, v};
+}
+
+/* Drops from b[0, n) (freed, the rest kept in order) the events whose value is the one this
+ * writer last handed etcd under this fence, and remembers the others' as handed now (a delete
+ * forgets its key). A reconcile's entries are always written: they come from a diff against
+ * what etcd holds, which may differ from what this writer wrote. Returns how many are left. */
+static unsigned skip_unchanged(struct keeper *k, struct keeper_entry *b, unsigned n, int64_t fence)
+{
+    unsigned m = 0, same = 0;
+
+    pthread_mutex_lock(&k->qlock);
+    if (k->seen_fence != fence) { /* another term: what an earlier one wrote proves nothing */
+        if (k->seen_cap)
+            memset(k->seen, 0, k->seen_cap * sizeof(*k->seen));
+        k->seen_n = 0;
+        k->seen_fence = fence;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t h = hash64(b[i].key), v = b[i].val ? hash64(b[i].val) : 0;
+        if (b[i].event && v && k->seen_cap) {
+            unsigned at = seen_slot(k, h);
+            if (k->seen[at].key && k->seen[at].val == v) {
+                entry_free(&b[i]);
+                same++;
+                continue;
+            }
+        }
+        if (v)
+            seen_set(k, h, v);
+        else
+            seen_forget(k, h);
+        if (m != i)
+            b[m] = b[i];
+        m++;
+    }
+    pthread_mutex_unlock(&k->qlock);
+    if (same) {
+        pthread_mutex_lock(&k->lock);
+        k->st.unchanged += same;
+        pthread_mutex_unlock(&k->lock);
+    }
+    return m;
+}
+
+/* Forgets the keys of b[0, n) whose write did not land for sure (ok[i] 0; ok NULL: none did). */
+static void seen_failed(struct keeper *k, const struct keeper_entry *b, unsigned n, const char *ok)
+{
+    pthread_mutex_lock(&k->qlock);
+    for (unsigned i = 0; i < n; i++)
+        if (!ok || !ok[i])
+            seen_forget(k, hash64(b[i].key));
+    pthread_mutex_unlock(&k->qlock);
+}
+
 /* The index rebuilt from q (qlock held). 0, or -1 out of memory (then no index: lookups scan). */
 static int reindex(struct keeper *k)
 {
@@ -39,7 +169,7 @@ static int reindex(struct keeper *k)
         memset(k->qh, 0, k->qhcap * sizeof(*k->qh));
     }
     for (unsigned i = 0; i < k->qn; i++) {
-        unsigned h = hash(k->q[i].key) % k->qhcap;
+        unsigned h = k->q[i].h % k->qhcap;
         while (k->qh[h])
             h = (h + 1) % k->qhcap;
         k->qh[h] = i + 1;
@@ -48,7 +178,7 @@ static int reindex(struct keeper *k)
 }
 
 /* Position of key in q, or -1 (qlock held). */
-static long find(struct keeper *k, const char *key)
+static long find(struct keeper *k, const char *key, unsigned kh)
 {
     if (!k->qhcap) {
         for (unsigned i = 0; i < k->qn; i++)
@@ -56,8 +186,8 @@ static long find(struct keeper *k, const char *key)
                 return i;
         return -1;
     }
-    for (unsigned h = hash(key) % k->qhcap; k->qh[h]; h = (h + 1) % k->qhcap)
-        if (!strcmp(k->q[k->qh[h] - 1].key, key))
+    for (unsigned h = kh % k->qhcap; k->qh[h]; h = (h + 1) % k->qhcap)
+        if (k->q[k->qh[h] - 1].h == kh && !strcmp(k->q[k->qh[h] - 1].key, key))
             return k->qh[h] - 1;
     return -1;
 }
@@ -74,7 +204,8 @@ int keeper_enqueue(struct keeper *k, const char *key, const char *val, const cha
                    const char *container, int64_t guard, int event)
 {
     struct keeper_entry e = {
-        strdup(key), val ? strdup(val) : NULL, strdup(service), strdup(container), guard, event};
+        strdup(key), val ? strdup(val) : NULL, strdup(service), strdup(container), guard, event,
+        hash(key)};
     long at;
     int ret = 0;
 
@@ -84,7 +215,7 @@ int keeper_enqueue(struct keeper *k, const char *key, const char *val, const cha
         return -1;
     }
     pthread_mutex_lock(&k->qlock);
-    at = find(k, key);
+    at = find(k, key, e.h);
     if (at >= 0) { /* the newest wanted state wins, but a listing never overrides an event */
         if (event || !k->q[at].event) {
             entry_free(&k->q[at]);
@@ -108,7 +239,7 @@ int keeper_enqueue(struct keeper *k, const char *key, const char *val, const cha
             if (k->qhcap < 2 * k->qcap || k->qn == 1) {
                 reindex(k);
             } else {
-                unsigned h = hash(key) % k->qhcap;
+                unsigned h = e.h % k->qhcap;
                 while (k->qh[h])
                     h = (h + 1) % k->qhcap;
                 k->qh[h] = k->qn;
@@ -208,6 +339,8 @@ static void write_batch(struct keeper *k, struct keeper_entry *b, unsigned n)
         dropped(k, n); /* a follower writes nothing; the next leader's baseline covers it */
         goto out;
     }
+    if (!(n = skip_unchanged(k, b, n, fence)))
+        goto out;
     ret = txn(k, b, n, fence, &applied, &err);
     if (!ret && applied)
         memset(ok, 1, n);
@@ -219,6 +352,7 @@ static void write_batch(struct keeper *k, struct keeper_entry *b, unsigned n)
         k->st.fenced_out++;
         k->st.dropped += n;
         pthread_mutex_unlock(&k->lock);
+        seen_failed(k, b, n, NULL);
         goto out;
     }
     for (unsigned i = 0; !ret && !applied && i < n; i++) {
@@ -250,6 +384,8 @@ static void write_batch(struct keeper *k, struct keeper_entry *b, unsigned n)
         k->werr = err;
         pthread_mutex_unlock(&k->qlock);
     }
+    if (ret || failed)
+        seen_failed(k, b, n, ret ? NULL : ok);
     done(k, b, n, ok);
 out:
     for (unsigned i = 0; i < n; i++)

@@ -13,6 +13,7 @@
  * it) is a hint: the worker reads the app and removes the record only when Marathon no longer
  * lists the task (a down check, queued like a read, DOWN_TRIES times at most).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "buf.h"
@@ -91,11 +92,31 @@ static void down_checks(struct mar_sched *m, const char *app_id, const char *ser
  * "<p>.marathon-<u>" for task "<p>.<u>", 1.8+'s prefix form; mar_task_of), was queued. */
 static int wanted_task(const struct strset *tasks, const char *tid)
 {
+    size_t len = strlen(tid);
+    const char *dot = strrchr(tid, '.');
+    char id[512];
+
     if (strset_has(tasks, tid))
         return 1;
-    for (size_t i = 0; i < tasks->n; i++)
-        if (mar_task_of(tid, tasks->v[i]))
+    if (len + 10 > sizeof(id)) { /* longer than any id seen: the plain scan */
+        for (size_t i = 0; i < tasks->n; i++)
+            if (mar_task_of(tid, tasks->v[i]))
+                return 1;
+        return 0;
+    }
+    /* the ids mar_task_of(tid, id) accepts, each looked up (the set is sorted): a queued app
+     * of thousands of tasks costs O(tasks log queued), not O(tasks x queued) */
+    for (const char *p = strchr(tid, '.'); p; p = strchr(p + 1, '.')) {
+        memcpy(id, tid, (size_t)(p - tid)); /* 1.8+: instance "<p>", task "<p>.<rest>" */
+        id[p - tid] = 0;
+        if (strset_has(tasks, id))
             return 1;
+    }
+    if (dot) { /* 1.4-1.7: instance "<p>.marathon-<u>" of task "<p>.<u>" */
+        snprintf(id, sizeof(id), "%.*smarathon-%s", (int)(dot + 1 - tid), tid, dot + 1);
+        if (strset_has(tasks, id))
+            return 1;
+    }
     return 0;
 }
 

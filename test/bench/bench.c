@@ -217,20 +217,27 @@ static void sub_start(void)
     }
 }
 
+static int sub_status; /* the last subscriber's exit status, -1 when killed */
+
 static void sub_stop(void)
 {
-    long long end = now_us() + 8000000;
-    int st;
+    /* BENCH_STOP_S: under valgrind the exit (and its leak check) takes longer */
+    long secs = getenv("BENCH_STOP_S") ? atol(getenv("BENCH_STOP_S")) : 8;
+    long long end = now_us() + secs * 1000000;
+    int st = 0;
     kill(sub_pid, SIGTERM);
     while (waitpid(sub_pid, &st, WNOHANG) == 0) {
         if (now_us() > end) {
-            fprintf(stderr, "bench: subscriber ignored SIGTERM for 8 s, killed\n");
+            fprintf(stderr, "bench: subscriber ignored SIGTERM for %ld s, killed\n", secs);
             kill(sub_pid, SIGKILL);
             waitpid(sub_pid, &st, 0);
             break;
         }
         usleep(10000);
     }
+    sub_status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (sub_status)
+        fprintf(stderr, "bench: subscriber exited %d\n", sub_status);
     sub_pid = 0;
 }
 
@@ -433,6 +440,7 @@ static int cmd_stream(const char *kind, unsigned tasks, size_t pairs, long rate,
     }
     fflush(stdout);
     sub_stop();
+    printf("STREAM_EXIT status=%d\n", sub_status);
     obs_stop();
     buf_release(&b);
     return 0;
