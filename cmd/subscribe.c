@@ -226,9 +226,10 @@ static void events_main(struct sub *s)
     while (!stopping) {
         struct mdo_err err = MDO_ERR_INIT;
         int64_t t0 = clock_now_ms();
-        int ret = s->ce.ops->events(s->ce.sched, &s->sink, &stopping, &err);
+        int ret = s->ce.ops->events(s->ce.sched, &s->sink, &stopping, &err), was_connected;
 
         pthread_mutex_lock(&s->k.lock);
+        was_connected = s->k.st.stream_connected;
         s->k.st.stream_connected = 0;
         if (ret)
             snprintf(s->k.st.last_error, sizeof(s->k.st.last_error), "%.255s", err.msg);
@@ -237,7 +238,9 @@ static void events_main(struct sub *s)
         pthread_mutex_unlock(&s->k.lock);
         if (stopping)
             break;
-        if (clock_now_ms() - t0 > 30000)
+        /* a stream the peer answered starts the backoff over: separate outages do not add up
+         * (one that keeps answering and dropping at once still waits the base delay) */
+        if (was_connected || clock_now_ms() - t0 > 30000)
             attempt = 0;
         log_warn("subscribe", "event stream ended, reconnecting", "err=\"%s\" attempt=%u",
                  ret ? err.msg : "closed by peer", attempt + 1);

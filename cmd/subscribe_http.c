@@ -269,6 +269,9 @@ static void route_metrics(void *ctx, const struct server_req *req, struct server
     metrics_add(b, "mdo_registry_dropped_total", "counter",
                 "Queued writes dropped (queue full, or not leading); a reconcile heals them.",
                 (double)st.dropped);
+    metrics_add(b, "mdo_registry_unchanged_total", "counter",
+                "Events not written: their value is the one this writer last wrote.",
+                (double)st.unchanged);
     metrics_add(b, "mdo_registry_queue", "gauge", "Writes waiting for the writer.",
                 (double)st.queued);
     metrics_add(b, "mdo_registry_bad_records", "gauge", "Registry values that do not parse.",

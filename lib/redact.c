@@ -85,8 +85,9 @@ static int add_url_password(const char *url)
 
 int redact_cfg(const struct cfg *cfg)
 {
-    const char *keys[] = {cfg->etcd.password, cfg->etcd.guest.password, cfg->marathon.password,
-                          cfg->marathon.token, cfg->subscriber.token};
+    const char *keys[] = {cfg->etcd.password,     cfg->etcd.guest.password,
+                          cfg->marathon.password, cfg->marathon.token,
+                          cfg->subscriber.token,  cfg->subscriber.guest_token};
     int ret = 0;
 
     for (unsigned i = 0; !ret && i < cfg->nsecrets; i++)

@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "http.h"
 #include "log.h"
+#include "redact.h"
 #include "server.h"
 
 struct route {
@@ -356,6 +357,7 @@ static int dispatch(struct mg_connection *c, void *cbdata)
     refused = refuse(c, r, &req, &resp);
     if (!refused)
         r->fn(r->ctx, &req, &resp);
+    redact_inplace(&resp.body); /* the last line of defence: no answer carries a secret */
     send_resp(c, head, resp.status, resp.content_type, resp.status == 405 ? r->allow : NULL,
               buf_str(&resp.body), resp.body.len);
     log_debug(
