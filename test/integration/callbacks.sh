@@ -67,7 +67,7 @@ target flaky flaky
 target hang hang
 DEAD_PORT=$(free_port) # nothing listens there
 
-metric() { curl -s "$S/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+metric() { curl -s -H "Authorization: Bearer $TOKEN" "$S/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 deliveries() { grep -c . "$TMP/$1.log"; }
 # last delivery to a target, as "service added removed count"
 last_delivery() {
@@ -168,7 +168,7 @@ wait_for 10 bash -c "! etcdctl --endpoints $ETCD get --keys-only /mdo/$E/callbac
 t_eq "the dead owner's registration is removed" "$(ectl get --keys-only "/mdo/$E/callbacks/web/$GOOD_ID" | grep -c .)" 0
 t_eq "and its secret" "$(ectl get --keys-only "/mdo/$E/secrets/callbacks/$GOOD_ID" | grep -c .)" 0
 t_eq "registrations without an owner stay" "$(ectl get --keys-only --prefix "/mdo/$E/callbacks/" | grep -c .)" 3
-t_match "owner removal counted" "$(curl -s "$S/metrics" | grep '^mdo_callbacks_owner_removed_total')" ' 1$'
+t_match "owner removal counted" "$(curl -s -H "Authorization: Bearer $TOKEN" "$S/metrics" | grep '^mdo_callbacks_owner_removed_total')" ' 1$'
 
 # --- registrations survive a subscriber restart ----------------------------------------------
 n=$(deliveries flaky)
