@@ -105,9 +105,12 @@ void cmd_drop_old_spec(struct cmd_env *ce, const char *svc, const char *cmd)
 {
     struct mdo_err err = MDO_ERR_INIT;
     struct buf key = BUF_INIT(0);
+    long timeout = ce->etcd.timeout_ms; /* best effort: a paused etcd delays a launch 1 s at most */
 
+    ce->etcd.timeout_ms = timeout > 1000 ? 1000 : timeout;
     if (!reg_spec_key(&key, ce->cfg->etcd.prefix, ce->cfg->environment, svc) &&
         etcd_delete(&ce->etcd, key.ptr, &err) && err.code != MDO_ENET)
         fprintf(stderr, "mdo %s: warning: the old spec key of %s stays: %s\n", cmd, svc, err.msg);
+    ce->etcd.timeout_ms = timeout;
     buf_release(&key);
 }
