@@ -249,10 +249,10 @@ static int process(struct callbacks *cb, const char *service)
 {
     struct cbview_change c;
     struct strset left = STRSET_INIT;
-    int ret = cbview_take(&cb->view, service, &c), differs = ret;
+    int differs = cbview_take(&cb->view, service, &c), ret = 0;
 
-    if (ret < 0)
-        return ret;
+    if (differs < 0)
+        return differs;
     /* the owners that left lose their registrations before anything is sent to them */
     for (unsigned i = 0; differs && !ret && i < c.d.removed; i++)
         ret = strset_add(&left, c.d.names_removed[i]);
