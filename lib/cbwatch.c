@@ -1,5 +1,6 @@
-/* cbwatch.c - the callbacks' dispatcher: membership diffs per service, deliveries queued per
- * registration, and the sweep of registrations whose owner container is gone */
+/* cbwatch.c - the callbacks' dispatcher: membership diffs per service (from the watch's changes,
+ * cbview.h), deliveries queued per registration, and the sweep of registrations whose owner
+ * container is gone */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include "cbpolicy.h"
 #include "cbreg.h"
 #include "cbsend.h"
+#include "cbview.h"
 #include "cbwatch.h"
 #include "clock.h"
 #include "http.h"
@@ -17,20 +19,13 @@
 #include "registry.h"
 #include "strset.h"
 #include "url.h"
+#include "watch.h"
 
 #define CB_SWEEP_S 10 /* how often registrations of vanished owners are looked for */
 #define CB_OWNER_GRACE                                                                             \
     60                   /* a registration's owner may be unregistered this long (it               \
                           * registers its callback before the subscriber registers it) */
 #define CB_RETRY_MS 1000 /* a change that could not be read is retried after this */
-
-/* The membership of one service as last delivered: records sorted by container. */
-struct cb_members {
-    char *service;
-    struct reg_record *recs;
-    unsigned n;
-    struct cb_members *next;
-};
 
 struct callbacks {
     const struct cfg *cfg;
@@ -48,67 +43,98 @@ struct callbacks {
     int rebase;      /* promoted: the dispatcher takes a fresh baseline, then sets rebased */
     int rebased;
     pthread_cond_t acked; /* rebased was set */
+    /* the feeder: a watch on <prefix>/<env>/services/ while leading (its thread is watch_run's) */
+    struct cbview_in *inbox, **inbox_tail; /* guarded by lock: parsed batches, in order */
+    unsigned gen;                          /* guarded by lock: the batches to apply are ... */
+    unsigned feed_gen;                     /* guarded by lock: ... the running feeder's if equal */
+    int feed_done;                         /* guarded by lock: the feeder's thread ended */
+    volatile int feed_stop;                /* the feeder ends (watch_run's stop) */
     /* the dispatcher's own (written by callbacks_start before the thread, then only by it): */
+    char *wprefix; /* what the feeder watches */
     int have_baseline;
-    struct cb_members *members;
+    struct cbview view; /* the membership delivered, and the changes since */
+    pthread_t feeder;
+    int have_feeder;
+    int64_t feed_retry_at;
     pthread_t dispatcher;
     int have_dispatcher;
     unsigned registering; /* guarded by lock: callbacks_register() calls in flight */
 };
 
-static struct cb_members *members_of(struct callbacks *cb, const char *service, int create)
-{
-    struct cb_members *m;
+/* ---- the feeder: the watch's batches, parsed, queued for the dispatcher ---- */
 
-    for (m = cb->members; m && strcmp(m->service, service); m = m->next)
-        ;
-    if (!m && create && (m = calloc(1, sizeof(*m)))) {
-        if (!(m->service = strdup(service))) {
-            free(m);
-            return NULL;
-        }
-        m->next = cb->members;
-        cb->members = m;
+static int feed_sink(void *ctx, struct watch_batch *b)
+{
+    struct callbacks *cb = ctx;
+    struct cbview_in *in = cbview_in_parse(b, cb->wprefix);
+
+    if (!in) { /* a batch lost: end this watch; the next one starts with a listing */
+        log_warn("callbacks", "out of memory, reading the registry again", "%s", "");
+        return 1;
     }
-    return m;
+    pthread_mutex_lock(&cb->lock);
+    in->gen = cb->feed_gen;
+    *cb->inbox_tail = in;
+    cb->inbox_tail = &in->next;
+    pthread_cond_signal(&cb->cond);
+    pthread_mutex_unlock(&cb->lock);
+    return cb->feed_stop;
 }
 
-/* m's membership becomes recs[0, n) (taken). */
-static void members_set(struct cb_members *m, struct reg_record *recs, unsigned n)
+static void *feeder_main(void *arg)
 {
-    reg_records_free(m->recs, m->n);
-    m->recs = recs;
-    m->n = n;
+    struct callbacks *cb = arg;
+    struct mdo_err err = MDO_ERR_INIT;
+
+    if (watch_run(cb->etcd, cb->wprefix, feed_sink, cb, &cb->feed_stop, &err))
+        log_warn("callbacks", "cannot watch the registry", "err=\"%s\"", err.msg);
+    pthread_mutex_lock(&cb->lock);
+    cb->feed_done = 1;
+    pthread_cond_signal(&cb->cond);
+    pthread_mutex_unlock(&cb->lock);
+    http_thread_cleanup();
+    return NULL;
 }
 
-/* The baseline: every service's membership as the registry holds it now. */
-static int baseline(struct callbacks *cb, struct mdo_err *err)
+/* Called with cb->lock held. Drops the queued batches. */
+static void inbox_clear(struct callbacks *cb)
 {
-    struct reg_record *recs = NULL;
-    unsigned n = 0, i = 0;
-    int ret =
-        reg_list(cb->etcd, cb->prefix, cb->cfg->environment, NULL, &recs, &n, NULL, NULL, err);
+    struct cbview_in *in;
 
-    if (ret)
-        return ret;
-    while (i < n) {
-        unsigned j = i, k;
-        struct cb_members *m = members_of(cb, recs[i].service, 1);
-        struct reg_record *part;
-        while (j < n && !strcmp(recs[j].service, recs[i].service))
-            j++;
-        part = m ? calloc(j - i, sizeof(*part)) : NULL;
-        if (part) { /* moved out of recs: their fields now belong to part */
-            memcpy(part, &recs[i], (j - i) * sizeof(*part));
-            for (k = i; k < j; k++)
-                memset(&recs[k], 0, sizeof(recs[k]));
-            members_set(m, part, j - i);
-        }
-        i = j;
+    while ((in = cb->inbox)) {
+        cb->inbox = in->next;
+        cbview_in_free(in);
     }
-    cb->have_baseline = 1;
-    reg_records_free(recs, n);
-    return 0;
+    cb->inbox_tail = &cb->inbox;
+}
+
+/* Called with cb->lock held, by the dispatcher. Joins an ended feeder; with wait, a running
+ * one is told to stop and joined (its stream sees the stop within about a second). */
+static void feeder_reap(struct callbacks *cb, int wait)
+{
+    if (!cb->have_feeder || (!cb->feed_done && !wait))
+        return;
+    cb->feed_stop = 1;
+    pthread_mutex_unlock(&cb->lock);
+    pthread_join(cb->feeder, NULL);
+    pthread_mutex_lock(&cb->lock);
+    cb->have_feeder = 0;
+}
+
+/* Called with cb->lock held, by the dispatcher, with no feeder. */
+static void feeder_start(struct callbacks *cb)
+{
+    int e;
+
+    cb->feed_stop = 0;
+    cb->feed_done = 0;
+    cb->feed_gen = cb->gen;
+    if ((e = pthread_create(&cb->feeder, NULL, feeder_main, cb))) {
+        log_warn("callbacks", "cannot start the watch thread, will retry", "err=%s", strerror(e));
+        cb->feed_retry_at = clock_deadline_ms(CB_RETRY_MS);
+        return;
+    }
+    cb->have_feeder = 1;
 }
 
 static void count_registered(struct callbacks *cb, long n)
@@ -217,53 +243,35 @@ static int deliver(struct callbacks *cb, const char *service, int64_t rev,
     return ret;
 }
 
-/* One service that may have changed. 0 when handled (delivered or nothing to do). */
+/* One service that may have changed: its changes since the last delivery against what was
+ * delivered (cbview.h). 0 when handled (delivered, or nothing to do); else its changes stay. */
 static int process(struct callbacks *cb, const char *service)
 {
-    struct mdo_err err = MDO_ERR_INIT;
-    struct reg_record *recs = NULL;
-    struct reg_members_diff d = REG_MEMBERS_DIFF_INIT;
+    struct cbview_change c;
     struct strset left = STRSET_INIT;
-    struct cb_members *m = members_of(cb, service, 1);
-    unsigned n = 0;
-    int64_t rev = 0;
-    int ret, differs;
+    int differs = cbview_take(&cb->view, service, &c), ret = 0;
 
-    if (!m)
-        return -MDO_ENOMEM;
-    ret =
-        reg_list(cb->etcd, cb->prefix, cb->cfg->environment, service, &recs, &n, &rev, NULL, &err);
+    if (differs < 0)
+        return differs;
+    /* the owners that left lose their registrations before anything is sent to them */
+    for (unsigned i = 0; differs && !ret && i < c.d.removed; i++)
+        ret = strset_add(&left, c.d.names_removed[i]);
+    if (differs && !ret) {
+        remove_owned(cb, &left);
+        ret = deliver(cb, service, cb->view.rev, c.cur, c.ncur, &c.d);
+    }
+    strset_release(&left);
     if (ret) {
-        log_warn("callbacks", "cannot read the service, will retry", "service=%s err=\"%s\"",
-                 service, err.msg);
+        cbview_abandon(&c);
         return ret;
     }
-    differs = reg_members_diff(m->recs, m->n, recs, n, &d);
-    if (differs <= 0) {
-        ret = differs;
-        goto out;
+    if (differs) {
+        pthread_mutex_lock(&cb->lock);
+        cb->changes++;
+        pthread_mutex_unlock(&cb->lock);
     }
-    /* the owners that left lose their registrations before anything is sent to them */
-    for (unsigned i = 0; !ret && i < d.removed; i++)
-        ret = strset_add(&left, d.names_removed[i]);
-    if (!ret) {
-        remove_owned(cb, &left);
-        ret = deliver(cb, service, rev, recs, n, &d);
-    }
-    if (ret)
-        goto out;
-    pthread_mutex_lock(&cb->lock);
-    cb->changes++;
-    pthread_mutex_unlock(&cb->lock);
-    reg_members_diff_release(&d); /* it borrows from both memberships */
-    members_set(m, recs, n);
-    recs = NULL;
-    n = 0;
-out:
-    strset_release(&left);
-    reg_members_diff_release(&d);
-    reg_records_free(recs, n);
-    return ret;
+    cbview_commit(&c);
+    return 0;
 }
 
 /* Adds every member of from to to; 0 or -MDO_ENOMEM. */
@@ -276,76 +284,107 @@ static int merge(struct strset *to, const struct strset *from)
     return ret;
 }
 
+/* Applies the feeder's batches in order; every service they change is added to todo. */
+static void apply_inbox(struct callbacks *cb, struct cbview_in *in, unsigned gen,
+                        struct strset *todo)
+{
+    while (in) {
+        struct cbview_in *next = in->next;
+        int base = !cb->have_baseline;
+        in->next = NULL;
+        if (in->gen != gen || (base && !in->reset)) { /* an older watch's, or before a listing */
+            cbview_in_free(in);
+        } else if (cbview_apply(&cb->view, in, base, todo)) {
+            /* the copy is not what etcd holds: a new watch lists again (what was delivered
+             * stays, so its listing is diffed against that) */
+            log_warn("callbacks", "out of memory, reading the registry again", "%s", "");
+            pthread_mutex_lock(&cb->lock);
+            cb->gen++;
+            cb->feed_stop = 1;
+            pthread_mutex_unlock(&cb->lock);
+            gen = (unsigned)-1;
+        } else if (base) { /* the watch's first listing: the baseline (callbacks_lead waits) */
+            cb->have_baseline = 1;
+            pthread_mutex_lock(&cb->lock);
+            cb->rebased = 1;
+            pthread_cond_broadcast(&cb->acked);
+            pthread_mutex_unlock(&cb->lock);
+        }
+        in = next;
+    }
+}
+
 static void *dispatcher_main(void *arg)
 {
     struct callbacks *cb = arg;
     int64_t next_sweep = clock_deadline_ms(2000), retry_at = 0;
-    struct strset retry = STRSET_INIT; /* services whose change could not be read yet */
+    struct strset retry = STRSET_INIT; /* services whose change could not be handled yet */
 
     pthread_mutex_lock(&cb->lock);
     while (!cb->stop) {
         struct strset todo = STRSET_INIT;
+        struct cbview_in *in;
         int64_t now = clock_now_ms(), wait_until = next_sweep;
+        unsigned gen;
 
-        if (cb->rebase) { /* promoted: what was delivered before is no baseline now */
-            struct mdo_err err = MDO_ERR_INIT;
-            struct cb_members *m;
+        if (cb->rebase) { /* promoted: what was delivered before is no baseline now; the listing
+                           * of a new watch is (rebased is set when it is applied) */
             cb->rebase = 0;
+            feeder_reap(cb, 1);
+            cb->gen++;
+            inbox_clear(cb);
             pthread_mutex_unlock(&cb->lock);
-            while ((m = cb->members)) {
-                cb->members = m->next;
-                free(m->service);
-                reg_records_free(m->recs, m->n);
-                free(m);
-            }
+            cbview_release(&cb->view);
             cb->have_baseline = 0;
             strset_clear(&retry);
-            if (baseline(cb, &err))
-                log_warn("callbacks", "cannot read the registry yet, will retry", "err=\"%s\"",
-                         err.msg);
             next_sweep = clock_deadline_ms(2000);
             pthread_mutex_lock(&cb->lock);
-            cb->rebased = 1;
-            pthread_cond_broadcast(&cb->acked);
+            cb->feed_retry_at = 0;
             continue;
         }
-        if (!cb->leading) { /* a follower delivers nothing and sweeps nothing */
+        if (!cb->leading) { /* a follower delivers nothing, sweeps nothing, watches nothing */
             struct timespec until = clock_timespec(clock_deadline_ms(1000));
             strset_clear(&cb->pending);
             strset_clear(&retry);
+            cb->feed_stop = 1;
+            feeder_reap(cb, 0);
+            inbox_clear(cb);
             pthread_cond_timedwait(&cb->cond, &cb->lock, &until);
             continue;
         }
-
+        if (cb->have_feeder && cb->feed_done) { /* ended on its own: another one lists again */
+            feeder_reap(cb, 0);
+            cb->feed_retry_at = clock_deadline_ms(CB_RETRY_MS);
+        }
+        if (!cb->have_feeder && now >= cb->feed_retry_at)
+            feeder_start(cb);
+        if (!cb->have_feeder && cb->feed_retry_at < wait_until)
+            wait_until = cb->feed_retry_at;
         if (retry.n && retry_at < wait_until)
             wait_until = retry_at;
-        if (!cb->pending.n && now < wait_until) {
+        if (!cb->pending.n && !cb->inbox && now < wait_until) {
             struct timespec until = clock_timespec(wait_until);
             pthread_cond_timedwait(&cb->cond, &cb->lock, &until);
             continue;
         }
+        in = cb->inbox;
+        cb->inbox = NULL;
+        cb->inbox_tail = &cb->inbox;
+        gen = cb->gen;
         strset_swap(&todo, &cb->pending);
         pthread_mutex_unlock(&cb->lock);
+        apply_inbox(cb, in, gen, &todo);
         if (retry.n && now >= retry_at) { /* merged: a name may be in both */
             if (merge(&todo, &retry))
                 log_warn("callbacks", "out of memory, changes may be late", "%s", "");
             strset_clear(&retry);
         }
-        if (!cb->have_baseline) {
-            struct mdo_err err = MDO_ERR_INIT;
-            if (baseline(cb, &err))
-                log_warn("callbacks", "cannot read the registry yet", "err=\"%s\"", err.msg);
-        }
         for (size_t i = 0; cb->have_baseline && i < todo.n; i++) {
-            /* one waiting for its retry waits on: it is read when its turn comes */
+            /* one waiting for its retry waits on: its changes are taken when its turn comes */
             if (!strset_has(&retry, todo.v[i]) && process(cb, todo.v[i])) {
                 strset_add(&retry, todo.v[i]);
                 retry_at = clock_deadline_ms(CB_RETRY_MS);
             }
-        }
-        if (!cb->have_baseline && todo.n) { /* keep them for when the registry answers */
-            merge(&retry, &todo);
-            retry_at = clock_deadline_ms(CB_RETRY_MS);
         }
         strset_release(&todo);
         if (clock_now_ms() >= next_sweep) {
@@ -354,6 +393,8 @@ static void *dispatcher_main(void *arg)
         }
         pthread_mutex_lock(&cb->lock);
     }
+    feeder_reap(cb, 1);
+    inbox_clear(cb);
     pthread_mutex_unlock(&cb->lock);
     strset_release(&retry);
     http_thread_cleanup();
@@ -384,6 +425,19 @@ int callbacks_start(struct callbacks **out, const struct cfg *cfg, struct etcd *
     cb->prefix = cfg->etcd.prefix ? cfg->etcd.prefix : "/mdo";
     cb->registered = -1;
     cb->pending = (struct strset)STRSET_INIT;
+    cb->inbox_tail = &cb->inbox;
+    cb->view = (struct cbview)CBVIEW_INIT;
+    {
+        struct buf p = BUF_INIT(0);
+        if (reg_prefix(&p, cb->prefix, cfg->environment, NULL) || !(cb->wprefix = strdup(p.ptr))) {
+            buf_release(&p);
+            cbsend_free(cb->send);
+            cbpolicy_free(cb->policy);
+            free(cb);
+            return err_set(err, MDO_ENOMEM, "out of memory");
+        }
+        buf_release(&p);
+    }
     pthread_mutex_init(&cb->lock, NULL);
     clock_cond_init(&cb->cond);
     clock_cond_init(&cb->acked);
@@ -400,8 +454,6 @@ int callbacks_start(struct callbacks **out, const struct cfg *cfg, struct etcd *
 
 void callbacks_stop(struct callbacks *cb)
 {
-    struct cb_members *m;
-
     if (!cb)
         return;
     pthread_mutex_lock(&cb->lock);
@@ -412,12 +464,9 @@ void callbacks_stop(struct callbacks *cb)
         pthread_join(cb->dispatcher, NULL);
     cbsend_free(cb->send);
     cbpolicy_free(cb->policy);
-    while ((m = cb->members)) {
-        cb->members = m->next;
-        free(m->service);
-        reg_records_free(m->recs, m->n);
-        free(m);
-    }
+    cbview_release(&cb->view);
+    inbox_clear(cb); /* empty unless the dispatcher never ran */
+    free(cb->wprefix);
     strset_release(&cb->pending);
     pthread_cond_destroy(&cb->acked);
     pthread_cond_destroy(&cb->cond);
@@ -438,6 +487,8 @@ int callbacks_lead(struct callbacks *cb, int leading, long wait_ms)
         cb->rebased = 0;
     }
     cb->leading = leading;
+    if (!leading)
+        cb->feed_stop = 1; /* the watch ends now (the dispatcher joins it) */
     pthread_cond_broadcast(&cb->cond);
     while (leading && !cb->rebased && !cb->stop && clock_left_ms(deadline) > 0) {
         struct timespec until = clock_timespec(deadline);

@@ -1,12 +1,16 @@
 /* cbwatch.h - membership-change callbacks (DESIGN §5, §6): the dispatcher that turns "a
  * service may have changed" into deliveries, and the sweeper of registrations whose owner left.
  *
- * Threads: the keeper's writers call callbacks_changed(), which only queues the service name.
- * One dispatcher thread reads the service's instances, diffs them (reg_members_diff) against
- * the membership it delivered last (kept in memory as records, first read from the registry on
- * promotion: callbacks_lead), removes the registrations of owners that left, reads the service's
- * registrations (cbreg.h) and queues one delivery per registration (cbsend.h). Every CB_SWEEP_S it
- * also removes registrations whose owner is in no service.
+ * Threads: while leading, a feeder thread watches <prefix>/<env>/services/ (watch.h) and
+ * queues each batch of changed keys, parsed (cbview.h). One dispatcher thread applies them to
+ * its copy and, per service changed, diffs the changed instances (reg_members_diff) against
+ * the membership it delivered last (kept in memory as records; the watch's first listing is the
+ * baseline on promotion: callbacks_lead), so a batch costs what it changed, not the service's
+ * size; a listing after a gap (compaction, a lost batch) is diffed whole against what was
+ * delivered. It removes the registrations of owners that left, reads the service's
+ * registrations (cbreg.h) and queues one delivery per registration (cbsend.h). Every CB_SWEEP_S
+ * it also removes registrations whose owner is in no service. callbacks_changed() (the keeper's
+ * hook) only wakes the dispatcher: the watch says what changed.
  *
  * struct callbacks is owned by whoever started it (callbacks_start/callbacks_stop); it borrows
  * cfg and etcd, which must outlive it. All functions are thread-safe.

@@ -262,30 +262,21 @@ static int list(struct dk_sched *d, const char *service, struct reg_record **out
 {
     struct dk_ctr *c = NULL;
     struct reg_record *recs = NULL;
+    unsigned char *filled = NULL;
     unsigned nc = 0, m = 0;
     int ret = dk_ctrs_list(d, service, 0, &c, &nc, err);
 
     *out = NULL;
     *n = 0;
-    if (!ret && nc && !(recs = calloc(nc, sizeof(*recs))))
+    if (!ret && nc && (!(recs = calloc(nc, sizeof(*recs))) || !(filled = malloc(nc))))
         ret = err_set(err, MDO_ENOMEM, "out of memory");
-    for (unsigned i = 0; !ret && i < nc; i++) {
-        cJSON *in = NULL;
-        int r = dk_inspect(d, c[i].id, &in, err);
-        if (r == -MDO_ENOTFOUND) { /* removed since the listing */
-            err_clear(err);
-            continue;
-        }
-        ret = r;
-        if (!ret)
-            r = dk_record(d, in, &recs[m], err);
-        if (!ret && !r)
-            m++;
-        else if (!ret && r < 0)
-            ret = r;
-        cJSON_Delete(in);
-    }
+    if (!ret && nc) /* a few at a time (docker_inspect.c) */
+        ret = dk_inspect_all(d, c, nc, recs, filled, err);
+    for (unsigned i = 0; filled && i < nc; i++) /* the records, in listing order, at the front */
+        if (filled[i])
+            recs[m++] = recs[i];
     dk_ctrs_free(c, nc);
+    free(filled);
     if (ret) {
         reg_records_free(recs, m);
         return ret;

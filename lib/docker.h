@@ -89,6 +89,13 @@ struct dk_ctr {
 int dk_ctrs_list(struct dk_sched *d, const char *service, int all, struct dk_ctr **out, unsigned *n,
                  struct mdo_err *err);
 void dk_ctrs_free(struct dk_ctr *c, unsigned n);
+/* Inspects c[0, nc) and makes their records (docker_inspect.c): DK_INSPECT_POOL requests at a
+ * time, each thread on its own connection. filled[i] is 1 where recs[i] is a record (not: removed
+ * since the listing, or nothing to register). 0, or the error of the first container in
+ * listing order that failed (its records filled so far are the caller's to free). */
+#define DK_INSPECT_POOL 4
+int dk_inspect_all(struct dk_sched *d, const struct dk_ctr *c, unsigned nc, struct reg_record *recs,
+                   unsigned char *filled, struct mdo_err *err);
 /* b = head, segment percent-encoded as one path segment, tail ("/containers/<id>/json"). */
 int dk_path(struct buf *b, const char *head, const char *segment, const char *tail);
 
