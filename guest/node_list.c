@@ -12,7 +12,6 @@
 #include <cjson/cJSON.h>
 #include "applet.h"
 #include "clock.h"
-#include "grpc_range.h"
 #include "json.h"
 #include "names.h"
 #include "watch.h"
@@ -136,26 +135,6 @@ static void skipped(void *ctx, const char *key, const char *why)
     fprintf(stderr, "%s: bad record '%s' skipped: %s\n", (const char *)ctx, key, why);
 }
 
-/* The service's records as stored: one range over etcd's gRPC API where it can be used
- * (grpc_range.h: ~half the gateway's time for 1,000 instances), else through the gateway. */
-static int list_stored(struct guest_reg *g, const char *name, const char *service,
-                       struct reg_stored **out, unsigned *n, struct mdo_err *err)
-{
-    struct buf p = BUF_INIT(4096);
-    struct etcd_kvs kvs;
-    int ret = 0, read = 0;
-
-    if (!reg_prefix(&p, g->prefix, g->env, service) && !grpc_range_prefix(&g->etcd, p.ptr, &kvs)) {
-        read = 1;
-        ret = reg_stored_from_kvs(&kvs, p.len, out, n, skipped, (void *)name, err);
-        etcd_kvs_release(&kvs);
-    }
-    buf_release(&p);
-    return read ? ret
-                : reg_list_stored(&g->etcd, g->prefix, g->env, service, out, n, skipped,
-                                  (void *)name, err);
-}
-
 /* One read: the matching instances in *out. */
 static int read_once(struct guest_reg *g, const char *name, const struct node_opts *o,
                      struct reg_stored **out, unsigned *n, struct mdo_err *err)
@@ -168,7 +147,8 @@ static int read_once(struct guest_reg *g, const char *name, const struct node_op
     err_clear(err);
     if (!name_ok(o->service)) /* never registered: an empty list, as for any unknown service */
         return 0;
-    ret = list_stored(g, name, o->service, out, n, err);
+    ret = reg_list_stored(&g->etcd, g->prefix, g->env, o->service, out, n, skipped, (void *)name,
+                          err);
     if (!ret)
         *n = filter(*out, *n, o);
     return ret;

@@ -620,6 +620,8 @@ int reg_list_stored(struct etcd *e, const char *prefix, const char *env, const c
 {
     struct buf p = BUF_INIT(4096); /* cap: keys are short */
     struct etcd_kvs kvs = ETCD_KVS_INIT;
+    struct reg_stored *v = NULL;
+    unsigned m = 0;
     int ret = name_check("environment", env, err);
 
     *out = NULL;
@@ -632,8 +634,37 @@ int reg_list_stored(struct etcd *e, const char *prefix, const char *env, const c
         ret = etcd_get_prefix(e, p.ptr, &kvs, err);
     if (!ret)
         err_clear(err);
-    if (!ret)
-        ret = reg_stored_from_kvs(&kvs, p.len, out, n, skipped, ctx, err);
+    if (!ret && kvs.n && !(v = calloc(kvs.n, sizeof(*v))))
+        ret = err_set(err, MDO_ENOMEM, "out of memory");
+    for (size_t i = 0; !ret && i < kvs.n; i++) {
+        struct mdo_err perr = MDO_ERR_INIT;
+
+        if (strchr(kvs.kv[i].key + p.len, '/'))
+            continue; /* not <prefix>/<container>: someone else's key below ours */
+        if (reg_record_parse(kvs.kv[i].value, kvs.kv[i].len, &v[m].rec, &perr)) {
+            if (skipped)
+                skipped(ctx, kvs.kv[i].key, perr.msg);
+            else
+                log_warn("registry", "bad record skipped", "key=%s err=\"%s\"", kvs.kv[i].key,
+                         perr.msg);
+            continue;
+        }
+        v[m].json = strdup(kvs.kv[i].value);
+        if (!v[m].json) {
+            reg_record_release(&v[m].rec);
+            ret = err_set(err, MDO_ENOMEM, "out of memory");
+            break;
+        }
+        v[m++].rec.mod_revision = kvs.kv[i].mod_revision;
+    }
+    if (!ret) {
+        if (m) /* qsort's base must not be NULL, even for no element */
+            qsort(v, m, sizeof(*v), stored_cmp);
+        *out = v;
+        *n = m;
+    } else {
+        reg_stored_free(v, m);
+    }
     etcd_kvs_release(&kvs);
     buf_release(&p);
     return ret;
@@ -644,48 +675,4 @@ int reg_callback_path_key(struct buf *b, const char *prefix, const char *env)
     int ret = env_part(b, prefix, env);
 
     return ret ? ret : buf_adds(b, "secrets/marathon_callback");
-}
-
-int reg_stored_from_kvs(const struct etcd_kvs *kvs, size_t plen, struct reg_stored **out,
-                        unsigned *n, void (*skipped)(void *ctx, const char *key, const char *why),
-                        void *ctx, struct mdo_err *err)
-{
-    struct reg_stored *v = NULL;
-    unsigned m = 0;
-    int ret = 0;
-
-    *out = NULL;
-    *n = 0;
-    if (kvs->n && !(v = calloc(kvs->n, sizeof(*v))))
-        ret = err_set(err, MDO_ENOMEM, "out of memory");
-    for (size_t i = 0; !ret && i < kvs->n; i++) {
-        struct mdo_err perr = MDO_ERR_INIT;
-
-        if (strchr(kvs->kv[i].key + plen, '/'))
-            continue; /* not <prefix>/<container>: someone else's key below ours */
-        if (reg_record_parse(kvs->kv[i].value, kvs->kv[i].len, &v[m].rec, &perr)) {
-            if (skipped)
-                skipped(ctx, kvs->kv[i].key, perr.msg);
-            else
-                log_warn("registry", "bad record skipped", "key=%s err=\"%s\"", kvs->kv[i].key,
-                         perr.msg);
-            continue;
-        }
-        v[m].json = strdup(kvs->kv[i].value);
-        if (!v[m].json) {
-            reg_record_release(&v[m].rec);
-            ret = err_set(err, MDO_ENOMEM, "out of memory");
-            break;
-        }
-        v[m++].rec.mod_revision = kvs->kv[i].mod_revision;
-    }
-    if (!ret) {
-        if (m) /* qsort's base must not be NULL, even for no element */
-            qsort(v, m, sizeof(*v), stored_cmp);
-        *out = v;
-        *n = m;
-    } else {
-        reg_stored_free(v, m);
-    }
-    return ret;
 }

@@ -174,10 +174,5 @@ int reg_list_stored(struct etcd *e, const char *prefix, const char *env, const c
                     void (*skipped)(void *ctx, const char *key, const char *why), void *ctx,
                     struct mdo_err *err);
 void reg_stored_free(struct reg_stored *v, unsigned n);
-/* reg_list_stored's making of records from a listing already read (e.g. over gRPC,
- * grpc_range.h): kvs are the keys under a prefix of plen bytes. */
-int reg_stored_from_kvs(const struct etcd_kvs *kvs, size_t plen, struct reg_stored **out,
-                        unsigned *n, void (*skipped)(void *ctx, const char *key, const char *why),
-                        void *ctx, struct mdo_err *err);
 
 #endif
