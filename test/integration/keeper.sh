@@ -10,19 +10,7 @@ start_etcd || exit 1
 
 # --- a hung engine: a unix socket that accepts and never answers ---
 HUNG=$TMP/hung.sock
-/usr/bin/python3 - "$HUNG" <<'PY' >>"$TMP/hung.log" 2>&1 &
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind(sys.argv[1])
-s.listen(64)
-held = []
-while True:
-    c, _ = s.accept()
-    held.append(c)  # never read, never answered, never closed
-PY
-HUNG_PID=$!
-CLEANUP+=("kill $HUNG_PID")
-try_for 10 "[ -S '$HUNG' ]" || { echo "the hung engine did not start" >&2; exit 1; }
+hung_peer "$HUNG" || { echo "the hung engine did not start" >&2; exit 1; }
 
 PA=$(free_port) PB=$(free_port)
 cat >"$TMP/hung.yaml" <<YAML
@@ -44,13 +32,7 @@ A=$!
 CLEANUP+=("kill -9 \$A")
 wait_for 10 answers $PA
 # the first pass is stuck in the engine's listing by now (it names docker after 3 s)
-names_docker() { curl -s -m 2 "http://127.0.0.1:$1/health" | jq -e '.reasons | tostring | test("docker")' >/dev/null; }
-wait_for 10 names_docker $PA
-t=$(curl -s -m 5 -o "$TMP/health.json" -w '%{time_total}' "http://127.0.0.1:$PA/health")
-echo "# figure: /health with a hung Docker engine: $t s"
-t_match "/health answers within 1 s with the engine hung" "$t" '^0\.[0-9]+$'
-t_match "/health names docker as the peer at fault" "$(jq -c .reasons "$TMP/health.json")" 'docker'
-t_eq "/health is 503 meanwhile" "$(code $PA)" 503
+hung_peer_check $PA docker "the Docker engine" "1 s" '^0\.[0-9]+$'
 t=$(curl -s -m 5 -o /dev/null -w '%{time_total}' "http://127.0.0.1:$PA/metrics")
 echo "# figure: /metrics with a hung Docker engine: $t s"
 t_match "/metrics answers within 1 s too" "$t" '^0\.[0-9]+$'
@@ -97,14 +79,7 @@ t_eq "the leader key always names the subscriber that says leader" "$keybad" 0
 t_eq "the follower took over" "$(role $FP)" leader
 
 # --- SIGTERM under the hang: exit 0 within 5 s (the one stuck in a listing is abandoned) ---
-t0=$(date +%s.%N)
-kill -TERM $F
-wait $F
-rc=$?
-dt=$(echo "$(date +%s.%N) - $t0" | bc)
-echo "# figure: SIGTERM to exit with a hung Docker engine: $dt s"
-t_eq "SIGTERM under the hang: exit 0" "$rc" 0
-t_match "SIGTERM under the hang: within 5 s" "$dt" '^[0-4]?\.[0-9]+$'
+sigterm_check $F "the Docker engine hung"
 wait_for 8 sh -c "[ \"\$(curl -s -m 2 http://127.0.0.1:$LP/health | jq -r .role)\" = leader ]"
 t_eq "the lease was given back: the other leads again soon" "$(role $LP)" leader
 kill -TERM $L
@@ -114,21 +89,7 @@ t_eq "no error lines in the logs" "$(cat "$TMP"/a.log "$TMP"/b.log | grep -c 'le
 
 # --- a hung Marathon: a TCP server that accepts and never answers, as marathon.url ---
 MPORT=$(free_port)
-/usr/bin/python3 - "$MPORT" <<'PY' >>"$TMP/hungm.log" 2>&1 &
-import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.listen(64)
-print("listening", flush=True)
-held = []
-while True:
-    c, _ = s.accept()
-    held.append(c)  # never read, never answered, never closed
-PY
-HUNGM_PID=$!
-CLEANUP+=("kill $HUNGM_PID")
-try_for 10 "grep -q listening '$TMP/hungm.log'" || { echo "the hung Marathon did not start" >&2; exit 1; }
+hung_peer "$MPORT" || { echo "the hung Marathon did not start" >&2; exit 1; }
 PM=$(free_port)
 cat >"$TMP/hungm.yaml" <<YAML
 environment: $MDO_TEST_ENV
@@ -143,21 +104,8 @@ mdo subscribe -c "$TMP/hungm.yaml" --listen 127.0.0.1:$PM --lease 3 >>"$TMP/m.lo
 M=$!
 CLEANUP+=("kill -9 \$M")
 wait_for 10 answers $PM
-names_marathon() { curl -s -m 2 "http://127.0.0.1:$1/health" | jq -e '.reasons | tostring | test("marathon")' >/dev/null; }
-wait_for 15 names_marathon $PM
-t=$(curl -s -m 5 -o "$TMP/healthm.json" -w '%{time_total}' "http://127.0.0.1:$PM/health")
-echo "# figure: /health with a hung Marathon: $t s"
-t_match "/health answers within 50 ms with Marathon hung" "$t" '^0\.0[0-4][0-9]*$'
-t_match "/health names marathon as the peer at fault" "$(jq -c .reasons "$TMP/healthm.json")" 'marathon'
-t_eq "/health is 503 meanwhile (Marathon)" "$(code $PM)" 503
-t0=$(date +%s.%N)
-kill -TERM $M
-wait $M
-rc=$?
-dt=$(echo "$(date +%s.%N) - $t0" | bc)
-echo "# figure: SIGTERM to exit with a hung Marathon: $dt s"
-t_eq "SIGTERM with Marathon hung: exit 0" "$rc" 0
-t_match "SIGTERM with Marathon hung: within 5 s" "$dt" '^[0-4]?\.[0-9]+$'
+hung_peer_check $PM marathon Marathon "50 ms" '^0\.0[0-4][0-9]*$'
+sigterm_check $M "Marathon hung"
 
 # --- a label mdo.service=a/b: logged once and skipped, the passes do not loop ---
 if ! ensure_dockerd; then

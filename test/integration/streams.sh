@@ -15,16 +15,7 @@ P=/mdo/$MDO_TEST_ENV/services/web/instances
 
 # --- Docker: a stalled engine ---
 HUNG=$TMP/hung.sock
-/usr/bin/python3 -c '
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(64)
-held = []
-while True:
-    c, _ = s.accept(); held.append(c)   # accepts, never reads, never answers
-' "$HUNG" &
-HUNG_PID=$!
-CLEANUP+=("kill $HUNG_PID")
-try_for 5 "[ -S $HUNG ]"
+hung_peer "$HUNG" || { echo "the stalled engine did not start" >&2; exit 1; }
 cat >"$TMP/hung.yaml" <<YAML
 environment: $MDO_TEST_ENV
 etcd: {endpoints: ["$ETCD"]}
