@@ -32,13 +32,14 @@ t_match() {
     if [[ "$2" =~ $3 ]]; then t_pass "$1"; else t_fail "$1" "got:      $2" "expected: /$3/"; fi
 }
 # t_run DESC WANT_EXIT CMD... : runs CMD, checks its exit status; output in $OUT, $ERR
+# (through files of this (sub)shell's own: a test may run parts side by side)
 t_run() {
-    local desc=$1 want=$2 rc
+    local desc=$1 want=$2 rc o=$TMP/out.$BASHPID e=$TMP/err.$BASHPID
     shift 2
-    "$@" >"$TMP/out" 2>"$TMP/err"
+    "$@" >"$o" 2>"$e"
     rc=$?
-    OUT=$(cat "$TMP/out")
-    ERR=$(cat "$TMP/err")
+    OUT=$(cat "$o")
+    ERR=$(cat "$e")
     if [ "$rc" == "$want" ]; then t_pass "$desc"; else
         t_fail "$desc" "exit $rc, expected $want" "stdout: ${OUT:0:500}" "stderr: ${ERR:0:500}"
     fi
@@ -151,10 +152,11 @@ run_etcd() {
 }
 stop_etcd() { kill "$ETCD_PID"; wait "$ETCD_PID" 2>/dev/null; }
 
-# build_test_image: the offline image with mdo and busybox, once per build
+# build_test_image: the offline image $TEST_IMAGE with mdo and busybox, once per build and tag
+# (auth.sh has a tag of its own: one stamp for both let the second image keep an old binary)
 TEST_IMAGE=mdo-test:${BUILD##*/}  # one per build: plain and ASan binaries differ
 build_test_image() {
-    local stamp=$BUILD/.test-image-stamp
+    local stamp=$BUILD/.test-image-stamp-${TEST_IMAGE//[^A-Za-z0-9_.-]/_}
     if [ -f "$stamp" ] && [ "$stamp" -nt "$MDO" ] && docker image inspect $TEST_IMAGE >/dev/null 2>&1; then
         return 0
     fi
@@ -262,4 +264,40 @@ sigterm_check() {
     echo "# figure: SIGTERM to exit with $2: $dt s"
     t_eq "SIGTERM with $2: exit 0" "$rc" 0
     t_match "SIGTERM with $2: within 5 s" "$dt" '^[0-4]?\.[0-9]+$'
+}
+
+# t_bg NAME CMD... : runs CMD (a function of the test, with checks of its own) in a background
+# subshell, beside what the test does next; its output goes to $TMP/bg-NAME.out, and what it adds
+# to CLEANUP is done when it ends. t_bg_wait: waits for every one, then prints their output in the
+# order they were started and adds their counts (one that ended without its counts is a failed
+# check). What runs side by side must share no file, port, environment name or process.
+T_BG=()
+t_bg() {
+    local name=$1
+    shift
+    (
+        bg_from=${#CLEANUP[@]} T_PASS=0 T_FAIL=0 T_SKIP=0
+        trap 'for ((j = ${#CLEANUP[@]} - 1; j >= bg_from; j--)); do eval "${CLEANUP[$j]}" >/dev/null 2>&1; done' EXIT
+        trap 'exit 130' INT TERM
+        "$@"
+        echo "t_bg-counts $T_PASS $T_FAIL $T_SKIP"
+    ) >"$TMP/bg-$name.out" 2>&1 &
+    T_BG+=("$name:$!")
+    CLEANUP+=("kill $!")
+}
+t_bg_wait() {
+    local b name counts p f s
+    for b in "${T_BG[@]}"; do
+        name=${b%%:*}
+        wait "${b#*:}"
+        grep -v '^t_bg-counts ' "$TMP/bg-$name.out"
+        counts=$(grep '^t_bg-counts ' "$TMP/bg-$name.out" | tail -1)
+        if [ -n "$counts" ]; then
+            read -r _ p f s <<<"$counts"
+            T_PASS=$((T_PASS + p)) T_FAIL=$((T_FAIL + f)) T_SKIP=$((T_SKIP + s))
+        else
+            t_fail "$name (run beside the rest) ended before it counted its checks"
+        fi
+    done
+    T_BG=()
 }
