@@ -27,6 +27,72 @@ code() { curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/health
 answers() { [ "$(code "$1")" != 000 ]; }
 role() { curl -s -m 1 "http://127.0.0.1:$1/health" | jq -r .role 2>/dev/null; }
 
+# The hung Marathon and the a/b label run beside the hung engine's part (t_bg), each with an
+# environment of its own (a subshell's MDO_TEST_ENV: one leader key each), ports and files.
+hung_marathon() {
+    MDO_TEST_ENV=${MDO_TEST_ENV}m
+    # --- a hung Marathon: a TCP server that accepts and never answers, as marathon.url ---
+    MPORT=$(free_port)
+    hung_peer "$MPORT" || { t_fail "the hung Marathon did not start"; return; }
+    PM=$(free_port)
+    cat >"$TMP/hungm.yaml" <<YAML
+environment: $MDO_TEST_ENV
+scheduler: marathon
+etcd: {endpoints: ["$ETCD"]}
+marathon: {url: "http://127.0.0.1:$MPORT"}
+subscriber: {resync: 5}
+services:
+  web: {image: busybox, instances: 1}
+YAML
+    mdo subscribe -c "$TMP/hungm.yaml" --listen 127.0.0.1:$PM --lease 3 >>"$TMP/m.log" 2>&1 &
+    M=$!
+    CLEANUP+=("kill -9 \$M")
+    wait_for 10 answers $PM
+    hung_peer_check $PM marathon Marathon "50 ms" '^0\.0[0-4][0-9]*$'
+    sigterm_check $M "Marathon hung"
+}
+ab_label() {
+    MDO_TEST_ENV=${MDO_TEST_ENV}a
+    # --- a label mdo.service=a/b: logged once and skipped, the passes do not loop ---
+    if ! ensure_dockerd; then
+        t_skip 3 "no Docker engine"
+        return
+    fi
+    SPORT=$(free_port)
+    IMG=$(docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -m1 '^mdo-test:')
+    if [ -z "$IMG" ]; then
+        build_test_image || { t_skip 3 "no test image"; return; }
+        IMG=$TEST_IMAGE
+    fi
+    CLEANUP+=("docker rm -f $MDO_TEST_ENV-ab-1")
+    docker run -d --name "$MDO_TEST_ENV-ab-1" --label "mdo.environment=$MDO_TEST_ENV" \
+        --label mdo.service=a/b "$IMG" sleep 600 >/dev/null
+    cat >"$TMP/ab.yaml" <<YAML
+environment: $MDO_TEST_ENV
+etcd: {endpoints: ["$ETCD"]}
+subscriber: {resync: 1, listen: "127.0.0.1:$SPORT"}
+services:
+  web: {image: busybox, instances: 1}
+YAML
+    export MDO_CONFIG=$TMP/ab.yaml
+    mdo subscribe >>"$TMP/ab.log" 2>&1 &
+    SUB_PID=$!
+    wait_for 10 answers $SPORT
+    reconciles() { curl -s "http://127.0.0.1:$SPORT/metrics" | awk '$1 == "mdo_reconciles_total" {print $2}'; }
+    wait_for 10 sh -c "[ \"\$(curl -s http://127.0.0.1:$SPORT/metrics | awk '\$1 == \"mdo_reconciles_total\" {print \$2}')\" -ge 1 ]"
+    r0=$(reconciles)
+    sleep 4
+    r1=$(reconciles)
+    echo "# figure: reconcile passes in 4 s with resync 1 and an a/b label: $((r1 - r0))"
+    t_match "passes follow the resync, no loop (2..6 in 4 s)" "$((r1 - r0))" '^[2-6]$'
+    t_eq "nothing written under services/a" "$(ectl get --prefix --keys-only "/mdo/$MDO_TEST_ENV/services/a" | grep -c .)" 0
+    t_eq "the refusal is logged once" "$(grep -c -e 'names cannot be a registry key' -e 'container skipped, not registered' -e 'events of a container skipped' "$TMP/ab.log")" 1
+    stop_subscriber
+    SUB_PID=
+}
+t_bg hung-marathon hung_marathon
+t_bg ab-label ab_label
+
 mdo subscribe --listen 127.0.0.1:$PA --lease 3 >>"$TMP/a.log" 2>&1 &
 A=$!
 CLEANUP+=("kill -9 \$A")
@@ -87,62 +153,6 @@ wait $L
 t_eq "the second one exits 0 as well" "$?" 0
 t_eq "no error lines in the logs" "$(cat "$TMP"/a.log "$TMP"/b.log | grep -c 'level=error')" 0
 
-# --- a hung Marathon: a TCP server that accepts and never answers, as marathon.url ---
-MPORT=$(free_port)
-hung_peer "$MPORT" || { echo "the hung Marathon did not start" >&2; exit 1; }
-PM=$(free_port)
-cat >"$TMP/hungm.yaml" <<YAML
-environment: $MDO_TEST_ENV
-scheduler: marathon
-etcd: {endpoints: ["$ETCD"]}
-marathon: {url: "http://127.0.0.1:$MPORT"}
-subscriber: {resync: 5}
-services:
-  web: {image: busybox, instances: 1}
-YAML
-mdo subscribe -c "$TMP/hungm.yaml" --listen 127.0.0.1:$PM --lease 3 >>"$TMP/m.log" 2>&1 &
-M=$!
-CLEANUP+=("kill -9 \$M")
-wait_for 10 answers $PM
-hung_peer_check $PM marathon Marathon "50 ms" '^0\.0[0-4][0-9]*$'
-sigterm_check $M "Marathon hung"
-
-# --- a label mdo.service=a/b: logged once and skipped, the passes do not loop ---
-if ! ensure_dockerd; then
-    t_skip 3 "no Docker engine"
-    dump_logs
-    t_done
-    exit
-fi
-SPORT=$(free_port)
-IMG=$(docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -m1 '^mdo-test:')
-if [ -z "$IMG" ]; then
-    build_test_image || { t_skip 3 "no test image"; t_done; exit; }
-    IMG=$TEST_IMAGE
-fi
-docker run -d --name "$MDO_TEST_ENV-ab-1" --label "mdo.environment=$MDO_TEST_ENV" \
-    --label mdo.service=a/b "$IMG" sleep 600 >/dev/null
-cat >"$TMP/ab.yaml" <<YAML
-environment: $MDO_TEST_ENV
-etcd: {endpoints: ["$ETCD"]}
-subscriber: {resync: 1, listen: "127.0.0.1:$SPORT"}
-services:
-  web: {image: busybox, instances: 1}
-YAML
-export MDO_CONFIG=$TMP/ab.yaml
-mdo subscribe >>"$TMP/ab.log" 2>&1 &
-SUB_PID=$!
-wait_for 10 answers $SPORT
-reconciles() { curl -s "http://127.0.0.1:$SPORT/metrics" | awk '$1 == "mdo_reconciles_total" {print $2}'; }
-wait_for 10 sh -c "[ \"\$(curl -s http://127.0.0.1:$SPORT/metrics | awk '\$1 == \"mdo_reconciles_total\" {print \$2}')\" -ge 1 ]"
-r0=$(reconciles)
-sleep 4
-r1=$(reconciles)
-echo "# figure: reconcile passes in 4 s with resync 1 and an a/b label: $((r1 - r0))"
-t_match "passes follow the resync, no loop (2..6 in 4 s)" "$((r1 - r0))" '^[2-6]$'
-t_eq "nothing written under services/a" "$(ectl get --prefix --keys-only "/mdo/$MDO_TEST_ENV/services/a" | grep -c .)" 0
-t_eq "the refusal is logged once" "$(grep -c -e 'names cannot be a registry key' -e 'container skipped, not registered' -e 'events of a container skipped' "$TMP/ab.log")" 1
-stop_subscriber
-SUB_PID=
+t_bg_wait
 dump_logs
 t_done

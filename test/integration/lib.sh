@@ -301,3 +301,24 @@ t_bg_wait() {
     done
     T_BG=()
 }
+
+# start_double VAR [ARGS...]: a marathon-double (test/marathon-double) with host ports from
+# $PORT_LO (which it moves on by 100 for the next one); its URL in $VAR, its pid in ${VAR}_PID;
+# stopped on exit (SIGTERM: it removes its containers). 1 if it does not start within 10 s.
+start_double() {
+    local var=$1 pid url i
+    shift
+    "$TOP/test/marathon-double/start" --port 0 --port-range "$PORT_LO-$((PORT_LO + 99))" "$@" \
+        >"$TMP/double-$var.out" 2>>"$TMP/double-$var.log" &
+    pid=$!
+    PORT_LO=$((PORT_LO + 100))
+    CLEANUP+=("kill -TERM $pid; wait $pid")
+    for i in $(seq 100); do
+        url=$(head -1 "$TMP/double-$var.out" 2>/dev/null)
+        [ -n "$url" ] && break
+        sleep 0.1
+    done
+    [ -n "$url" ] || { echo "marathon-double did not start" >&2; cat "$TMP/double-$var.log" >&2; return 1; }
+    printf -v "$var" '%s' "$url"
+    printf -v "${var}_PID" '%s' "$pid"
+}
