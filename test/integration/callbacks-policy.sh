@@ -18,18 +18,8 @@ SPORT=$(free_port)
 TOKEN=tok$RANDOM$RANDOM
 E=$MDO_TEST_ENV
 CFG=$TMP/mdo.yaml
-write_config() { # write_config [ALLOW_LINE]
-    cat >"$CFG" <<YAML
-environment: $E
-etcd:
-  endpoints: ["$ETCD", "$ETCD_GW"]
-subscriber:
-  listen: "127.0.0.1:$SPORT"
-  token: "$TOKEN"
-  resync: 5
-  ${1:-}
-docker:
-  pull: never
+policy_config() { # policy_config [ALLOW_LINE]
+    write_config -E "\"$ETCD\", \"$ETCD_GW\"" -s "token: \"$TOKEN\"" ${1:+-s "$1"} <<YAML
 services:
   web:
     image: $TEST_IMAGE
@@ -39,8 +29,7 @@ services:
     args: [sleep, '3600']
 YAML
 }
-write_config
-export MDO_CONFIG=$CFG
+policy_config
 unset MDO_ETCD_PREFIX MDO_CONTAINER_NAME MESOS_TASK_ID
 export MDO_ETCD=$ETCD MDO_ENVIRONMENT=$E
 S=http://127.0.0.1:$SPORT
@@ -99,7 +88,7 @@ t_match "... and logged with the rule" "$(grep 'refused by the callback policy' 
 
 # --- callback_allow opens exactly what it lists --------------------------------------------------
 stop_subscriber
-write_config "callback_allow: [127.0.0.1/32, 169.254.169.254/32, $GW/32]"
+policy_config "callback_allow: [127.0.0.1/32, 169.254.169.254/32, $GW/32]"
 start_subscriber || echo "the subscriber did not come back (counted below)" >&2
 # registered for a service that never changes: nothing is ever sent to these
 t_eq "allowed: loopback 201" "$(post quiet "http://127.0.0.1:$LO_PORT/cb")" 201

@@ -17,18 +17,9 @@ TOKEN=tok$RANDOM$RANDOM
 GTOKEN=guest$RANDOM$RANDOM
 E=$MDO_TEST_ENV
 CFG=$TMP/mdo.yaml
-cat >"$CFG" <<YAML
-environment: $E
-etcd:
-  endpoints: ["$ETCD"]
-subscriber:
-  listen: "$GW:$SPORT"
-  token: "$TOKEN"
-  guest_token: "$GTOKEN"
-  resync: 5
-  callback_allow: [127.0.0.1/32] # the dead target below is on loopback (denied by default)
-docker:
-  pull: never
+# callback_allow: the dead target below is on loopback (denied by default)
+write_config -l "$GW:$SPORT" -s "token: \"$TOKEN\"" -s "guest_token: \"$GTOKEN\"" \
+    -s "callback_allow: [127.0.0.1/32]" <<YAML
 services:
   web:
     image: $TEST_IMAGE
@@ -44,7 +35,6 @@ services:
     mem: 32
     args: [sleep, '3600']
 YAML
-export MDO_CONFIG=$CFG
 unset MDO_ETCD_PREFIX MDO_CONTAINER_NAME MESOS_TASK_ID
 # the subscriber on the bridge address, where containers reach it (MDO_SUBSCRIBER_URL); the
 # applet run here as a container would

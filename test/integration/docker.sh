@@ -9,15 +9,7 @@ build_test_image || { echo "cannot build the test image" >&2; exit 1; }
 GW=$(bridge_gateway)
 SPORT=$(free_port)
 CFG=$TMP/mdo.yaml
-cat >"$CFG" <<YAML
-environment: $MDO_TEST_ENV
-etcd:
-  endpoints: ["$ETCD"]
-subscriber:
-  listen: "127.0.0.1:$SPORT"
-  resync: 5
-docker:
-  pull: never
+write_config <<YAML
 services:
   web:
     image: $TEST_IMAGE
@@ -33,7 +25,6 @@ services:
     environment:
       GREETING: hello
 YAML
-export MDO_CONFIG=$CFG
 P=/mdo/$MDO_TEST_ENV/services/web/instances
 
 # names of the running containers of web, and of the registered instances, sorted

@@ -54,36 +54,78 @@ wait_for 10 curl -sf "http://127.0.0.1:$SPORT/health" || { echo "subscriber did 
 ext() { ectl get --print-value-only "/mdo/$E/services/$1/instances/$2" | jq -r ".ports.$3.external"; }
 names() { ectl get --prefix --keys-only "/mdo/$E/services/$1/instances/" | grep . | sed 's|.*/||' | sort; }
 
-# --- ring ---------------------------------------------------------------------------------------
-# every member serves the registry's peer list
-ring_converged() {
-    local want c got
-    want=$(get_node_list ring peer) || return 1
-    [ "$(grep -c . <<<"$want")" == "$1" ] || return 1
-    for c in $(names ring); do
-        got=$(curl -sf --max-time 2 "http://$GW:$(ext ring "$c" http)/peers") || return 1
-        [ "$got" == "$want" ] || return 1
+# The three examples run side by side under the one subscriber (each has services of its own):
+# the ring and zk-kafka beside web-proxy (t_bg), printed and counted after it (t_bg_wait).
+ring_part() {
+    # --- ring -----------------------------------------------------------------------------------
+    # every member serves the registry's peer list
+    ring_converged() {
+        local want c got
+        want=$(get_node_list ring peer) || return 1
+        [ "$(grep -c . <<<"$want")" == "$1" ] || return 1
+        for c in $(names ring); do
+            got=$(curl -sf --max-time 2 "http://$GW:$(ext ring "$c" http)/peers") || return 1
+            [ "$got" == "$want" ] || return 1
+        done
+    }
+    t_run "ring: launch 2" 0 mdo launch ring --wait
+    s=$SECONDS
+    wait_for 30 ring_converged 2
+    t_eq "ring: 2 members serve the registry's peer list" "$(ring_converged 2 && echo yes)" yes
+    echo "# figure: ring of 2 formed (MIN_NODES=2, --wait) and serving in $((SECONDS - s)) s after scale --wait"
+    t0=$(date +%s.%N)
+    t_run "ring: scale 3" 0 mdo scale ring 3 --wait
+    wait_for 30 ring_converged 3
+    echo "# figure: ring 2->3: every member's served list updated $(echo "$(date +%s.%N) - $t0" | bc) s after the scale began"
+    t_eq "ring: 3 members, each serving the registry's list" "$(ring_converged 3 && echo yes)" yes
+    for c in $E-ring-1 $E-ring-2; do
+        wait_for 10 docker exec "$c" grep -q "cleanup after $E-ring-3 joined" /www/cleanups
+        t_eq "ring: $c ran its cleanup when ring-3 joined" "$(docker exec "$c" cat /www/cleanups)" "cleanup after $E-ring-3 joined"
     done
+    t_eq "ring: the joiner itself ran no cleanup" "$(docker exec "$E-ring-3" cat /www/cleanups)" ""
+    t_run "ring: scale 2" 0 mdo scale ring 2 --wait
+    wait_for 30 ring_converged 2
+    t_eq "ring: back to 2, each serving the registry's list" "$(ring_converged 2 && echo yes)" yes
+    t_eq "ring: a departure is no cleanup" "$(docker exec "$E-ring-1" grep -c . /www/cleanups)" 1
 }
-t_run "ring: launch 2" 0 mdo launch ring --wait
-s=$SECONDS
-wait_for 30 ring_converged 2
-t_eq "ring: 2 members serve the registry's peer list" "$(ring_converged 2 && echo yes)" yes
-echo "# figure: ring of 2 formed (MIN_NODES=2, --wait) and serving in $((SECONDS - s)) s after scale --wait"
-t0=$(date +%s.%N)
-t_run "ring: scale 3" 0 mdo scale ring 3 --wait
-wait_for 30 ring_converged 3
-echo "# figure: ring 2->3: every member's served list updated $(echo "$(date +%s.%N) - $t0" | bc) s after the scale began"
-t_eq "ring: 3 members, each serving the registry's list" "$(ring_converged 3 && echo yes)" yes
-for c in $E-ring-1 $E-ring-2; do
-    wait_for 10 docker exec "$c" grep -q "cleanup after $E-ring-3 joined" /www/cleanups
-    t_eq "ring: $c ran its cleanup when ring-3 joined" "$(docker exec "$c" cat /www/cleanups)" "cleanup after $E-ring-3 joined"
-done
-t_eq "ring: the joiner itself ran no cleanup" "$(docker exec "$E-ring-3" cat /www/cleanups)" ""
-t_run "ring: scale 2" 0 mdo scale ring 2 --wait
-wait_for 30 ring_converged 2
-t_eq "ring: back to 2, each serving the registry's list" "$(ring_converged 2 && echo yes)" yes
-t_eq "ring: a departure is no cleanup" "$(docker exec "$E-ring-1" grep -c . /www/cleanups)" 1
+zk_kafka_part() {
+    # --- zk-kafka (guestutils.py on the host, as inside a container) ----------------------------
+    t_run "zk-kafka: launch zookeeper 2, kafka 2" 0 mdo launch zookeeper kafka --wait
+    in_container() { # in_container SERVICE CONTAINER PORTS...: the environment mdo injects
+        local svc=$1 c=$2
+        shift 2
+        env MDO_ETCD="$ETCD" MDO_ENVIRONMENT="$E" MDO_SERVICE="$svc" MDO_CONTAINER_NAME="$c" \
+            MDO_HOST_ADDRESS="$GW" PYTHONPATH="$TOP/guest" PYTHONDONTWRITEBYTECODE=1 PATH="$BUILD:$PATH" "$@"
+    }
+    # kafka waits for MIN_ZK=3 ensemble members (get_node_list(..., wait=120)) ...
+    in_container kafka "$E-kafka-2" MDO_PORT_BROKER=9092 MIN_ZK=3 \
+        /usr/bin/python3 "$EX/zk-kafka/kafka-config.py" - >"$TMP/server.properties" 2>"$TMP/kafka.err" &
+    KP=$!
+    sleep 1 # bounded, not a wait: with its minimum met it answers in milliseconds, so alive after 1 s = waiting
+    t_eq "zk-kafka: kafka-config.py waits for 3 zookeepers" "$(kill -0 $KP 2>/dev/null && echo waiting)" waiting
+    mdo scale zookeeper 3 --wait >/dev/null 2>&1
+    wait $KP
+    t_eq "zk-kafka: kafka-config.py done once the 3rd registered" "$?" 0
+    zkc=$(get_node_list zookeeper client --sep ,)
+    t_eq "zk-kafka: server.properties from the registry" "$(cat "$TMP/server.properties")" \
+    "broker.id=2
+listeners=PLAINTEXT://0.0.0.0:9092
+advertised.listeners=PLAINTEXT://$GW:$(ext kafka "$E-kafka-2" broker)
+zookeeper.connect=$zkc
+log.dirs=/data/kafka"
+    t_run "zk-kafka: zk-config.py for zookeeper-2" 0 in_container zookeeper "$E-zookeeper-2" MDO_PORT_CLIENT=2181 \
+        /usr/bin/python3 "$EX/zk-kafka/zk-config.py" -
+    t_eq "zk-kafka: zoo.cfg servers = the registry's peer:election, myid from the name" \
+        "$(grep -E '^(server|# myid|clientPort)' <<<"$OUT")" \
+        "clientPort=2181
+$(get_node_list zookeeper peer election | awk '{print "server." NR "=" $0}')
+# myid=2"
+    t_run "zk-kafka: a missing ensemble raises maestro's error" 1 in_container kafka "$E-kafka-1" MIN_ZK=9 \
+        /usr/bin/python3 -c 'import guestutils as g; g.get_node_list("zookeeper", ["client"], minimum=9)'
+    t_match "zk-kafka: ... MaestroEnvironmentError" "$ERR" "MaestroEnvironmentError: No or not enough zookeeper nodes"
+}
+t_bg ring ring_part
+t_bg zk-kafka zk_kafka_part
 
 # --- web-proxy ----------------------------------------------------------------------------------
 t_run "web-proxy: launch web (3) and proxy" 0 mdo launch web proxy --wait
@@ -115,40 +157,7 @@ t_run "web-proxy: scale web 2" 0 mdo scale web 2 --wait
 wait_for 30 proxied_ok
 t_eq "web-proxy: after scale 2, exactly the 2 live instances" "$(routed)" "$(names web)"
 
-# --- zk-kafka (guestutils.py on the host, as inside a container) --------------------------------
-t_run "zk-kafka: launch zookeeper 2, kafka 2" 0 mdo launch zookeeper kafka --wait
-in_container() { # in_container SERVICE CONTAINER PORTS...: the environment mdo injects
-    local svc=$1 c=$2
-    shift 2
-    env MDO_ETCD="$ETCD" MDO_ENVIRONMENT="$E" MDO_SERVICE="$svc" MDO_CONTAINER_NAME="$c" \
-        MDO_HOST_ADDRESS="$GW" PYTHONPATH="$TOP/guest" PYTHONDONTWRITEBYTECODE=1 PATH="$BUILD:$PATH" "$@"
-}
-# kafka waits for MIN_ZK=3 ensemble members (get_node_list(..., wait=120)) ...
-in_container kafka "$E-kafka-2" MDO_PORT_BROKER=9092 MIN_ZK=3 \
-    /usr/bin/python3 "$EX/zk-kafka/kafka-config.py" - >"$TMP/server.properties" 2>"$TMP/kafka.err" &
-KP=$!
-sleep 1 # bounded, not a wait: with its minimum met it answers in milliseconds, so alive after 1 s = waiting
-t_eq "zk-kafka: kafka-config.py waits for 3 zookeepers" "$(kill -0 $KP 2>/dev/null && echo waiting)" waiting
-mdo scale zookeeper 3 --wait >/dev/null 2>&1
-wait $KP
-t_eq "zk-kafka: kafka-config.py done once the 3rd registered" "$?" 0
-zkc=$(get_node_list zookeeper client --sep ,)
-t_eq "zk-kafka: server.properties from the registry" "$(cat "$TMP/server.properties")" \
-"broker.id=2
-listeners=PLAINTEXT://0.0.0.0:9092
-advertised.listeners=PLAINTEXT://$GW:$(ext kafka "$E-kafka-2" broker)
-zookeeper.connect=$zkc
-log.dirs=/data/kafka"
-t_run "zk-kafka: zk-config.py for zookeeper-2" 0 in_container zookeeper "$E-zookeeper-2" MDO_PORT_CLIENT=2181 \
-    /usr/bin/python3 "$EX/zk-kafka/zk-config.py" -
-t_eq "zk-kafka: zoo.cfg servers = the registry's peer:election, myid from the name" \
-    "$(grep -E '^(server|# myid|clientPort)' <<<"$OUT")" \
-    "clientPort=2181
-$(get_node_list zookeeper peer election | awk '{print "server." NR "=" $0}')
-# myid=2"
-t_run "zk-kafka: a missing ensemble raises maestro's error" 1 in_container kafka "$E-kafka-1" MIN_ZK=9 \
-    /usr/bin/python3 -c 'import guestutils as g; g.get_node_list("zookeeper", ["client"], minimum=9)'
-t_match "zk-kafka: ... MaestroEnvironmentError" "$ERR" "MaestroEnvironmentError: No or not enough zookeeper nodes"
+t_bg_wait
 kill -TERM "$SUB_PID"
 wait "$SUB_PID"
 t_eq "subscriber exits 0 (clean under ASan too)" "$?" 0

@@ -18,16 +18,7 @@ ensure_dockerd || exit 1
 start_etcd || exit 1
 build_test_image || { echo "cannot build the test image" >&2; exit 1; }
 SPORT=$(free_port)
-export MDO_CONFIG=$TMP/mdo.yaml
-cat >"$MDO_CONFIG" <<YAML
-environment: $MDO_TEST_ENV
-etcd:
-  endpoints: ["$ETCD"]
-subscriber:
-  listen: "127.0.0.1:$SPORT"
-  resync: 5
-docker:
-  pull: never
+write_config <<YAML
 services:
   web:
     image: $TEST_IMAGE

@@ -10,19 +10,7 @@ start_etcd || exit 1
 
 # --- a hung engine: a unix socket that accepts and never answers ---
 HUNG=$TMP/hung.sock
-/usr/bin/python3 - "$HUNG" <<'PY' >>"$TMP/hung.log" 2>&1 &
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind(sys.argv[1])
-s.listen(64)
-held = []
-while True:
-    c, _ = s.accept()
-    held.append(c)  # never read, never answered, never closed
-PY
-HUNG_PID=$!
-CLEANUP+=("kill $HUNG_PID")
-try_for 10 "[ -S '$HUNG' ]" || { echo "the hung engine did not start" >&2; exit 1; }
+hung_peer "$HUNG" || { echo "the hung engine did not start" >&2; exit 1; }
 
 PA=$(free_port) PB=$(free_port)
 cat >"$TMP/hung.yaml" <<YAML
@@ -39,18 +27,78 @@ code() { curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/health
 answers() { [ "$(code "$1")" != 000 ]; }
 role() { curl -s -m 1 "http://127.0.0.1:$1/health" | jq -r .role 2>/dev/null; }
 
+# The hung Marathon and the a/b label run beside the hung engine's part (t_bg), each with an
+# environment of its own (a subshell's MDO_TEST_ENV: one leader key each), ports and files.
+hung_marathon() {
+    MDO_TEST_ENV=${MDO_TEST_ENV}m
+    # --- a hung Marathon: a TCP server that accepts and never answers, as marathon.url ---
+    MPORT=$(free_port)
+    hung_peer "$MPORT" || { t_fail "the hung Marathon did not start"; return; }
+    PM=$(free_port)
+    cat >"$TMP/hungm.yaml" <<YAML
+environment: $MDO_TEST_ENV
+scheduler: marathon
+etcd: {endpoints: ["$ETCD"]}
+marathon: {url: "http://127.0.0.1:$MPORT"}
+subscriber: {resync: 5}
+services:
+  web: {image: busybox, instances: 1}
+YAML
+    mdo subscribe -c "$TMP/hungm.yaml" --listen 127.0.0.1:$PM --lease 3 >>"$TMP/m.log" 2>&1 &
+    M=$!
+    CLEANUP+=("kill -9 \$M")
+    wait_for 10 answers $PM
+    hung_peer_check $PM marathon Marathon "50 ms" '^0\.0[0-4][0-9]*$'
+    sigterm_check $M "Marathon hung"
+}
+ab_label() {
+    MDO_TEST_ENV=${MDO_TEST_ENV}a
+    # --- a label mdo.service=a/b: logged once and skipped, the passes do not loop ---
+    if ! ensure_dockerd; then
+        t_skip 3 "no Docker engine"
+        return
+    fi
+    SPORT=$(free_port)
+    IMG=$(docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -m1 '^mdo-test:')
+    if [ -z "$IMG" ]; then
+        build_test_image || { t_skip 3 "no test image"; return; }
+        IMG=$TEST_IMAGE
+    fi
+    CLEANUP+=("docker rm -f $MDO_TEST_ENV-ab-1")
+    docker run -d --name "$MDO_TEST_ENV-ab-1" --label "mdo.environment=$MDO_TEST_ENV" \
+        --label mdo.service=a/b "$IMG" sleep 600 >/dev/null
+    cat >"$TMP/ab.yaml" <<YAML
+environment: $MDO_TEST_ENV
+etcd: {endpoints: ["$ETCD"]}
+subscriber: {resync: 1, listen: "127.0.0.1:$SPORT"}
+services:
+  web: {image: busybox, instances: 1}
+YAML
+    export MDO_CONFIG=$TMP/ab.yaml
+    mdo subscribe >>"$TMP/ab.log" 2>&1 &
+    SUB_PID=$!
+    wait_for 10 answers $SPORT
+    reconciles() { curl -s "http://127.0.0.1:$SPORT/metrics" | awk '$1 == "mdo_reconciles_total" {print $2}'; }
+    wait_for 10 sh -c "[ \"\$(curl -s http://127.0.0.1:$SPORT/metrics | awk '\$1 == \"mdo_reconciles_total\" {print \$2}')\" -ge 1 ]"
+    r0=$(reconciles)
+    sleep 4
+    r1=$(reconciles)
+    echo "# figure: reconcile passes in 4 s with resync 1 and an a/b label: $((r1 - r0))"
+    t_match "passes follow the resync, no loop (2..6 in 4 s)" "$((r1 - r0))" '^[2-6]$'
+    t_eq "nothing written under services/a" "$(ectl get --prefix --keys-only "/mdo/$MDO_TEST_ENV/services/a" | grep -c .)" 0
+    t_eq "the refusal is logged once" "$(grep -c -e 'names cannot be a registry key' -e 'container skipped, not registered' -e 'events of a container skipped' "$TMP/ab.log")" 1
+    stop_subscriber
+    SUB_PID=
+}
+t_bg hung-marathon hung_marathon
+t_bg ab-label ab_label
+
 mdo subscribe --listen 127.0.0.1:$PA --lease 3 >>"$TMP/a.log" 2>&1 &
 A=$!
 CLEANUP+=("kill -9 \$A")
 wait_for 10 answers $PA
 # the first pass is stuck in the engine's listing by now (it names docker after 3 s)
-names_docker() { curl -s -m 2 "http://127.0.0.1:$1/health" | jq -e '.reasons | tostring | test("docker")' >/dev/null; }
-wait_for 10 names_docker $PA
-t=$(curl -s -m 5 -o "$TMP/health.json" -w '%{time_total}' "http://127.0.0.1:$PA/health")
-echo "# figure: /health with a hung Docker engine: $t s"
-t_match "/health answers within 1 s with the engine hung" "$t" '^0\.[0-9]+$'
-t_match "/health names docker as the peer at fault" "$(jq -c .reasons "$TMP/health.json")" 'docker'
-t_eq "/health is 503 meanwhile" "$(code $PA)" 503
+hung_peer_check $PA docker "the Docker engine" "1 s" '^0\.[0-9]+$'
 t=$(curl -s -m 5 -o /dev/null -w '%{time_total}' "http://127.0.0.1:$PA/metrics")
 echo "# figure: /metrics with a hung Docker engine: $t s"
 t_match "/metrics answers within 1 s too" "$t" '^0\.[0-9]+$'
@@ -97,14 +145,7 @@ t_eq "the leader key always names the subscriber that says leader" "$keybad" 0
 t_eq "the follower took over" "$(role $FP)" leader
 
 # --- SIGTERM under the hang: exit 0 within 5 s (the one stuck in a listing is abandoned) ---
-t0=$(date +%s.%N)
-kill -TERM $F
-wait $F
-rc=$?
-dt=$(echo "$(date +%s.%N) - $t0" | bc)
-echo "# figure: SIGTERM to exit with a hung Docker engine: $dt s"
-t_eq "SIGTERM under the hang: exit 0" "$rc" 0
-t_match "SIGTERM under the hang: within 5 s" "$dt" '^[0-4]?\.[0-9]+$'
+sigterm_check $F "the Docker engine hung"
 wait_for 8 sh -c "[ \"\$(curl -s -m 2 http://127.0.0.1:$LP/health | jq -r .role)\" = leader ]"
 t_eq "the lease was given back: the other leads again soon" "$(role $LP)" leader
 kill -TERM $L
@@ -112,89 +153,6 @@ wait $L
 t_eq "the second one exits 0 as well" "$?" 0
 t_eq "no error lines in the logs" "$(cat "$TMP"/a.log "$TMP"/b.log | grep -c 'level=error')" 0
 
-# --- a hung Marathon: a TCP server that accepts and never answers, as marathon.url ---
-MPORT=$(free_port)
-/usr/bin/python3 - "$MPORT" <<'PY' >>"$TMP/hungm.log" 2>&1 &
-import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.listen(64)
-print("listening", flush=True)
-held = []
-while True:
-    c, _ = s.accept()
-    held.append(c)  # never read, never answered, never closed
-PY
-HUNGM_PID=$!
-CLEANUP+=("kill $HUNGM_PID")
-try_for 10 "grep -q listening '$TMP/hungm.log'" || { echo "the hung Marathon did not start" >&2; exit 1; }
-PM=$(free_port)
-cat >"$TMP/hungm.yaml" <<YAML
-environment: $MDO_TEST_ENV
-scheduler: marathon
-etcd: {endpoints: ["$ETCD"]}
-marathon: {url: "http://127.0.0.1:$MPORT"}
-subscriber: {resync: 5}
-services:
-  web: {image: busybox, instances: 1}
-YAML
-mdo subscribe -c "$TMP/hungm.yaml" --listen 127.0.0.1:$PM --lease 3 >>"$TMP/m.log" 2>&1 &
-M=$!
-CLEANUP+=("kill -9 \$M")
-wait_for 10 answers $PM
-names_marathon() { curl -s -m 2 "http://127.0.0.1:$1/health" | jq -e '.reasons | tostring | test("marathon")' >/dev/null; }
-wait_for 15 names_marathon $PM
-t=$(curl -s -m 5 -o "$TMP/healthm.json" -w '%{time_total}' "http://127.0.0.1:$PM/health")
-echo "# figure: /health with a hung Marathon: $t s"
-t_match "/health answers within 50 ms with Marathon hung" "$t" '^0\.0[0-4][0-9]*$'
-t_match "/health names marathon as the peer at fault" "$(jq -c .reasons "$TMP/healthm.json")" 'marathon'
-t_eq "/health is 503 meanwhile (Marathon)" "$(code $PM)" 503
-t0=$(date +%s.%N)
-kill -TERM $M
-wait $M
-rc=$?
-dt=$(echo "$(date +%s.%N) - $t0" | bc)
-echo "# figure: SIGTERM to exit with a hung Marathon: $dt s"
-t_eq "SIGTERM with Marathon hung: exit 0" "$rc" 0
-t_match "SIGTERM with Marathon hung: within 5 s" "$dt" '^[0-4]?\.[0-9]+$'
-
-# --- a label mdo.service=a/b: logged once and skipped, the passes do not loop ---
-if ! ensure_dockerd; then
-    t_skip 3 "no Docker engine"
-    dump_logs
-    t_done
-    exit
-fi
-SPORT=$(free_port)
-IMG=$(docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -m1 '^mdo-test:')
-if [ -z "$IMG" ]; then
-    build_test_image || { t_skip 3 "no test image"; t_done; exit; }
-    IMG=$TEST_IMAGE
-fi
-docker run -d --name "$MDO_TEST_ENV-ab-1" --label "mdo.environment=$MDO_TEST_ENV" \
-    --label mdo.service=a/b "$IMG" sleep 600 >/dev/null
-cat >"$TMP/ab.yaml" <<YAML
-environment: $MDO_TEST_ENV
-etcd: {endpoints: ["$ETCD"]}
-subscriber: {resync: 1, listen: "127.0.0.1:$SPORT"}
-services:
-  web: {image: busybox, instances: 1}
-YAML
-export MDO_CONFIG=$TMP/ab.yaml
-mdo subscribe >>"$TMP/ab.log" 2>&1 &
-SUB_PID=$!
-wait_for 10 answers $SPORT
-reconciles() { curl -s "http://127.0.0.1:$SPORT/metrics" | awk '$1 == "mdo_reconciles_total" {print $2}'; }
-wait_for 10 sh -c "[ \"\$(curl -s http://127.0.0.1:$SPORT/metrics | awk '\$1 == \"mdo_reconciles_total\" {print \$2}')\" -ge 1 ]"
-r0=$(reconciles)
-sleep 4
-r1=$(reconciles)
-echo "# figure: reconcile passes in 4 s with resync 1 and an a/b label: $((r1 - r0))"
-t_match "passes follow the resync, no loop (2..6 in 4 s)" "$((r1 - r0))" '^[2-6]$'
-t_eq "nothing written under services/a" "$(ectl get --prefix --keys-only "/mdo/$MDO_TEST_ENV/services/a" | grep -c .)" 0
-t_eq "the refusal is logged once" "$(grep -c -e 'names cannot be a registry key' -e 'container skipped, not registered' -e 'events of a container skipped' "$TMP/ab.log")" 1
-stop_subscriber
-SUB_PID=
+t_bg_wait
 dump_logs
 t_done

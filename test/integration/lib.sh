@@ -32,13 +32,14 @@ t_match() {
     if [[ "$2" =~ $3 ]]; then t_pass "$1"; else t_fail "$1" "got:      $2" "expected: /$3/"; fi
 }
 # t_run DESC WANT_EXIT CMD... : runs CMD, checks its exit status; output in $OUT, $ERR
+# (through files of this (sub)shell's own: a test may run parts side by side)
 t_run() {
-    local desc=$1 want=$2 rc
+    local desc=$1 want=$2 rc o=$TMP/out.$BASHPID e=$TMP/err.$BASHPID
     shift 2
-    "$@" >"$TMP/out" 2>"$TMP/err"
+    "$@" >"$o" 2>"$e"
     rc=$?
-    OUT=$(cat "$TMP/out")
-    ERR=$(cat "$TMP/err")
+    OUT=$(cat "$o")
+    ERR=$(cat "$e")
     if [ "$rc" == "$want" ]; then t_pass "$desc"; else
         t_fail "$desc" "exit $rc, expected $want" "stdout: ${OUT:0:500}" "stderr: ${ERR:0:500}"
     fi
@@ -151,10 +152,11 @@ run_etcd() {
 }
 stop_etcd() { kill "$ETCD_PID"; wait "$ETCD_PID" 2>/dev/null; }
 
-# build_test_image: the offline image with mdo and busybox, once per build
+# build_test_image: the offline image $TEST_IMAGE with mdo and busybox, once per build and tag
+# (auth.sh has a tag of its own: one stamp for both let the second image keep an old binary)
 TEST_IMAGE=mdo-test:${BUILD##*/}  # one per build: plain and ASan binaries differ
 build_test_image() {
-    local stamp=$BUILD/.test-image-stamp
+    local stamp=$BUILD/.test-image-stamp-${TEST_IMAGE//[^A-Za-z0-9_.-]/_}
     if [ -f "$stamp" ] && [ "$stamp" -nt "$MDO" ] && docker image inspect $TEST_IMAGE >/dev/null 2>&1; then
         return 0
     fi
@@ -178,3 +180,145 @@ CLEANUP+=('[ -n "$SUB_PID" ] && kill $SUB_PID')
 ectl() { etcdctl --endpoints "$ETCD" "$@"; }
 # reg_count SERVICE: how many instance records the registry holds for it
 reg_count() { ectl get --prefix --keys-only "/mdo/$MDO_TEST_ENV/services/$1/instances/" | grep -c . ; }
+
+# write_config [-l LISTEN] [-r RESYNC] [-E ENDPOINTS] [-e ETCD_LINE]... [-s SUBSCRIBER_LINE]... <<YAML
+# services:
+#   web: ...
+# YAML
+# The config head most tests share, then stdin (the services and any other top-level keys), into
+# $CFG (default $TMP/mdo.yaml), exported as MDO_CONFIG: this test's environment; etcd at ENDPOINTS
+# (default "$ETCD") with ETCD_LINEs (username, guest...); a subscriber on LISTEN (default
+# 127.0.0.1:$SPORT) resyncing every RESYNC s (default 5) with SUBSCRIBER_LINEs (token...); local
+# images only (docker: {pull: never}). Block style, one key a line: tests sed it.
+write_config() {
+    local listen="127.0.0.1:${SPORT:-}" resync=5 endpoints="\"${ETCD:-}\"" etcd= sub= opt OPTIND=1
+    while getopts "l:r:E:e:s:" opt; do
+        case $opt in
+        l) listen=$OPTARG ;;
+        r) resync=$OPTARG ;;
+        E) endpoints=$OPTARG ;;
+        e) etcd+="  $OPTARG"$'\n' ;;
+        s) sub+="  $OPTARG"$'\n' ;;
+        *) echo "write_config: bad option" >&2; return 2 ;;
+        esac
+    done
+    : "${CFG:=$TMP/mdo.yaml}"
+    export MDO_CONFIG=$CFG
+    {
+        printf 'environment: %s\netcd:\n  endpoints: [%s]\n%s' "$MDO_TEST_ENV" "$endpoints" "$etcd"
+        printf 'subscriber:\n  listen: "%s"\n  resync: %s\n%s' "$listen" "$resync" "$sub"
+        printf 'docker:\n  pull: never\n'
+        cat
+    } >"$CFG"
+}
+
+# hung_peer ADDR: a peer that accepts connections and never answers (never reads, never closes):
+# on the unix socket ADDR when it is a path, else on 127.0.0.1:ADDR. Returns once it listens
+# (1 if it does not within 10 s), its pid in HUNG_PID; killed on exit.
+hung_peer() {
+    /usr/bin/python3 - "$1" <<'PY' >>"$TMP/hung-peer.log" 2>&1 &
+import socket, sys
+a = sys.argv[1]
+if a.startswith("/"):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(a)
+else:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", int(a)))
+s.listen(64)
+print("listening", a, flush=True)
+held = []
+while True:
+    c, _ = s.accept()
+    held.append(c)  # never read, never answered, never closed
+PY
+    HUNG_PID=$!
+    CLEANUP+=("kill $HUNG_PID")
+    try_for 10 "grep -qxF 'listening $1' '$TMP/hung-peer.log'"
+}
+
+# hung_peer_check PORT PEER WHAT WITHIN MAX_RE: 3 checks on the subscriber at 127.0.0.1:PORT while
+# its peer PEER (docker|marathon; WHAT names it in the messages) hangs: once /health names PEER
+# (15 s at most), /health answers WITHIN (text) = in a time matching MAX_RE (seconds, as curl's
+# time_total), names PEER, and is 503.
+hung_peer_check() {
+    local port=$1 peer=$2 what=$3 within=$4 re=$5 t
+    wait_for 15 "curl -s -m 2 http://127.0.0.1:$port/health | jq -e '.reasons | tostring | test(\"$peer\")'"
+    t=$(curl -s -m 5 -o "$TMP/health-$peer.json" -w '%{time_total}' "http://127.0.0.1:$port/health")
+    echo "# figure: /health with $what hung: $t s"
+    t_match "/health answers within $within with $what hung" "$t" "$re"
+    t_match "/health names $peer as the peer at fault" "$(jq -c .reasons "$TMP/health-$peer.json")" "$peer"
+    t_eq "/health is 503 with $what hung" "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health")" 503
+}
+
+# sigterm_check PID WHAT: 2 checks: SIGTERM to the subscriber PID (a child of this shell) makes it
+# exit 0 within 5 s (WHAT: the condition it is under, for the messages)
+sigterm_check() {
+    local t0 rc dt
+    t0=$(date +%s.%N)
+    kill -TERM "$1"
+    wait "$1"
+    rc=$?
+    dt=$(echo "$(date +%s.%N) - $t0" | bc)
+    echo "# figure: SIGTERM to exit with $2: $dt s"
+    t_eq "SIGTERM with $2: exit 0" "$rc" 0
+    t_match "SIGTERM with $2: within 5 s" "$dt" '^[0-4]?\.[0-9]+$'
+}
+
+# t_bg NAME CMD... : runs CMD (a function of the test, with checks of its own) in a background
+# subshell, beside what the test does next; its output goes to $TMP/bg-NAME.out, and what it adds
+# to CLEANUP is done when it ends. t_bg_wait: waits for every one, then prints their output in the
+# order they were started and adds their counts (one that ended without its counts is a failed
+# check). What runs side by side must share no file, port, environment name or process.
+T_BG=()
+t_bg() {
+    local name=$1
+    shift
+    (
+        bg_from=${#CLEANUP[@]} T_PASS=0 T_FAIL=0 T_SKIP=0
+        trap 'for ((j = ${#CLEANUP[@]} - 1; j >= bg_from; j--)); do eval "${CLEANUP[$j]}" >/dev/null 2>&1; done' EXIT
+        trap 'exit 130' INT TERM
+        "$@"
+        echo "t_bg-counts $T_PASS $T_FAIL $T_SKIP"
+    ) >"$TMP/bg-$name.out" 2>&1 &
+    T_BG+=("$name:$!")
+    CLEANUP+=("kill $!")
+}
+t_bg_wait() {
+    local b name counts p f s
+    for b in "${T_BG[@]}"; do
+        name=${b%%:*}
+        wait "${b#*:}"
+        grep -v '^t_bg-counts ' "$TMP/bg-$name.out"
+        counts=$(grep '^t_bg-counts ' "$TMP/bg-$name.out" | tail -1)
+        if [ -n "$counts" ]; then
+            read -r _ p f s <<<"$counts"
+            T_PASS=$((T_PASS + p)) T_FAIL=$((T_FAIL + f)) T_SKIP=$((T_SKIP + s))
+        else
+            t_fail "$name (run beside the rest) ended before it counted its checks"
+        fi
+    done
+    T_BG=()
+}
+
+# start_double VAR [ARGS...]: a marathon-double (test/marathon-double) with host ports from
+# $PORT_LO (which it moves on by 100 for the next one); its URL in $VAR, its pid in ${VAR}_PID;
+# stopped on exit (SIGTERM: it removes its containers). 1 if it does not start within 10 s.
+start_double() {
+    local var=$1 pid url i
+    shift
+    "$TOP/test/marathon-double/start" --port 0 --port-range "$PORT_LO-$((PORT_LO + 99))" "$@" \
+        >"$TMP/double-$var.out" 2>>"$TMP/double-$var.log" &
+    pid=$!
+    PORT_LO=$((PORT_LO + 100))
+    CLEANUP+=("kill -TERM $pid; wait $pid")
+    for i in $(seq 100); do
+        url=$(head -1 "$TMP/double-$var.out" 2>/dev/null)
+        [ -n "$url" ] && break
+        sleep 0.1
+    done
+    [ -n "$url" ] || { echo "marathon-double did not start" >&2; cat "$TMP/double-$var.log" >&2; return 1; }
+    printf -v "$var" '%s' "$url"
+    printf -v "${var}_PID" '%s' "$pid"
+}

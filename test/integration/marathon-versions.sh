@@ -11,24 +11,6 @@ start_etcd || exit 1
 build_test_image || { echo "cannot build the test image" >&2; exit 1; }
 PORT_LO=$((36000 + (RANDOM % 100) * 200))
 
-# start_double VAR [ARGS...]: a marathon-double; its URL in $VAR, stopped (SIGTERM) on exit
-start_double() {
-    local var=$1 pid url i
-    shift
-    "$TOP/test/marathon-double/start" --port 0 --port-range "$PORT_LO-$((PORT_LO + 99))" "$@" \
-        >"$TMP/double-$var.out" 2>>"$TMP/double-$var.log" &
-    pid=$!
-    PORT_LO=$((PORT_LO + 100))
-    CLEANUP+=("kill -TERM $pid; wait $pid")
-    for i in $(seq 100); do
-        url=$(head -1 "$TMP/double-$var.out" 2>/dev/null)
-        [ -n "$url" ] && break
-        sleep 0.1
-    done
-    [ -n "$url" ] || { echo "marathon-double did not start" >&2; cat "$TMP/double-$var.log" >&2; return 1; }
-    printf -v "$var" '%s' "$url"
-}
-
 # write_cfg FILE ENV URL SPORT API MODE [extra service lines]
 write_cfg() {
     cat >"$1" <<YAML
@@ -128,21 +110,23 @@ chain() {
     t_eq "$tag: no error lines in its log" "$(grep -c 'level=error' "$TMP/sub-$tag.log")" 0
 }
 
+# The chains share nothing but etcd (each has its own double, environment, subscriber, ports
+# and files): they run side by side (t_bg), printed and counted in this order by t_bg_wait.
 start_double M08 --marathon-version 0.8 || exit 1
-chain v08 "$M08" legacy callback # no /v2/events before 0.9
+t_bg v08 chain v08 "$M08" legacy callback # no /v2/events before 0.9
 start_double M11 --marathon-version 1.1 || exit 1
-chain v11 "$M11" legacy events
+t_bg v11 chain v11 "$M11" legacy events
 start_double M14 --marathon-version 1.4 || exit 1
-chain v14 "$M14" legacy events
+t_bg v14 chain v14 "$M14" legacy events
 start_double M110 --marathon-version 1.10 || exit 1
-chain v110 "$M110" v2 events
+t_bg v110 chain v110 "$M110" v2 events
 
 # --- behind a 1.7+ standby: /v2/events answers 302, the rest is forwarded ---
 start_double LEAD --marathon-version 1.10 || exit 1
 start_double STBY --marathon-version 1.10 --standby-of "$LEAD" || exit 1
 t_eq "the standby answers /v2/events with 302" \
     "$(curl -s -o /dev/null -w '%{http_code}' -H 'Accept: text/event-stream' "$STBY/v2/events")" 302
-chain stby "$STBY" v2 events "$LEAD"
+t_bg stby chain stby "$STBY" v2 events "$LEAD"
 
 # --- upgrade.pause with a fixed host port: mdo lets Marathon kill first, so restart ends ---
 start_double FIX --marathon-version 1.10 || exit 1
@@ -165,5 +149,7 @@ t_match "403: Marathon's message is shown" "$ERR" "HTTP 403: Max number \(0\) of
 t_eq "403: not called an access problem" "$(echo "$ERR" | grep -c 'access denied')" 0
 curl -s -X POST -d '{"clear": true}' "$FIX/_double/faults" >/dev/null
 
+t_bg_wait
+echo "# figure: $TEST_NAME took $SECONDS s (its five chains side by side)"
 [ -n "${KEEP_TMP:-}" ] && cp -r "$TMP" /tmp/keep-$TEST_NAME
 t_done

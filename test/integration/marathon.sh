@@ -12,26 +12,6 @@ build_test_image || { echo "cannot build the test image" >&2; exit 1; }
 SCHEMA=$TOP/test/marathon-double/schema/AppDefinition.json # a copy of ref's, byte for byte
 PORT_LO=$((33000 + (RANDOM % 100) * 300))
 
-# start_double VAR [ARGS...]: a marathon-double of this test; its URL in $VAR, stopped (SIGTERM:
-# it removes its containers) on exit
-start_double() {
-    local var=$1 pid url i
-    shift
-    "$TOP/test/marathon-double/start" --port 0 --port-range "$PORT_LO-$((PORT_LO + 99))" "$@" \
-        >"$TMP/double-$var.out" 2>>"$TMP/double-$var.log" &
-    pid=$!
-    PORT_LO=$((PORT_LO + 100))
-    CLEANUP+=("kill -TERM $pid; wait $pid")
-    for i in $(seq 100); do
-        url=$(head -1 "$TMP/double-$var.out" 2>/dev/null)
-        [ -n "$url" ] && break
-        sleep 0.1
-    done
-    [ -n "$url" ] || { echo "marathon-double did not start" >&2; cat "$TMP/double-$var.log" >&2; return 1; }
-    printf -v "$var" '%s' "$url"
-    printf -v "${var}_PID" '%s' "$pid"
-}
-
 start_double MAR || exit 1
 SPORT=$(free_port)
 CFG=$TMP/mdo.yaml
@@ -114,6 +94,136 @@ jsonschema.Draft4Validator(json.load(open(sys.argv[1]))).validate(json.load(open
 t_eq "legacy shape: docker.network BRIDGE + docker.portMappings, no networks" \
     "$(jq -c '[.container.docker.network, (.container.docker.portMappings | length), .networks, .container.portMappings]' "$TMP/legacy.json")" \
     '["BRIDGE",2,null,null]'
+
+# --- beside the main chain (t_bg): parts with doubles, environments and files of their own ---
+# (each double is started here, in the main shell, whose cleanup stops it)
+start_double SLOW --task-delay 6 || exit 1
+start_double AUTH --auth "mdo:pa:ss-w0rd" || exit 1
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$TMP/tls.key" -out "$TMP/tls.crt" 2>/dev/null
+start_double TLS --tls-cert "$TMP/tls.crt" --tls-key "$TMP/tls.key" || exit 1
+start_double OLD --legacy || exit 1
+start_double CBM || exit 1
+deployments_auth_tls() {
+    # --- 409: a deployment holds the app ---
+    write_cfg "$TMP/slow.yaml" "${MDO_TEST_ENV}s" "$SLOW" ""
+    t_run "launch on a slow Marathon (no wait)" 0 mdo launch web -c "$TMP/slow.yaml"
+    sed -i 's/GREETING: hello/GREETING: hola/' "$TMP/slow.yaml"
+    t_run "launch while the app is locked" 1 mdo launch web -c "$TMP/slow.yaml"
+    dep=$(curl -s "$SLOW/v2/deployments" | jq -r '.[0].id')
+    t_match "locked: names the deployment and suggests --force" "$ERR" "locked by deployment $dep.*--force"
+    t_eq "locked: one line" "$(echo "$ERR" | wc -l)" 1
+    t_run "restart --force overrides the deployment" 0 mdo restart web --force -c "$TMP/slow.yaml"
+    t_match "force reported" "$ERR" "overriding deployment"
+    t_run "launch --force overrides the deployment" 0 mdo launch web --force -c "$TMP/slow.yaml"
+    t_match "launch --force reported" "$ERR" "overriding deployment|up to date"
+    t_run "launch --wait waits for the blocking deployment, then updates" 0 mdo launch web --wait=120 -c "$TMP/slow.yaml"
+    t_match "waited for the lock" "$ERR" "waiting for deployment|up to date|updated app"
+    t_eq "the new env is what runs" "$(curl -s "$SLOW/v2/apps/${MDO_TEST_ENV}s/web" | jq -r .app.env.GREETING)" hola
+    t_run "stop on the slow Marathon" 0 mdo stop web -c "$TMP/slow.yaml"
+
+    # --- 401: basic auth ---
+    write_cfg "$TMP/noauth.yaml" "${MDO_TEST_ENV}a" "$AUTH" ""
+    t_run "no credentials: 401" 1 mdo launch web -c "$TMP/noauth.yaml"
+    t_match "401 names the missing settings" "$ERR" "wants credentials \(HTTP 401\): set marathon.username and marathon.password \(or marathon.token\)"
+    write_cfg "$TMP/badauth.yaml" "${MDO_TEST_ENV}a" "$AUTH" "  username: mdo
+  password: wrong-secret-pw"
+    t_run "wrong password: 401" 1 mdo launch web -c "$TMP/badauth.yaml"
+    t_match "401 says which credential was refused" "$ERR" "refused marathon.username/marathon.password"
+    t_eq "the password is never printed" "$(echo "$ERR" | grep -c wrong-secret-pw)" 0
+    write_cfg "$TMP/auth.yaml" "${MDO_TEST_ENV}a" "$AUTH" "  username: mdo
+  password: pa:ss-w0rd"
+    t_run "right credentials (password with a colon)" 0 mdo launch web --wait -c "$TMP/auth.yaml"
+    t_run "status with credentials" 0 mdo status web -c "$TMP/auth.yaml"
+    t_match "status lists the tasks through auth" "$OUT" "web: 3 wanted, 3 running"
+    t_run "stop with credentials" 0 mdo stop web -c "$TMP/auth.yaml"
+
+    # --- TLS: https with the CA file, refused without it, insecure: true skips the check ---
+    t_match "the double serves https" "$TLS" "^https://127.0.0.1:"
+    write_cfg "$TMP/tls.yaml" "${MDO_TEST_ENV}t" "$TLS" "  ca: $TMP/tls.crt"
+    sed -i 's/instances: 3/instances: 1/' "$TMP/tls.yaml"
+    t_run "https with marathon.ca: launch" 0 mdo launch web --wait -c "$TMP/tls.yaml"
+    t_run "https with marathon.ca: status" 0 mdo status web -c "$TMP/tls.yaml"
+    t_match "https: 1 running" "$OUT" "web: 1 wanted, 1 running"
+    write_cfg "$TMP/tls-noca.yaml" "${MDO_TEST_ENV}t" "$TLS" ""
+    t_run "https without the CA: refused" 1 mdo status -c "$TMP/tls-noca.yaml"
+    t_match "names the URL, the TLS cause and the settings" "$ERR" "cannot reach Marathon at https://127.0.0.1:.*(certificate|SSL).*marathon.ca and marathon.insecure"
+    write_cfg "$TMP/tls-insecure.yaml" "${MDO_TEST_ENV}t" "$TLS" "  insecure: true"
+    t_run "https with insecure: true" 0 mdo stop web -c "$TMP/tls-insecure.yaml"
+
+    # --- a 0.7-style Marathon (the double's --legacy): DELETE answers 204, no SSE ---
+    write_cfg "$TMP/old.yaml" "${MDO_TEST_ENV}o" "$OLD" "  api: legacy"
+    t_run "0.7-style Marathon: launch --wait" 0 mdo launch web --wait -c "$TMP/old.yaml"
+    t_run "0.7-style Marathon: stop (204, no body)" 0 mdo stop web -c "$TMP/old.yaml"
+    t_eq "0.7-style Marathon: app gone" "$(curl -s -o /dev/null -w '%{http_code}' "$OLD/v2/apps/${MDO_TEST_ENV}o/web")" 404
+}
+callback_mode() {
+    # --- callback mode (Marathon up to 1.4): events POSTed to the subscriber, no SSE ---
+    CPORT=$(free_port)
+    CENV=${MDO_TEST_ENV}c
+    write_cfg "$TMP/cb.yaml" "$CENV" "$CBM" ""
+    sed -i "s|^  listen: .*|  listen: \"127.0.0.1:$CPORT\"\n  public_url: \"http://127.0.0.1:$CPORT\"\n  mode: callback|; s|^  resync: 3|  resync: 600|; s|instances: 3|instances: 2|" "$TMP/cb.yaml"
+    mdo subscribe -c "$TMP/cb.yaml" >>"$TMP/cb.log" 2>&1 &
+    CB_PID=$!
+    CLEANUP+=("kill -TERM \$CB_PID")
+    wait_for 10 curl -sf "http://127.0.0.1:$CPORT/health"
+    # the URL registered carries the secret path segment kept in etcd (32 hex digits)
+    csecret() { ectl get --print-value-only "/mdo/$CENV/secrets/marathon_callback"; }
+    wait_for 10 sh -c "etcdctl --endpoints $ETCD get --print-value-only /mdo/$CENV/secrets/marathon_callback | grep -Eqx '[0-9a-f]{32}'"
+    SECRET=$(csecret)
+    t_match "callback mode: a 32-hex-digit secret is kept in etcd" "$SECRET" '^[0-9a-f]{32}$'
+    CBURL="http://127.0.0.1:$CPORT/marathon/callback/$SECRET"
+    subscribed() { curl -s "$CBM/v2/eventSubscriptions" | jq -e --arg u "$CBURL" '.callbackUrls | index($u)' >/dev/null; }
+    wait_for 10 subscribed
+    t_eq "callback mode: registered with POST /v2/eventSubscriptions" "$(subscribed && echo yes)" yes
+    t_eq "callback mode: the bare URL is not registered" "$(curl -s "$CBM/v2/eventSubscriptions" | jq -r '.callbackUrls[]' | grep -c 'callback$')" 0
+    t_eq "callback mode: the log does not show the secret" "$(grep -c "$SECRET" "$TMP/cb.log")" 0
+    CP=/mdo/$CENV/services/web/instances
+    ccount_is() { [ "$(ectl get --prefix --keys-only "$CP/" | grep -c .)" == "$1" ]; }
+    t_run "callback mode: launch 2" 0 mdo launch web --wait -c "$TMP/cb.yaml"
+    wait_for 15 ccount_is 2
+    t_eq "callback mode: registered from callbacks (resync is 600 s)" "$(ectl get --prefix --keys-only "$CP/" | grep -c .)" 2
+    ctask=$(curl -s "$CBM/v2/apps/$CENV/web/tasks" | jq -r '.tasks[0].id')
+    docker kill "$(docker ps -q --filter "label=marathon-double.task=$ctask" | head -1)" >/dev/null
+    gone() { ! ectl get --keys-only "$CP/$ctask" | grep -q .; }
+    wait_for 15 gone
+    t_eq "callback mode: a killed task is deregistered" "$(gone && echo gone)" gone
+    wait_for 20 ccount_is 2
+    t_eq "callback mode: its replacement is registered" "$(ectl get --prefix --keys-only "$CP/" | grep -c .)" 2
+    # a "down" that comes by callback is a hint: the record goes only when Marathon no longer lists
+    # the task (checked by the events worker). A forged TASK_KILLING or health kill for a task that
+    # runs leaves it registered; without the secret path segment nothing is taken at all.
+    ktask=$(curl -s "$CBM/v2/apps/$CENV/web/tasks" | jq -r '[.tasks[] | select(.state == "TASK_RUNNING")][0].id')
+    post_event() { curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d "$1" "${2:-$CBURL}"; }
+    kgone() { ! ectl get --keys-only "$CP/$ktask" | grep -q .; }
+    KILLING="{\"eventType\":\"status_update_event\",\"taskStatus\":\"TASK_KILLING\",\"appId\":\"/$CENV/web\",\"taskId\":\"$ktask\",\"host\":\"h\",\"ports\":[]}"
+    t_eq "callback without the secret: 404" "$(post_event "$KILLING" "http://127.0.0.1:$CPORT/marathon/callback")" 404
+    t_eq "callback with a wrong secret: 404" "$(post_event "$KILLING" "http://127.0.0.1:$CPORT/marathon/callback/00000000000000000000000000000000")" 404
+    t_eq "callback with a longer secret: 404" "$(post_event "$KILLING" "${CBURL}0")" 404
+    t_eq "a forged TASK_KILLING (the task runs) is accepted" "$(post_event "$KILLING")" 200
+    t_eq "unhealthy_task_kill_event accepted" "$(post_event "{\"eventType\":\"unhealthy_task_kill_event\",\"appId\":\"/$CENV/web\",\"taskId\":\"$ktask\",\"version\":\"v\",\"reason\":\"r\",\"host\":\"h\",\"slaveId\":\"s\"}")" 200
+    sleep 1.5 # three checks, a window (200 ms) apart
+    t_eq "... and the running task stays registered (Marathon still lists it)" "$(ectl get --keys-only "$CP/$ktask" | grep -c .)" 1
+    t_match "... the check is logged" "$(grep 'not confirmed' "$TMP/cb.log" | tail -1)" "task=$ktask"
+    t_eq "another environment's event is ignored" "$(post_event "{\"eventType\":\"status_update_event\",\"taskStatus\":\"TASK_KILLED\",\"appId\":\"/other/web\",\"taskId\":\"x\"}")" 200
+    t_eq "the seed's POST /callback/<secret> answers" "$(curl -s -o /dev/null -w '%{http_code}' -d '{"eventType":"api_post_event"}' "http://127.0.0.1:$CPORT/callback/$SECRET")" 200
+    t_eq "the seed's POST /callback without it: 404" "$(curl -s -o /dev/null -w '%{http_code}' -d '{"eventType":"api_post_event"}' "http://127.0.0.1:$CPORT/callback")" 404
+    t_eq "a body that is not an event: 400" "$(curl -s -o /dev/null -w '%{http_code}' -d 'nope' "$CBURL")" 400
+    t_eq "GET on the callback route: 405" "$(curl -s -o /dev/null -w '%{http_code}' "$CBURL")" 405
+    t_eq "... with Allow: POST" "$(curl -s -o /dev/null -D - "$CBURL" | tr -d '\r' | grep -i '^allow:')" "Allow: POST"
+    kill -TERM $CB_PID; wait $CB_PID
+    t_eq "callback mode: exits 0 on SIGTERM" "$?" 0
+    t_eq "callback mode: unregistered on SIGTERM" "$(subscribed && echo still || echo removed)" removed
+    mdo subscribe -c "$TMP/cb.yaml" >>"$TMP/cb.log" 2>&1 &
+    CB_PID=$!
+    wait_for 10 subscribed
+    t_eq "callback mode: restarted, the same secret URL is registered again" "$(subscribed && echo yes)" yes
+    t_eq "... the secret in etcd is unchanged" "$(csecret)" "$SECRET"
+    kill -TERM $CB_PID; wait $CB_PID
+    mdo stop web -c "$TMP/cb.yaml" >/dev/null 2>&1
+}
+t_bg deployments-auth-tls deployments_auth_tls
+t_bg callback-mode callback_mode
 
 start_subscriber
 t_eq "subscriber answers /health" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SPORT/health")" 200
@@ -259,57 +369,6 @@ t_eq "an app without mdo's labels is not registered" "$(ectl get --prefix --keys
 t_eq "and not warned about" "$(grep -c 'foreign' "$TMP/sub.log")" 0
 curl -s -X DELETE "$MAR/v2/apps/$MDO_TEST_ENV/foreign?force=true" >/dev/null
 
-# --- 409: a deployment holds the app ---
-start_double SLOW --task-delay 6 || exit 1
-write_cfg "$TMP/slow.yaml" "${MDO_TEST_ENV}s" "$SLOW" ""
-t_run "launch on a slow Marathon (no wait)" 0 mdo launch web -c "$TMP/slow.yaml"
-sed -i 's/GREETING: hello/GREETING: hola/' "$TMP/slow.yaml"
-t_run "launch while the app is locked" 1 mdo launch web -c "$TMP/slow.yaml"
-dep=$(curl -s "$SLOW/v2/deployments" | jq -r '.[0].id')
-t_match "locked: names the deployment and suggests --force" "$ERR" "locked by deployment $dep.*--force"
-t_eq "locked: one line" "$(echo "$ERR" | wc -l)" 1
-t_run "restart --force overrides the deployment" 0 mdo restart web --force -c "$TMP/slow.yaml"
-t_match "force reported" "$ERR" "overriding deployment"
-t_run "launch --force overrides the deployment" 0 mdo launch web --force -c "$TMP/slow.yaml"
-t_match "launch --force reported" "$ERR" "overriding deployment|up to date"
-t_run "launch --wait waits for the blocking deployment, then updates" 0 mdo launch web --wait=120 -c "$TMP/slow.yaml"
-t_match "waited for the lock" "$ERR" "waiting for deployment|up to date|updated app"
-t_eq "the new env is what runs" "$(curl -s "$SLOW/v2/apps/${MDO_TEST_ENV}s/web" | jq -r .app.env.GREETING)" hola
-t_run "stop on the slow Marathon" 0 mdo stop web -c "$TMP/slow.yaml"
-
-# --- 401: basic auth ---
-start_double AUTH --auth "mdo:pa:ss-w0rd" || exit 1
-write_cfg "$TMP/noauth.yaml" "${MDO_TEST_ENV}a" "$AUTH" ""
-t_run "no credentials: 401" 1 mdo launch web -c "$TMP/noauth.yaml"
-t_match "401 names the missing settings" "$ERR" "wants credentials \(HTTP 401\): set marathon.username and marathon.password \(or marathon.token\)"
-write_cfg "$TMP/badauth.yaml" "${MDO_TEST_ENV}a" "$AUTH" "  username: mdo
-  password: wrong-secret-pw"
-t_run "wrong password: 401" 1 mdo launch web -c "$TMP/badauth.yaml"
-t_match "401 says which credential was refused" "$ERR" "refused marathon.username/marathon.password"
-t_eq "the password is never printed" "$(echo "$ERR" | grep -c wrong-secret-pw)" 0
-write_cfg "$TMP/auth.yaml" "${MDO_TEST_ENV}a" "$AUTH" "  username: mdo
-  password: pa:ss-w0rd"
-t_run "right credentials (password with a colon)" 0 mdo launch web --wait -c "$TMP/auth.yaml"
-t_run "status with credentials" 0 mdo status web -c "$TMP/auth.yaml"
-t_match "status lists the tasks through auth" "$OUT" "web: 3 wanted, 3 running"
-t_run "stop with credentials" 0 mdo stop web -c "$TMP/auth.yaml"
-
-# --- TLS: https with the CA file, refused without it, insecure: true skips the check ---
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
-    -addext subjectAltName=IP:127.0.0.1 -keyout "$TMP/tls.key" -out "$TMP/tls.crt" 2>/dev/null
-start_double TLS --tls-cert "$TMP/tls.crt" --tls-key "$TMP/tls.key" || exit 1
-t_match "the double serves https" "$TLS" "^https://127.0.0.1:"
-write_cfg "$TMP/tls.yaml" "${MDO_TEST_ENV}t" "$TLS" "  ca: $TMP/tls.crt"
-sed -i 's/instances: 3/instances: 1/' "$TMP/tls.yaml"
-t_run "https with marathon.ca: launch" 0 mdo launch web --wait -c "$TMP/tls.yaml"
-t_run "https with marathon.ca: status" 0 mdo status web -c "$TMP/tls.yaml"
-t_match "https: 1 running" "$OUT" "web: 1 wanted, 1 running"
-write_cfg "$TMP/tls-noca.yaml" "${MDO_TEST_ENV}t" "$TLS" ""
-t_run "https without the CA: refused" 1 mdo status -c "$TMP/tls-noca.yaml"
-t_match "names the URL, the TLS cause and the settings" "$ERR" "cannot reach Marathon at https://127.0.0.1:.*(certificate|SSL).*marathon.ca and marathon.insecure"
-write_cfg "$TMP/tls-insecure.yaml" "${MDO_TEST_ENV}t" "$TLS" "  insecure: true"
-t_run "https with insecure: true" 0 mdo stop web -c "$TMP/tls-insecure.yaml"
-
 # --- unreachable Marathon ---
 write_cfg "$TMP/down.yaml" "${MDO_TEST_ENV}d" "http://mdo:hidden-pw@127.0.0.1:1" ""
 t_run "unreachable Marathon: launch fails" 1 mdo launch web -c "$TMP/down.yaml"
@@ -329,13 +388,6 @@ t_run "legacy: status" 0 mdo status web -c "$TMP/legacy.yaml"
 t_match "legacy: 3 running with their ports" "$OUT" "web: 3 wanted, 3 running"
 t_run "legacy: stop" 0 mdo stop web -c "$TMP/legacy.yaml"
 
-# --- a 0.7-style Marathon (the double's --legacy): DELETE answers 204, no SSE ---
-start_double OLD --legacy || exit 1
-write_cfg "$TMP/old.yaml" "${MDO_TEST_ENV}o" "$OLD" "  api: legacy"
-t_run "0.7-style Marathon: launch --wait" 0 mdo launch web --wait -c "$TMP/old.yaml"
-t_run "0.7-style Marathon: stop (204, no body)" 0 mdo stop web -c "$TMP/old.yaml"
-t_eq "0.7-style Marathon: app gone" "$(curl -s -o /dev/null -w '%{http_code}' "$OLD/v2/apps/${MDO_TEST_ENV}o/web")" 404
-
 # --- stop ---
 t_run "stop web" 0 mdo stop web
 t_match "stop reports the deployment" "$ERR" "removing app $APP"
@@ -351,70 +403,8 @@ t_match "nothing to stop" "$ERR" "nothing to stop"
 stop_subscriber
 t_eq "subscriber exits 0 on SIGTERM" "$?" 0
 
-# --- callback mode (Marathon up to 1.4): events POSTed to the subscriber, no SSE ---
-start_double CBM || exit 1
-CPORT=$(free_port)
-CENV=${MDO_TEST_ENV}c
-write_cfg "$TMP/cb.yaml" "$CENV" "$CBM" ""
-sed -i "s|^  listen: .*|  listen: \"127.0.0.1:$CPORT\"\n  public_url: \"http://127.0.0.1:$CPORT\"\n  mode: callback|; s|^  resync: 3|  resync: 600|; s|instances: 3|instances: 2|" "$TMP/cb.yaml"
-mdo subscribe -c "$TMP/cb.yaml" >>"$TMP/cb.log" 2>&1 &
-CB_PID=$!
-CLEANUP+=("kill -TERM \$CB_PID")
-wait_for 10 curl -sf "http://127.0.0.1:$CPORT/health"
-# the URL registered carries the secret path segment kept in etcd (32 hex digits)
-csecret() { ectl get --print-value-only "/mdo/$CENV/secrets/marathon_callback"; }
-wait_for 10 sh -c "etcdctl --endpoints $ETCD get --print-value-only /mdo/$CENV/secrets/marathon_callback | grep -Eqx '[0-9a-f]{32}'"
-SECRET=$(csecret)
-t_match "callback mode: a 32-hex-digit secret is kept in etcd" "$SECRET" '^[0-9a-f]{32}$'
-CBURL="http://127.0.0.1:$CPORT/marathon/callback/$SECRET"
-subscribed() { curl -s "$CBM/v2/eventSubscriptions" | jq -e --arg u "$CBURL" '.callbackUrls | index($u)' >/dev/null; }
-wait_for 10 subscribed
-t_eq "callback mode: registered with POST /v2/eventSubscriptions" "$(subscribed && echo yes)" yes
-t_eq "callback mode: the bare URL is not registered" "$(curl -s "$CBM/v2/eventSubscriptions" | jq -r '.callbackUrls[]' | grep -c 'callback$')" 0
-t_eq "callback mode: the log does not show the secret" "$(grep -c "$SECRET" "$TMP/cb.log")" 0
-CP=/mdo/$CENV/services/web/instances
-ccount_is() { [ "$(ectl get --prefix --keys-only "$CP/" | grep -c .)" == "$1" ]; }
-t_run "callback mode: launch 2" 0 mdo launch web --wait -c "$TMP/cb.yaml"
-wait_for 15 ccount_is 2
-t_eq "callback mode: registered from callbacks (resync is 600 s)" "$(ectl get --prefix --keys-only "$CP/" | grep -c .)" 2
-ctask=$(curl -s "$CBM/v2/apps/$CENV/web/tasks" | jq -r '.tasks[0].id')
-docker kill "$(docker ps -q --filter "label=marathon-double.task=$ctask" | head -1)" >/dev/null
-gone() { ! ectl get --keys-only "$CP/$ctask" | grep -q .; }
-wait_for 15 gone
-t_eq "callback mode: a killed task is deregistered" "$(gone && echo gone)" gone
-wait_for 20 ccount_is 2
-t_eq "callback mode: its replacement is registered" "$(ectl get --prefix --keys-only "$CP/" | grep -c .)" 2
-# a "down" that comes by callback is a hint: the record goes only when Marathon no longer lists
-# the task (checked by the events worker). A forged TASK_KILLING or health kill for a task that
-# runs leaves it registered; without the secret path segment nothing is taken at all.
-ktask=$(curl -s "$CBM/v2/apps/$CENV/web/tasks" | jq -r '[.tasks[] | select(.state == "TASK_RUNNING")][0].id')
-post_event() { curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d "$1" "${2:-$CBURL}"; }
-kgone() { ! ectl get --keys-only "$CP/$ktask" | grep -q .; }
-KILLING="{\"eventType\":\"status_update_event\",\"taskStatus\":\"TASK_KILLING\",\"appId\":\"/$CENV/web\",\"taskId\":\"$ktask\",\"host\":\"h\",\"ports\":[]}"
-t_eq "callback without the secret: 404" "$(post_event "$KILLING" "http://127.0.0.1:$CPORT/marathon/callback")" 404
-t_eq "callback with a wrong secret: 404" "$(post_event "$KILLING" "http://127.0.0.1:$CPORT/marathon/callback/00000000000000000000000000000000")" 404
-t_eq "callback with a longer secret: 404" "$(post_event "$KILLING" "${CBURL}0")" 404
-t_eq "a forged TASK_KILLING (the task runs) is accepted" "$(post_event "$KILLING")" 200
-t_eq "unhealthy_task_kill_event accepted" "$(post_event "{\"eventType\":\"unhealthy_task_kill_event\",\"appId\":\"/$CENV/web\",\"taskId\":\"$ktask\",\"version\":\"v\",\"reason\":\"r\",\"host\":\"h\",\"slaveId\":\"s\"}")" 200
-sleep 1.5 # three checks, a window (200 ms) apart
-t_eq "... and the running task stays registered (Marathon still lists it)" "$(ectl get --keys-only "$CP/$ktask" | grep -c .)" 1
-t_match "... the check is logged" "$(grep 'not confirmed' "$TMP/cb.log" | tail -1)" "task=$ktask"
-t_eq "another environment's event is ignored" "$(post_event "{\"eventType\":\"status_update_event\",\"taskStatus\":\"TASK_KILLED\",\"appId\":\"/other/web\",\"taskId\":\"x\"}")" 200
-t_eq "the seed's POST /callback/<secret> answers" "$(curl -s -o /dev/null -w '%{http_code}' -d '{"eventType":"api_post_event"}' "http://127.0.0.1:$CPORT/callback/$SECRET")" 200
-t_eq "the seed's POST /callback without it: 404" "$(curl -s -o /dev/null -w '%{http_code}' -d '{"eventType":"api_post_event"}' "http://127.0.0.1:$CPORT/callback")" 404
-t_eq "a body that is not an event: 400" "$(curl -s -o /dev/null -w '%{http_code}' -d 'nope' "$CBURL")" 400
-t_eq "GET on the callback route: 405" "$(curl -s -o /dev/null -w '%{http_code}' "$CBURL")" 405
-t_eq "... with Allow: POST" "$(curl -s -o /dev/null -D - "$CBURL" | tr -d '\r' | grep -i '^allow:')" "Allow: POST"
-kill -TERM $CB_PID; wait $CB_PID
-t_eq "callback mode: exits 0 on SIGTERM" "$?" 0
-t_eq "callback mode: unregistered on SIGTERM" "$(subscribed && echo still || echo removed)" removed
-mdo subscribe -c "$TMP/cb.yaml" >>"$TMP/cb.log" 2>&1 &
-CB_PID=$!
-wait_for 10 subscribed
-t_eq "callback mode: restarted, the same secret URL is registered again" "$(subscribed && echo yes)" yes
-t_eq "... the secret in etcd is unchanged" "$(csecret)" "$SECRET"
-kill -TERM $CB_PID; wait $CB_PID
-mdo stop web -c "$TMP/cb.yaml" >/dev/null 2>&1
+# the parts run beside the chain: their output and counts
+t_bg_wait
 t_eq "no error lines in the subscriber log" "$(cat "$TMP/sub.log" "$TMP/cb.log" | grep -c 'level=error')" 0
 t_eq "no sanitizer report in the subscriber log" "$(grep -c 'Sanitizer\|runtime error' "$TMP/sub.log")" 0
 [ -n "${KEEP_TMP:-}" ] && cp -r "$TMP" /tmp/keep-$TEST_NAME

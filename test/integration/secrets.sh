@@ -16,20 +16,10 @@ E=$MDO_TEST_ENV
 export PW="Pw7-$RANDOM$RANDOM-x9Q-$RANDOM"
 export PWL="pwl$RANDOM$RANDOM$RANDOM"
 CFG=$TMP/mdo.yaml
-cat >"$CFG" <<YAML
-environment: $E
-etcd:
-  endpoints: ["$ETCD"]
-  username: mdo-$E
-  password: \${PW}
-  guest: {username: mdo-$E-guest, password: "\${PW}"}
+# shellcheck disable=SC2016 # ${PW} is for mdo to expand
+write_config -e "username: mdo-$E" -e 'password: ${PW}' -e "guest: {username: mdo-$E-guest, password: \"\${PW}\"}" <<YAML
 marathon:
   url: "http://admin:\${PW}@127.0.0.1:9"
-subscriber:
-  listen: "127.0.0.1:$SPORT"
-  resync: 5
-docker:
-  pull: never
 services:
   web:
     image: $TEST_IMAGE
@@ -44,7 +34,6 @@ services:
   ghost:
     image: "mdo-none/x-\${PWL}:1"
 YAML
-export MDO_CONFIG=$CFG
 export MDO_LOG=debug # the most the commands and the subscriber ever say
 ALL=$TMP/all-output # everything mdo printed, served or stored, for the last check
 : >"$ALL"

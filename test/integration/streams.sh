@@ -13,39 +13,104 @@ build_test_image || { echo "cannot build the test image" >&2; exit 1; }
 SPORT=$(free_port)
 P=/mdo/$MDO_TEST_ENV/services/web/instances
 
-# --- Docker: a stalled engine ---
-HUNG=$TMP/hung.sock
-/usr/bin/python3 -c '
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(64)
-held = []
-while True:
-    c, _ = s.accept(); held.append(c)   # accepts, never reads, never answers
-' "$HUNG" &
-HUNG_PID=$!
-CLEANUP+=("kill $HUNG_PID")
-try_for 5 "[ -S $HUNG ]"
-cat >"$TMP/hung.yaml" <<YAML
+# The three parts share nothing but etcd: each has its own environment (a subshell's
+# MDO_TEST_ENV), port, files and subscriber. The stalled engine and the Marathon burst run
+# beside the real engine (t_bg).
+stalled_engine() {
+    MDO_TEST_ENV=${MDO_TEST_ENV}h HPORT=$(free_port)
+    # --- Docker: a stalled engine ---
+    HUNG=$TMP/hung.sock
+    hung_peer "$HUNG" || { echo "the stalled engine did not start" >&2; exit 1; }
+    cat >"$TMP/hung.yaml" <<YAML
 environment: $MDO_TEST_ENV
 etcd: {endpoints: ["$ETCD"]}
 docker: {socket: $HUNG, host_address: 127.0.0.1}
-subscriber: {listen: "127.0.0.1:$SPORT", resync: 600}
+subscriber: {listen: "127.0.0.1:$HPORT", resync: 600}
 services:
   web: {image: $TEST_IMAGE, ports: {http: 8080}, instances: 2}
 YAML
-MDO_CONFIG=$TMP/hung.yaml mdo subscribe >"$TMP/hung.log" 2>&1 &
-HUNG_SUB=$!
-CLEANUP+=("kill -9 $HUNG_SUB")
-t0=$SECONDS
-wait_for 20 "grep -q 'engine did not answer GET /_ping' $TMP/hung.log"
-echo "# figure: a stalled engine noticed after $((SECONDS - t0)) s (ping every 5 s, 3 s timeout)"
-t_match "stalled engine: the stream ends, the line names the socket and /_ping" \
-    "$(grep 'did not answer GET /_ping' "$TMP/hung.log" | head -1)" "level=warn mod=docker .*socket=$HUNG timeout_ms=3000"
-t_eq "stalled engine: the stream never counted as connected" \
-    "$(grep -c 'event stream connected' "$TMP/hung.log")" 0
-# SIGTERM under a hung engine is the keeper's (issue 10, "bounded shutdown"), not this test's
-kill -9 $HUNG_SUB
-wait $HUNG_SUB 2>/dev/null
+    MDO_CONFIG=$TMP/hung.yaml mdo subscribe >"$TMP/hung.log" 2>&1 &
+    HUNG_SUB=$!
+    CLEANUP+=("kill -9 $HUNG_SUB")
+    t0=$SECONDS
+    wait_for 20 "grep -q 'engine did not answer GET /_ping' $TMP/hung.log"
+    echo "# figure: a stalled engine noticed after $((SECONDS - t0)) s (ping every 5 s, 3 s timeout)"
+    t_match "stalled engine: the stream ends, the line names the socket and /_ping" \
+        "$(grep 'did not answer GET /_ping' "$TMP/hung.log" | head -1)" "level=warn mod=docker .*socket=$HUNG timeout_ms=3000"
+    t_eq "stalled engine: the stream never counted as connected" \
+        "$(grep -c 'event stream connected' "$TMP/hung.log")" 0
+    # SIGTERM under a hung engine is the keeper's (issue 10, "bounded shutdown"), not this test's
+    kill -9 $HUNG_SUB
+    wait $HUNG_SUB 2>/dev/null
+}
+marathon_burst() {
+    MDO_TEST_ENV=${MDO_TEST_ENV}m
+    # --- Marathon: a burst of events, app reads counted in the double's log ---
+    PORT_LO=$((34000 + (RANDOM % 100) * 300))
+    "$TOP/test/marathon-double/start" --port 0 --port-range "$PORT_LO-$((PORT_LO + 99))" --verbose \
+        >"$TMP/double.out" 2>"$TMP/double.log" &
+    DPID=$!
+    CLEANUP+=("kill -TERM $DPID; wait $DPID")
+    try_for 10 "[ -s $TMP/double.out ]"
+    MAR=$(head -1 "$TMP/double.out")
+    CPORT=$(free_port)
+    cat >"$TMP/mar.yaml" <<YAML
+environment: $MDO_TEST_ENV
+scheduler: marathon
+etcd: {endpoints: ["$ETCD_GW"]}
+marathon: {url: $MAR}
+subscriber: {listen: "127.0.0.1:$CPORT", public_url: "http://127.0.0.1:$CPORT", mode: callback, resync: 600}
+services:
+  web:
+    image: $TEST_IMAGE
+    ports: {http: 8080}
+    instances: 2
+    cpus: 0.1
+    mem: 64
+    args: [sh, -c, 'exec httpd -f -p 8080 -h /tmp']
+YAML
+    export MDO_CONFIG=$TMP/mar.yaml
+    mdo subscribe >"$TMP/mar-sub.log" 2>&1 &
+    SUB_PID=$!
+    wait_for 10 curl -sf "http://127.0.0.1:$CPORT/health"
+    # the callback route's secret segment, kept in etcd once the subscriber has registered
+    wait_for 10 sh -c "etcdctl --endpoints $ETCD get --print-value-only /mdo/$MDO_TEST_ENV/secrets/marathon_callback | grep -q ."
+    CBPATH=/marathon/callback/$(ectl get --print-value-only "/mdo/$MDO_TEST_ENV/secrets/marathon_callback")
+    t_run "marathon: launch web (2)" 0 mdo launch web --wait=60
+    wait_eq 20 "marathon: the double's events registered 2" "reg_count web" 2
+    reads() { grep -c "GET /v2/apps/$MDO_TEST_ENV/web?embed=app.tasks" "$TMP/double.log"; }
+    sleep 1 # the confirming reads of the launch's events are done
+    r0=$(reads)
+    out=$(/usr/bin/python3 "$TOP/test/integration/burst.py" "$MAR" "/$MDO_TEST_ENV/web" "127.0.0.1:$CPORT" 1000 "$CBPATH")
+    sleep 1 # the last window's read
+    r1=$(reads)
+    read -r nev secs <<<"$out"
+    echo "# figure: marathon burst: $nev events in $secs s ($(echo "$nev / $secs" | bc) events/s), $((r1 - r0)) app reads"
+    t_eq "marathon burst: 1000 events accepted" "$nev" 1000
+    [ "$((r1 - r0))" -le "$(echo "$secs * 5 + 2" | bc | cut -d. -f1)" ] && [ "$((r1 - r0))" -ge 1 ] &&
+        t_pass "marathon burst: $((r1 - r0)) reads for 1000 events in $secs s" ||
+        t_fail "marathon burst: $((r1 - r0)) reads for 1000 events in $secs s"
+    t_run "marathon: status --json" 0 mdo status web --json
+    t_eq "marathon: records from events = the reconcile's, byte for byte (status in_sync)" \
+        "$(echo "$OUT" | jq -r '.services[0].instances | map(.in_sync) | all')" true
+    t_run "marathon: scale web 3" 0 mdo scale web 3 --wait=60
+    t_run "marathon: status" 0 mdo status web
+    t_match "marathon status: the scaled count is wanted" "$OUT" "web: 3 wanted, 3 running, [0-9]+ registered \\(config: 2\\)"
+    # a bad app id in an event: logged once, skipped
+    for i in 1 2 3; do
+        curl -s -o /dev/null -d "{\"eventType\":\"status_update_event\",\"appId\":\"/$MDO_TEST_ENV/a/b\",\"taskId\":\"x.$i\",\"taskStatus\":\"TASK_RUNNING\",\"host\":\"h\",\"ports\":[1],\"version\":\"v\"}" \
+            "http://127.0.0.1:$CPORT$CBPATH"
+    done
+    t_eq "marathon: a bad app id is logged once" "$(grep -c 'events of an app skipped' "$TMP/mar-sub.log")" 1
+    t_eq "marathon: nothing registered for it" "$(ectl get --prefix --keys-only "/mdo/$MDO_TEST_ENV/services/a/" | grep -c .)" 0
+    t0=$(date +%s%N)
+    stop_subscriber
+    t_eq "marathon subscriber exits 0" $? 0
+    echo "# figure: marathon subscriber stop: $((($(date +%s%N) - t0) / 1000000)) ms"
+    t_run "marathon: stop web" 0 mdo stop web
+}
+t_bg stalled-engine stalled_engine
+t_bg marathon-burst marathon_burst
 
 # --- Docker: the real engine ---
 cat >"$TMP/docker.yaml" <<YAML
@@ -93,67 +158,5 @@ stop_subscriber
 t_eq "docker subscriber exits 0" $? 0
 t_run "stop web" 0 mdo stop web
 
-# --- Marathon: a burst of events, app reads counted in the double's log ---
-PORT_LO=$((34000 + (RANDOM % 100) * 300))
-"$TOP/test/marathon-double/start" --port 0 --port-range "$PORT_LO-$((PORT_LO + 99))" --verbose \
-    >"$TMP/double.out" 2>"$TMP/double.log" &
-DPID=$!
-CLEANUP+=("kill -TERM $DPID; wait $DPID")
-try_for 10 "[ -s $TMP/double.out ]"
-MAR=$(head -1 "$TMP/double.out")
-CPORT=$(free_port)
-cat >"$TMP/mar.yaml" <<YAML
-environment: $MDO_TEST_ENV
-scheduler: marathon
-etcd: {endpoints: ["$ETCD_GW"]}
-marathon: {url: $MAR}
-subscriber: {listen: "127.0.0.1:$CPORT", public_url: "http://127.0.0.1:$CPORT", mode: callback, resync: 600}
-services:
-  web:
-    image: $TEST_IMAGE
-    ports: {http: 8080}
-    instances: 2
-    cpus: 0.1
-    mem: 64
-    args: [sh, -c, 'exec httpd -f -p 8080 -h /tmp']
-YAML
-export MDO_CONFIG=$TMP/mar.yaml
-mdo subscribe >"$TMP/mar-sub.log" 2>&1 &
-SUB_PID=$!
-wait_for 10 curl -sf "http://127.0.0.1:$CPORT/health"
-# the callback route's secret segment, kept in etcd once the subscriber has registered
-wait_for 10 sh -c "etcdctl --endpoints $ETCD get --print-value-only /mdo/$MDO_TEST_ENV/secrets/marathon_callback | grep -q ."
-CBPATH=/marathon/callback/$(ectl get --print-value-only "/mdo/$MDO_TEST_ENV/secrets/marathon_callback")
-t_run "marathon: launch web (2)" 0 mdo launch web --wait=60
-wait_eq 20 "marathon: the double's events registered 2" "reg_count web" 2
-reads() { grep -c "GET /v2/apps/$MDO_TEST_ENV/web?embed=app.tasks" "$TMP/double.log"; }
-sleep 1 # the confirming reads of the launch's events are done
-r0=$(reads)
-out=$(/usr/bin/python3 "$TOP/test/integration/burst.py" "$MAR" "/$MDO_TEST_ENV/web" "127.0.0.1:$CPORT" 1000 "$CBPATH")
-sleep 1 # the last window's read
-r1=$(reads)
-read -r nev secs <<<"$out"
-echo "# figure: marathon burst: $nev events in $secs s ($(echo "$nev / $secs" | bc) events/s), $((r1 - r0)) app reads"
-t_eq "marathon burst: 1000 events accepted" "$nev" 1000
-[ "$((r1 - r0))" -le "$(echo "$secs * 5 + 2" | bc | cut -d. -f1)" ] && [ "$((r1 - r0))" -ge 1 ] &&
-    t_pass "marathon burst: $((r1 - r0)) reads for 1000 events in $secs s" ||
-    t_fail "marathon burst: $((r1 - r0)) reads for 1000 events in $secs s"
-t_run "marathon: status --json" 0 mdo status web --json
-t_eq "marathon: records from events = the reconcile's, byte for byte (status in_sync)" \
-    "$(echo "$OUT" | jq -r '.services[0].instances | map(.in_sync) | all')" true
-t_run "marathon: scale web 3" 0 mdo scale web 3 --wait=60
-t_run "marathon: status" 0 mdo status web
-t_match "marathon status: the scaled count is wanted" "$OUT" "web: 3 wanted, 3 running, [0-9]+ registered \\(config: 2\\)"
-# a bad app id in an event: logged once, skipped
-for i in 1 2 3; do
-    curl -s -o /dev/null -d "{\"eventType\":\"status_update_event\",\"appId\":\"/$MDO_TEST_ENV/a/b\",\"taskId\":\"x.$i\",\"taskStatus\":\"TASK_RUNNING\",\"host\":\"h\",\"ports\":[1],\"version\":\"v\"}" \
-        "http://127.0.0.1:$CPORT$CBPATH"
-done
-t_eq "marathon: a bad app id is logged once" "$(grep -c 'events of an app skipped' "$TMP/mar-sub.log")" 1
-t_eq "marathon: nothing registered for it" "$(ectl get --prefix --keys-only "/mdo/$MDO_TEST_ENV/services/a/" | grep -c .)" 0
-t0=$(date +%s%N)
-stop_subscriber
-t_eq "marathon subscriber exits 0" $? 0
-echo "# figure: marathon subscriber stop: $((($(date +%s%N) - t0) / 1000000)) ms"
-t_run "marathon: stop web" 0 mdo stop web
+t_bg_wait
 t_done

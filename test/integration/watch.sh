@@ -14,15 +14,7 @@ build_test_image || { echo "cannot build the test image" >&2; exit 1; }
 SPORT=$(free_port)
 E=$MDO_TEST_ENV
 CFG=$TMP/mdo.yaml
-cat >"$CFG" <<YAML
-environment: $E
-etcd:
-  endpoints: ["$ETCD"]
-subscriber:
-  listen: "127.0.0.1:$SPORT"
-  resync: 3
-docker:
-  pull: never
+write_config -r 3 <<YAML
 services:
   db:
     image: $TEST_IMAGE
@@ -51,7 +43,6 @@ services:
         # busybox sh runs its own watch applet before PATH: name mdo's explicitly
         exec mdo guest watch --initial --settle 300 -- /tmp/on-change
 YAML
-export MDO_CONFIG=$CFG
 unset MDO_ETCD_PREFIX MDO_CONTAINER_NAME MESOS_TASK_ID WATCHES
 export MDO_ETCD=$ETCD MDO_ENVIRONMENT=$E
 W=$E-watcher-1

@@ -1,4 +1,5 @@
-/* etcd_fixture.c - start and stop a throwaway etcd for a unit test (see etcd_fixture.h) */
+/* etcd_fixture.c - start and stop a throwaway etcd for a unit test, and a keeper over it (see
+ * etcd_fixture.h) */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -112,4 +113,78 @@ void etcd_fixture_stop(struct etcd_fixture *f)
     if (f->dir[0] && strcmp(f->dir, "/") && fixture_run(rm) != 0)
         fprintf(stderr, "etcd_fixture: could not remove %s\n", f->dir);
     f->dir[0] = '\0';
+}
+
+char *etcd_fixture_get(struct etcd_fixture *f, const char *key, int64_t *mod_revision)
+{
+    struct etcd_kvs kvs = ETCD_KVS_INIT;
+    struct mdo_err err = MDO_ERR_INIT;
+    char *v = NULL;
+
+    if (etcd_get(&f->e, key, &kvs, &err)) {
+        fprintf(stderr, "etcd_fixture: get %s: %s\n", key, err.msg);
+        exit(2); /* fixture I/O: not a check */
+    }
+    if (kvs.n && !(v = strdup(kvs.kv[0].value))) {
+        fprintf(stderr, "etcd_fixture: out of memory\n");
+        exit(2);
+    }
+    if (mod_revision)
+        *mod_revision = kvs.n ? kvs.kv[0].mod_revision : 0;
+    etcd_kvs_release(&kvs);
+    return v;
+}
+
+int64_t etcd_fixture_put(struct etcd_fixture *f, const char *key, const char *value, int64_t lease)
+{
+    struct etcd_kvs kvs = ETCD_KVS_INIT;
+    struct mdo_err err = MDO_ERR_INIT;
+    int64_t rev;
+
+    if (etcd_put(&f->e, key, value, lease, &err) || etcd_get(&f->e, key, &kvs, &err) ||
+        kvs.n != 1) {
+        fprintf(stderr, "etcd_fixture: put %s: %s\n", key, err.msg);
+        exit(2);
+    }
+    rev = kvs.kv[0].create_revision;
+    etcd_kvs_release(&kvs);
+    return rev;
+}
+
+int keeper_fixture_start(struct keeper_fixture *kf, const char *env, const struct sched_ops *ops,
+                         struct sched *s)
+{
+    memset(kf, 0, sizeof(*kf));
+    if (etcd_fixture_start(&kf->fx))
+        return -1;
+    snprintf(kf->env, sizeof(kf->env), "%s", env);
+    snprintf(kf->prefix, sizeof(kf->prefix), "/mdo");
+    kf->cfg.environment = kf->env;
+    kf->cfg.etcd.prefix = kf->prefix;
+    keeper_init(&kf->k, &kf->cfg, &kf->fx.e, ops, s);
+    return 0;
+}
+
+void keeper_fixture_stop(struct keeper_fixture *kf)
+{
+    keeper_release(&kf->k);
+    etcd_fixture_stop(&kf->fx);
+}
+
+void keeper_fixture_up(struct keeper_fixture *kf, const char *service, const char *container,
+                       const char *started_at)
+{
+    struct reg_record r;
+
+    memset(&r, 0, sizeof(r));
+    r.service = strdup(service);
+    r.container = strdup(container);
+    r.environment = strdup(kf->env);
+    r.host = strdup("127.0.0.1");
+    r.started_at = started_at ? strdup(started_at) : NULL;
+    if (!r.service || !r.container || !r.environment || !r.host || (started_at && !r.started_at)) {
+        fprintf(stderr, "etcd_fixture: out of memory\n");
+        exit(2);
+    }
+    keeper_up(&kf->k, &r); /* takes r */
 }

@@ -1,5 +1,6 @@
-/* fixture.h - the unit tests' temporary files. Fixture I/O is not what a test checks: when it
- * fails, the test program stops (exit 2) instead of counting a check. */
+/* fixture.h - the unit tests' temporary files, and stderr captured for a test to read. Fixture
+ * I/O is not what a test checks: when it fails, the test program stops (exit 2) instead of
+ * counting a check. Header only (static inline): the CMake glob links just the test's own file. */
 #ifndef MDO_FIXTURE_H
 #define MDO_FIXTURE_H
 
@@ -45,6 +46,43 @@ static inline void fixture_write(const char *path, const void *text, size_t len)
         fixture_fail("cannot create", path);
     if (fwrite(text, 1, len, f) != len || fclose(f))
         fixture_fail("cannot write", path);
+}
+
+/* ---- stderr captured: fixture_capture(), the code under test logs, fixture_captured() ---- */
+
+static char fixture_got[16384];
+static int fixture_cap_fd = -1, fixture_cap_saved = -1;
+
+/* stderr into an unlinked temp file until fixture_captured() */
+static inline void fixture_capture(void)
+{
+    char path[] = "/tmp/mdo-test-stderr.XXXXXX";
+
+    fflush(stderr);
+    fixture_cap_fd = mkstemp(path);
+    if (fixture_cap_fd < 0)
+        fixture_fail("mkstemp", path);
+    unlink(path);
+    fixture_cap_saved = dup(STDERR_FILENO);
+    if (fixture_cap_saved < 0 || dup2(fixture_cap_fd, STDERR_FILENO) < 0)
+        fixture_fail("dup2", "stderr");
+}
+
+/* stderr back; what was written to it since fixture_capture(), in fixture_got (the first
+ * sizeof(fixture_got) - 1 bytes, NUL-terminated) */
+static inline const char *fixture_captured(void)
+{
+    ssize_t n;
+
+    fflush(stderr);
+    dup2(fixture_cap_saved, STDERR_FILENO);
+    close(fixture_cap_saved);
+    lseek(fixture_cap_fd, 0, SEEK_SET);
+    n = read(fixture_cap_fd, fixture_got, sizeof(fixture_got) - 1);
+    close(fixture_cap_fd);
+    fixture_cap_fd = fixture_cap_saved = -1;
+    fixture_got[n > 0 ? n : 0] = '\0';
+    return fixture_got;
 }
 
 #endif

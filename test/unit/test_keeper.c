@@ -18,9 +18,7 @@
 #define PREFIX "/mdo"
 #define KEYS   PREFIX "/" ENV "/services/"
 
-static struct etcd_fixture fx;
-static struct cfg cfg;
-static struct keeper k;
+static struct keeper_fixture kf;
 static struct sched *s;
 
 /* the registry as "service/container" lines, sorted; and its store revision */
@@ -31,7 +29,7 @@ static char *registry(int64_t *rev)
     struct buf b = BUF_INIT(0);
     char *out;
 
-    if (etcd_get_prefix(&fx.e, KEYS, &kvs, &err)) {
+    if (etcd_get_prefix(&kf.fx.e, KEYS, &kvs, &err)) {
         fprintf(stderr, "test_keeper: listing the registry: %s\n", err.msg);
         exit(1); /* fixture I/O: not a check */
     }
@@ -53,19 +51,10 @@ static char *registry(int64_t *rev)
 /* the stored value of service/container, or NULL */
 static char *value(const char *service, const char *container)
 {
-    struct etcd_kvs kvs = ETCD_KVS_INIT;
-    struct mdo_err err = MDO_ERR_INIT;
-    char key[256], *v = NULL;
+    char key[256];
 
     snprintf(key, sizeof(key), KEYS "%s/instances/%s", service, container);
-    if (etcd_get(&fx.e, key, &kvs, &err)) {
-        fprintf(stderr, "test_keeper: get %s: %s\n", key, err.msg);
-        exit(1);
-    }
-    if (kvs.n)
-        v = strdup(kvs.kv[0].value);
-    etcd_kvs_release(&kvs);
-    return v;
+    return etcd_fixture_get(&kf.fx, key, NULL);
 }
 
 static void put_raw(const char *service, const char *container, const char *val)
@@ -74,7 +63,7 @@ static void put_raw(const char *service, const char *container, const char *val)
     char key[256];
 
     snprintf(key, sizeof(key), KEYS "%s/instances/%s", service, container);
-    if (etcd_put(&fx.e, key, val, 0, &err)) {
+    if (etcd_put(&kf.fx.e, key, val, 0, &err)) {
         fprintf(stderr, "test_keeper: put %s: %s\n", key, err.msg);
         exit(1);
     }
@@ -98,7 +87,7 @@ static void run(struct sched *sc, const char *service, const char *container, in
 static int reconcile(void)
 {
     struct mdo_err err = MDO_ERR_INIT;
-    int ret = keeper_reconcile(&k, &err);
+    int ret = keeper_reconcile(&kf.k, &err);
 
     if (ret)
         fprintf(stderr, "(keeper_reconcile: %d %s)\n", ret, err.msg);
@@ -117,8 +106,8 @@ static void test_fill(void)
     run(s, "db", "t-db-1", 32001);
     CHECK_INT(reconcile(), 0);
     CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\nweb/t-web-2\nweb/t-web-3\nweb/t-web-4\n");
-    CHECK_INT(k.st.reconcile_puts, 5);
-    CHECK_INT(k.st.reconcile_dels, 0);
+    CHECK_INT(kf.k.st.reconcile_puts, 5);
+    CHECK_INT(kf.k.st.reconcile_dels, 0);
     v = value("web", "t-web-3");
     want = reg_record_json(&fake_find(s, "t-web-3")->rec);
     CHECK_STR(v, want);
@@ -130,13 +119,13 @@ static void test_fill(void)
 static void test_equal(void)
 {
     int64_t before, after;
-    unsigned long puts = k.st.reconcile_puts, lists = s->lists;
+    unsigned long puts = kf.k.st.reconcile_puts, lists = s->lists;
 
     free(registry(&before));
     CHECK_INT(reconcile(), 0);
     free(registry(&after));
     CHECK_INT(after, before);
-    CHECK_INT(k.st.reconcile_puts, puts);
+    CHECK_INT(kf.k.st.reconcile_puts, puts);
     CHECK_INT(s->lists, lists + 1); /* it did look */
 }
 
@@ -144,14 +133,14 @@ static void test_equal(void)
 static void test_changed(void)
 {
     int64_t before, after;
-    unsigned long puts = k.st.reconcile_puts;
+    unsigned long puts = kf.k.st.reconcile_puts;
     char *v;
 
     free(registry(&before));
     fake_find(s, "t-web-1")->rec.ports[0].external = 40001;
     CHECK_INT(reconcile(), 0);
     free(registry(&after));
-    CHECK_INT(k.st.reconcile_puts, puts + 1);
+    CHECK_INT(kf.k.st.reconcile_puts, puts + 1);
     CHECK_INT(after, before + 1); /* one write */
     v = value("web", "t-web-1");
     CHECK(v && strstr(v, "\"external\":40001"));
@@ -161,12 +150,12 @@ static void test_changed(void)
 /* an instance that no longer runs is DELeted, after the recheck asked about it */
 static void test_removed(void)
 {
-    unsigned long dels = k.st.reconcile_dels, alives = s->alives;
+    unsigned long dels = kf.k.st.reconcile_dels, alives = s->alives;
 
     fake_drop(s, "t-web-4");
     CHECK_INT(reconcile(), 0);
     CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\nweb/t-web-2\nweb/t-web-3\n");
-    CHECK_INT(k.st.reconcile_dels, dels + 1);
+    CHECK_INT(kf.k.st.reconcile_dels, dels + 1);
     CHECK_INT(s->alives, alives + 1);
 }
 
@@ -176,7 +165,7 @@ static void test_mass_removal(void)
 {
     struct keeper_stats st;
     struct strset held = STRSET_INIT;
-    unsigned long heldback = k.st.held_back, dels = k.st.reconcile_dels;
+    unsigned long heldback = kf.k.st.held_back, dels = kf.k.st.reconcile_dels;
 
     /* disagreeing: 2 of web's 3 vanish from one listing, then come back */
     fake_find(s, "t-web-2")->unlisted = 1;
@@ -184,8 +173,8 @@ static void test_mass_removal(void)
     s->alive_mode = FAKE_ALIVE_NO; /* the recheck must not be what saves them */
     CHECK_INT(reconcile(), 0);
     CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\nweb/t-web-2\nweb/t-web-3\n");
-    CHECK_INT(k.st.held_back, heldback + 2);
-    keeper_snapshot(&k, &st, &held);
+    CHECK_INT(kf.k.st.held_back, heldback + 2);
+    keeper_snapshot(&kf.k, &st, &held);
     CHECK_INT(held.n, 2);
     CHECK(strset_has(&held, "web/t-web-2") && strset_has(&held, "web/t-web-3"));
     strset_clear(&held);
@@ -193,10 +182,10 @@ static void test_mass_removal(void)
     fake_find(s, "t-web-3")->unlisted = 0;
     CHECK_INT(reconcile(), 0);
     CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\nweb/t-web-2\nweb/t-web-3\n");
-    keeper_snapshot(&k, &st, &held);
+    keeper_snapshot(&kf.k, &st, &held);
     CHECK_INT(held.n, 0);
     strset_clear(&held);
-    CHECK_INT(k.st.reconcile_dels, dels);
+    CHECK_INT(kf.k.st.reconcile_dels, dels);
 
     /* agreeing: they are really gone; held once, removed by the second pass */
     s->alive_mode = FAKE_ALIVE_BY_ARRAY;
@@ -204,11 +193,11 @@ static void test_mass_removal(void)
     fake_drop(s, "t-web-3");
     CHECK_INT(reconcile(), 0);
     CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\nweb/t-web-2\nweb/t-web-3\n");
-    CHECK_INT(k.st.held_back, heldback + 4);
+    CHECK_INT(kf.k.st.held_back, heldback + 4);
     CHECK_INT(reconcile(), 0);
     CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\n");
-    CHECK_INT(k.st.reconcile_dels, dels + 2);
-    keeper_snapshot(&k, &st, &held);
+    CHECK_INT(kf.k.st.reconcile_dels, dels + 2);
+    keeper_snapshot(&kf.k, &st, &held);
     CHECK_INT(held.n, 0);
     strset_release(&held);
 }
@@ -217,7 +206,7 @@ static void test_mass_removal(void)
  * kept; one it cannot tell about: kept for the next pass; once it is gone: removed */
 static void test_recheck(void)
 {
-    unsigned long dels = k.st.reconcile_dels, alives = s->alives;
+    unsigned long dels = kf.k.st.reconcile_dels, alives = s->alives;
     char *json;
 
     run(s, "web", "t-web-9", 31009);
@@ -235,18 +224,18 @@ static void test_recheck(void)
     fake_drop(s, "t-web-9");
     CHECK_INT(reconcile(), 0);
     CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\n");
-    CHECK_INT(k.st.reconcile_dels, dels + 1);
+    CHECK_INT(kf.k.st.reconcile_dels, dels + 1);
 }
 
 /* a scheduler that cannot list: the pass fails and removes nothing */
 static void test_list_fails(void)
 {
-    unsigned long errors = k.st.reconcile_errors;
+    unsigned long errors = kf.k.st.reconcile_errors;
 
     s->list_error = MDO_ENET;
     CHECK(reconcile() < 0);
     CHECK_REGISTRY("db/t-db-1\nweb/t-web-1\n");
-    CHECK_INT(k.st.reconcile_errors, errors + 1);
+    CHECK_INT(kf.k.st.reconcile_errors, errors + 1);
     s->list_error = 0;
 }
 
@@ -257,11 +246,11 @@ static void test_follower(void)
 
     free(registry(&before));
     run(s, "db", "t-db-2", 32002);
-    keeper_set_writer(&k, 0);
+    keeper_set_writer(&kf.k, 0);
     CHECK_INT(reconcile(), 0);
     free(registry(&after));
     CHECK_INT(after, before);
-    keeper_set_writer(&k, 1);
+    keeper_set_writer(&kf.k, 1);
     CHECK_INT(reconcile(), 0);
     CHECK_REGISTRY("db/t-db-1\ndb/t-db-2\nweb/t-web-1\n");
 }
@@ -271,7 +260,7 @@ static void test_follower(void)
  * nothing lands where the next listing cannot read it back. */
 static void test_bad_service_name(void)
 {
-    unsigned long lists = s->lists, errors = k.st.reconcile_errors;
+    unsigned long lists = s->lists, errors = kf.k.st.reconcile_errors;
     char *v;
     int ret[3];
 
@@ -284,7 +273,7 @@ static void test_bad_service_name(void)
     /* the bad record is skipped (logged once) and the rest is written: the pass succeeds */
     for (int i = 0; i < 3; i++)
         CHECK_INT(ret[i], 0);
-    CHECK_INT(k.st.reconcile_errors, errors);
+    CHECK_INT(kf.k.st.reconcile_errors, errors);
     v = value("web", "t-web-1");
     CHECK(v && strstr(v, "\"external\":40002"));
     free(v);
@@ -301,19 +290,12 @@ static void test_bad_service_name(void)
 
 #define WKEYS "/t-writer/"
 
+/* key's value, "(none)" when absent */
 static char *raw(const char *key)
 {
-    struct etcd_kvs kvs = ETCD_KVS_INIT;
-    struct mdo_err err = MDO_ERR_INIT;
-    char *v;
+    char *v = etcd_fixture_get(&kf.fx, key, NULL);
 
-    if (etcd_get(&fx.e, key, &kvs, &err)) {
-        fprintf(stderr, "test_keeper: get %s: %s\n", key, err.msg);
-        exit(1); /* fixture I/O: not a check */
-    }
-    v = strdup(kvs.n ? kvs.kv[0].value : "(none)");
-    etcd_kvs_release(&kvs);
-    return v;
+    return v ? v : strdup("(none)");
 }
 
 #define CHECK_RAW(key, want)                                                                       \
@@ -329,7 +311,7 @@ static size_t count(const char *prefix)
     struct mdo_err err = MDO_ERR_INIT;
     size_t n;
 
-    if (etcd_get_prefix(&fx.e, prefix, &kvs, &err)) {
+    if (etcd_get_prefix(&kf.fx.e, prefix, &kvs, &err)) {
         fprintf(stderr, "test_keeper: list %s: %s\n", prefix, err.msg);
         exit(1);
     }
@@ -341,59 +323,59 @@ static size_t count(const char *prefix)
 /* 300 queued writes go out as 3 txns (127 + 127 + 46); the keys all land */
 static void test_batching(void)
 {
-    unsigned long txns = k.st.txns;
+    unsigned long txns = kf.k.st.txns;
     char key[64], val[16];
     int queued = 0;
 
     for (int i = 0; i < 300; i++) {
         snprintf(key, sizeof(key), WKEYS "batch/%03d", i);
         snprintf(val, sizeof(val), "v%d", i);
-        queued += keeper_enqueue(&k, key, val, "web", "c", ETCD_ANY, 1) == 0;
+        queued += keeper_enqueue(&kf.k, key, val, "web", "c", ETCD_ANY, 1) == 0;
     }
     CHECK_INT(queued, 300);
-    CHECK_INT(k.qn, 300);
-    keeper_drain(&k);
-    CHECK_INT(k.st.txns - txns, 3);
-    CHECK_INT(k.qn, 0);
+    CHECK_INT(kf.k.qn, 300);
+    keeper_drain(&kf.k);
+    CHECK_INT(kf.k.st.txns - txns, 3);
+    CHECK_INT(kf.k.qn, 0);
     CHECK_INT(count(WKEYS "batch/"), 300);
     CHECK_RAW(WKEYS "batch/299", "v299");
     /* 300 deletes: 3 txns again, nothing left */
     for (int i = 0; i < 300; i++) {
         snprintf(key, sizeof(key), WKEYS "batch/%03d", i);
-        keeper_enqueue(&k, key, NULL, "web", "c", ETCD_ANY, 1);
+        keeper_enqueue(&kf.k, key, NULL, "web", "c", ETCD_ANY, 1);
     }
-    keeper_drain(&k);
-    CHECK_INT(k.st.txns - txns, 6);
+    keeper_drain(&kf.k);
+    CHECK_INT(kf.k.st.txns - txns, 6);
     CHECK_INT(count(WKEYS "batch/"), 0);
 }
 
 /* the newest wanted state of a key wins; a reconcile's change never replaces an event's */
 static void test_coalescing(void)
 {
-    unsigned long txns = k.st.txns;
+    unsigned long txns = kf.k.st.txns;
 
-    keeper_enqueue(&k, WKEYS "co/a", "1", "web", "a", ETCD_ANY, 1);
-    keeper_enqueue(&k, WKEYS "co/a", "2", "web", "a", ETCD_ANY, 1);
-    keeper_enqueue(&k, WKEYS "co/a", NULL, "web", "a", ETCD_ANY, 1);
-    keeper_enqueue(&k, WKEYS "co/b", "b1", "web", "b", ETCD_ANY, 1);
-    keeper_enqueue(&k, WKEYS "co/a", "3", "web", "a", ETCD_ANY, 1);
-    keeper_enqueue(&k, WKEYS "co/b", "from-a-listing", "web", "b", 0, 0);
-    keeper_enqueue(&k, WKEYS "co/c", "c-listing", "web", "c", 0, 0);
-    keeper_enqueue(&k, WKEYS "co/c", "c-event", "web", "c", ETCD_ANY, 1);
-    CHECK_INT(k.qn, 3);
-    keeper_drain(&k);
-    CHECK_INT(k.st.txns - txns, 1);
+    keeper_enqueue(&kf.k, WKEYS "co/a", "1", "web", "a", ETCD_ANY, 1);
+    keeper_enqueue(&kf.k, WKEYS "co/a", "2", "web", "a", ETCD_ANY, 1);
+    keeper_enqueue(&kf.k, WKEYS "co/a", NULL, "web", "a", ETCD_ANY, 1);
+    keeper_enqueue(&kf.k, WKEYS "co/b", "b1", "web", "b", ETCD_ANY, 1);
+    keeper_enqueue(&kf.k, WKEYS "co/a", "3", "web", "a", ETCD_ANY, 1);
+    keeper_enqueue(&kf.k, WKEYS "co/b", "from-a-listing", "web", "b", 0, 0);
+    keeper_enqueue(&kf.k, WKEYS "co/c", "c-listing", "web", "c", 0, 0);
+    keeper_enqueue(&kf.k, WKEYS "co/c", "c-event", "web", "c", ETCD_ANY, 1);
+    CHECK_INT(kf.k.qn, 3);
+    keeper_drain(&kf.k);
+    CHECK_INT(kf.k.st.txns - txns, 1);
     CHECK_RAW(WKEYS "co/a", "3");
     CHECK_RAW(WKEYS "co/b", "b1");
     CHECK_RAW(WKEYS "co/c", "c-event");
     /* one stale guard in a batch: the rest is still written (one txn each after the first) */
-    keeper_enqueue(&k, WKEYS "co/a", "4", "web", "a", 1, 0); /* mod_revision 1: long gone */
-    keeper_enqueue(&k, WKEYS "co/d", "d", "web", "d", 0, 0);
-    keeper_drain(&k);
+    keeper_enqueue(&kf.k, WKEYS "co/a", "4", "web", "a", 1, 0); /* mod_revision 1: long gone */
+    keeper_enqueue(&kf.k, WKEYS "co/d", "d", "web", "d", 0, 0);
+    keeper_drain(&kf.k);
     CHECK_RAW(WKEYS "co/a", "3");
     CHECK_RAW(WKEYS "co/d", "d");
-    CHECK_INT(k.st.dirty, 1);
-    k.st.dirty = 0;
+    CHECK_INT(kf.k.st.dirty, 1);
+    kf.k.st.dirty = 0;
 }
 
 static int64_t test_fence_rev;
@@ -410,54 +392,48 @@ static void test_fence_refused(void)
 {
     const char *lkey = PREFIX "/" ENV "/leader";
     struct mdo_err err = MDO_ERR_INIT;
-    struct etcd_kvs kvs = ETCD_KVS_INIT;
     int64_t lease = 0;
-    unsigned long fenced = k.st.fenced_out;
+    unsigned long fenced = kf.k.st.fenced_out;
 
-    if (etcd_lease_grant(&fx.e, 30, &lease, &err) || etcd_put(&fx.e, lkey, "{}", lease, &err) ||
-        etcd_get(&fx.e, lkey, &kvs, &err) || kvs.n != 1) {
-        fprintf(stderr, "test_keeper: leader key: %s\n", err.msg);
+    if (etcd_lease_grant(&kf.fx.e, 30, &lease, &err)) {
+        fprintf(stderr, "test_keeper: lease: %s\n", err.msg);
         exit(1);
     }
-    test_fence_rev = kvs.kv[0].create_revision;
-    etcd_kvs_release(&kvs);
-    keeper_set_fence(&k, lkey, test_fence, NULL);
-    CHECK(keeper_leading(&k) == test_fence_rev);
-    keeper_enqueue(&k, WKEYS "fence", "while-leading", "web", "f", ETCD_ANY, 1);
-    keeper_drain(&k);
+    test_fence_rev = etcd_fixture_put(&kf.fx, lkey, "{}", lease);
+    keeper_set_fence(&kf.k, lkey, test_fence, NULL);
+    CHECK(keeper_leading(&kf.k) == test_fence_rev);
+    keeper_enqueue(&kf.k, WKEYS "fence", "while-leading", "web", "f", ETCD_ANY, 1);
+    keeper_drain(&kf.k);
     CHECK_RAW(WKEYS "fence", "while-leading");
 
     /* the lease is taken away: the leader key is gone, this one does not know yet */
-    if (etcd_lease_revoke(&fx.e, lease, &err)) {
+    if (etcd_lease_revoke(&kf.fx.e, lease, &err)) {
         fprintf(stderr, "test_keeper: revoke: %s\n", err.msg);
         exit(1);
     }
-    CHECK(keeper_leading(&k) > 0); /* it still believes */
-    keeper_enqueue(&k, WKEYS "fence", "deposed", "web", "f", ETCD_ANY, 1);
-    keeper_enqueue(&k, WKEYS "fence-new", "deposed", "web", "g", ETCD_ANY, 1);
-    keeper_drain(&k);
+    CHECK(keeper_leading(&kf.k) > 0); /* it still believes */
+    keeper_enqueue(&kf.k, WKEYS "fence", "deposed", "web", "f", ETCD_ANY, 1);
+    keeper_enqueue(&kf.k, WKEYS "fence-new", "deposed", "web", "g", ETCD_ANY, 1);
+    keeper_drain(&kf.k);
     CHECK_RAW(WKEYS "fence", "while-leading");
     CHECK_RAW(WKEYS "fence-new", "(none)");
-    CHECK_INT(k.st.fenced_out, fenced + 1);
-    CHECK_INT(keeper_leading(&k), 0); /* it knows now: it writes nothing more */
+    CHECK_INT(kf.k.st.fenced_out, fenced + 1);
+    CHECK_INT(keeper_leading(&kf.k), 0); /* it knows now: it writes nothing more */
 
     /* another leader's key: the old fence still fails, in etcd itself */
-    if (etcd_put(&fx.e, lkey, "{\"id\":\"other\"}", 0, &err)) {
-        fprintf(stderr, "test_keeper: put: %s\n", err.msg);
-        exit(1);
-    }
+    etcd_fixture_put(&kf.fx, lkey, "{\"id\":\"other\"}", 0);
     {
         struct etcd_op ops[2] = {{ETCD_CMP_CREATE, lkey, NULL, test_fence_rev, 0},
                                  {ETCD_PUT, WKEYS "fence", "old-fence", ETCD_ANY, 0}};
         int applied = 1;
-        CHECK_INT(etcd_txn(&fx.e, ops, 2, &applied, &err), 0);
+        CHECK_INT(etcd_txn(&kf.fx.e, ops, 2, &applied, &err), 0);
         CHECK_INT(applied, 0);
         CHECK_RAW(WKEYS "fence", "while-leading");
     }
-    etcd_delete(&fx.e, lkey, &err);
-    keeper_set_fence(&k, NULL, NULL, NULL);
-    k.deposed = 0;
-    CHECK(keeper_leading(&k) == -1);
+    etcd_delete(&kf.fx.e, lkey, &err);
+    keeper_set_fence(&kf.k, NULL, NULL, NULL);
+    kf.k.deposed = 0;
+    CHECK(keeper_leading(&kf.k) == -1);
 }
 
 /* the writer thread: events from two producer threads land; the keeper stops within a bound */
@@ -470,15 +446,9 @@ static void *produce(void *arg)
     struct producer *p = arg;
 
     for (int i = p->from; i < p->to; i++) {
-        struct reg_record r;
         char c[32];
-        memset(&r, 0, sizeof(r));
         snprintf(c, sizeof(c), "t-thr-%d", i);
-        r.service = strdup("thr");
-        r.container = strdup(c);
-        r.environment = strdup(ENV);
-        r.host = strdup("127.0.0.1");
-        keeper_up(&k, &r); /* takes r */
+        keeper_fixture_up(&kf, "thr", c, NULL);
     }
     return NULL;
 }
@@ -487,46 +457,39 @@ static void test_thread(void)
 {
     struct producer p[2] = {{0, 500}, {500, 1000}};
     pthread_t t[2];
-    unsigned long txns = k.st.txns;
+    unsigned long txns = kf.k.st.txns;
     struct timespec t0, t1;
     int started = 0;
 
-    CHECK_INT(keeper_start(&k), 0);
+    CHECK_INT(keeper_start(&kf.k), 0);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < 2; i++)
         started += pthread_create(&t[i], NULL, produce, &p[i]) == 0;
     CHECK_INT(started, 2);
     for (int i = 0; i < started; i++)
         pthread_join(t[i], NULL);
-    CHECK_INT(keeper_wait_idle(&k, clock_deadline_ms(20000)), 0);
+    CHECK_INT(keeper_wait_idle(&kf.k, clock_deadline_ms(20000)), 0);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     CHECK_INT(count(KEYS "thr/instances/"), 1000);
-    CHECK(k.st.txns - txns >= 8); /* at least 1000 / 127 */
+    CHECK(kf.k.st.txns - txns >= 8); /* at least 1000 / 127 */
     printf("# figure: 1000 events through the writer thread: %.0f ms, %lu txns\n",
            (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
-           k.st.txns - txns);
-    CHECK_INT(keeper_stop(&k, 2000), 0);
-    k.stop = 0;
+           kf.k.st.txns - txns);
+    CHECK_INT(keeper_stop(&kf.k, 2000), 0);
+    kf.k.stop = 0;
     for (int i = 0; i < 1000; i++) {
         char c[32];
         snprintf(c, sizeof(c), "t-thr-%d", i);
-        keeper_down(&k, "thr", c);
+        keeper_down(&kf.k, "thr", c);
     }
     CHECK_INT(count(KEYS "thr/instances/"), 0);
 }
 
 int main(void)
 {
-    static char env[] = ENV, prefix[] = PREFIX;
-
-    if (etcd_fixture_start(&fx))
-        return 1;
-    cfg.environment = env;
-    cfg.etcd.prefix = prefix;
     s = fake_new(ENV);
-    if (!s)
+    if (!s || keeper_fixture_start(&kf, ENV, &sched_fake, s))
         return 1;
-    keeper_init(&k, &cfg, &fx.e, &sched_fake, s);
     test_fill();
     test_equal();
     test_changed();
@@ -540,8 +503,7 @@ int main(void)
     test_coalescing();
     test_fence_refused();
     test_thread();
-    keeper_release(&k);
+    keeper_fixture_stop(&kf);
     fake_free(s);
-    etcd_fixture_stop(&fx);
     return check_done("test_keeper");
 }

@@ -12,63 +12,46 @@
 #define PREFIX "/mdo"
 #define KEYS   PREFIX "/" ENV "/services/"
 
-static struct etcd_fixture fx;
-static struct cfg cfg;
-static struct keeper k;
+static struct keeper_fixture kf;
 
 /* mod_revision of web/<c>, 0 when absent */
 static int64_t modrev(const char *c)
 {
-    struct etcd_kvs kvs = ETCD_KVS_INIT;
-    struct mdo_err err = MDO_ERR_INIT;
     char key[256];
-    int64_t r = 0;
+    int64_t r;
 
     snprintf(key, sizeof(key), KEYS "web/instances/%s", c);
-    if (etcd_get(&fx.e, key, &kvs, &err)) {
-        fprintf(stderr, "test_keeper_seen: get %s: %s\n", key, err.msg);
-        exit(1); /* fixture I/O: not a check */
-    }
-    if (kvs.n)
-        r = kvs.kv[0].mod_revision;
-    etcd_kvs_release(&kvs);
+    free(etcd_fixture_get(&kf.fx, key, &r));
     return r;
 }
 
-/* an up event for web/<c> started at second s */
+/* an up event for web/<c> started at second s (no writer thread: written before it returns) */
 static void up(const char *c, int s)
 {
-    struct reg_record r;
     char at[32];
 
-    memset(&r, 0, sizeof(r));
     snprintf(at, sizeof(at), "2026-01-01T00:00:%02dZ", s);
-    r.service = strdup("web");
-    r.container = strdup(c);
-    r.environment = strdup(ENV);
-    r.host = strdup("127.0.0.1");
-    r.started_at = strdup(at);
-    keeper_up(&k, &r); /* takes r; no writer thread: written before it returns */
+    keeper_fixture_up(&kf, "web", c, at);
 }
 
 static void test_unchanged(void)
 {
     int64_t r1, r2;
-    unsigned long same = k.st.unchanged, txns;
+    unsigned long same = kf.k.st.unchanged, txns;
 
     up("a", 1);
     r1 = modrev("a");
     CHECK(r1 > 0);
-    txns = k.st.txns;
+    txns = kf.k.st.txns;
     up("a", 1); /* the same bytes again: nothing written */
     CHECK_INT(modrev("a"), r1);
-    CHECK_INT(k.st.unchanged, same + 1);
-    CHECK_INT(k.st.txns, txns);
+    CHECK_INT(kf.k.st.unchanged, same + 1);
+    CHECK_INT(kf.k.st.txns, txns);
     up("a", 2); /* a new value is written */
     r2 = modrev("a");
     CHECK(r2 > r1);
-    CHECK_INT(k.st.unchanged, same + 1);
-    keeper_down(&k, "web", "a");
+    CHECK_INT(kf.k.st.unchanged, same + 1);
+    keeper_down(&kf.k, "web", "a");
     CHECK_INT(modrev("a"), 0);
     up("a", 2); /* after a delete: the old value is news again */
     CHECK(modrev("a") > r2);
@@ -82,19 +65,22 @@ static void test_behind_its_back(void)
     int64_t r;
 
     up("b", 1);
-    etcd_delete(&fx.e, KEYS "web/instances/b", &err);
+    etcd_delete(&kf.fx.e, KEYS "web/instances/b", &err);
     up("b", 1); /* same value as written: skipped, the registry stays without it */
     CHECK_INT(modrev("b"), 0);
-    CHECK_INT(keeper_enqueue(&k, KEYS "web/instances/b", "{\"x\":1}", "web", "b", ETCD_ANY, 0), 0);
-    keeper_drain(&k);
+    CHECK_INT(keeper_enqueue(&kf.k, KEYS "web/instances/b", "{\"x\":1}", "web", "b", ETCD_ANY, 0),
+              0);
+    keeper_drain(&kf.k);
     r = modrev("b");
     CHECK(r > 0);
-    CHECK_INT(keeper_enqueue(&k, KEYS "web/instances/b", "{\"x\":1}", "web", "b", ETCD_ANY, 0), 0);
-    keeper_drain(&k); /* a reconcile's entry: written even when equal to the last */
+    CHECK_INT(keeper_enqueue(&kf.k, KEYS "web/instances/b", "{\"x\":1}", "web", "b", ETCD_ANY, 0),
+              0);
+    keeper_drain(&kf.k); /* a reconcile's entry: written even when equal to the last */
     CHECK(modrev("b") > r);
     r = modrev("b");
-    CHECK_INT(keeper_enqueue(&k, KEYS "web/instances/b", "{\"x\":1}", "web", "b", ETCD_ANY, 1), 0);
-    keeper_drain(&k); /* an event of the value the reconcile wrote: skipped */
+    CHECK_INT(keeper_enqueue(&kf.k, KEYS "web/instances/b", "{\"x\":1}", "web", "b", ETCD_ANY, 1),
+              0);
+    keeper_drain(&kf.k); /* an event of the value the reconcile wrote: skipped */
     CHECK_INT(modrev("b"), r);
 }
 
@@ -106,8 +92,8 @@ static void test_failed_write(void)
     up("c", 1);
     r = modrev("c");
     /* guard 1: the key must still be at mod_revision 1, which it is not: refused */
-    CHECK_INT(keeper_enqueue(&k, KEYS "web/instances/c", "{\"y\":1}", "web", "c", 1, 0), 0);
-    keeper_drain(&k);
+    CHECK_INT(keeper_enqueue(&kf.k, KEYS "web/instances/c", "{\"y\":1}", "web", "c", 1, 0), 0);
+    keeper_drain(&kf.k);
     CHECK_INT(modrev("c"), r);
     up("c", 1);
     CHECK(modrev("c") > r); /* written: the writer no longer claims to know the value */
@@ -124,33 +110,22 @@ static int64_t fence(void *ctx)
 static void test_new_fence(void)
 {
     struct mdo_err err = MDO_ERR_INIT;
-    struct etcd_kvs kvs = ETCD_KVS_INIT;
     const char *lkey = PREFIX "/" ENV "/leader-seen-test";
     int64_t r;
 
-    if (etcd_put(&fx.e, lkey, "me", 0, &err) || etcd_get(&fx.e, lkey, &kvs, &err) || !kvs.n) {
-        fprintf(stderr, "test_keeper_seen: leader key: %s\n", err.msg);
-        exit(1);
-    }
-    fence_now = kvs.kv[0].create_revision;
-    etcd_kvs_release(&kvs);
-    keeper_set_fence(&k, lkey, fence, NULL);
+    fence_now = etcd_fixture_put(&kf.fx, lkey, "me", 0);
+    keeper_set_fence(&kf.k, lkey, fence, NULL);
     up("d", 1);
     r = modrev("d");
     CHECK(r > 0);
     up("d", 1);
     CHECK_INT(modrev("d"), r); /* same term, same value */
-    etcd_delete(&fx.e, lkey, &err);
-    if (etcd_put(&fx.e, lkey, "me again", 0, &err) || etcd_get(&fx.e, lkey, &kvs, &err) || !kvs.n) {
-        fprintf(stderr, "test_keeper_seen: leader key: %s\n", err.msg);
-        exit(1);
-    }
-    fence_now = kvs.kv[0].create_revision;
-    etcd_kvs_release(&kvs);
+    etcd_delete(&kf.fx.e, lkey, &err);
+    fence_now = etcd_fixture_put(&kf.fx, lkey, "me again", 0);
     up("d", 1);
     CHECK(modrev("d") > r); /* another term: written */
-    keeper_set_fence(&k, NULL, NULL, NULL);
-    etcd_delete(&fx.e, lkey, &err);
+    keeper_set_fence(&kf.k, NULL, NULL, NULL);
+    etcd_delete(&kf.fx.e, lkey, &err);
 }
 
 /* many keys: the map grows, deletes keep every other key findable */
@@ -158,7 +133,7 @@ static void test_many(void)
 {
     char c[32];
     int64_t r[300];
-    unsigned long same = k.st.unchanged;
+    unsigned long same = kf.k.st.unchanged;
     int kept = 0;
 
     for (int i = 0; i < 300; i++) {
@@ -168,7 +143,7 @@ static void test_many(void)
     }
     for (int i = 0; i < 300; i += 3) {
         snprintf(c, sizeof(c), "m%d", i);
-        keeper_down(&k, "web", c);
+        keeper_down(&kf.k, "web", c);
     }
     for (int i = 0; i < 300; i++) {
         snprintf(c, sizeof(c), "m%d", i);
@@ -176,29 +151,21 @@ static void test_many(void)
         kept += i % 3 ? modrev(c) == r[i] : modrev(c) > r[i];
     }
     CHECK_INT(kept, 300);
-    CHECK_INT(k.st.unchanged, same + 200);
+    CHECK_INT(kf.k.st.unchanged, same + 200);
 }
 
 int main(void)
 {
-    static char env[] = ENV, prefix[] = PREFIX;
-    struct sched *s;
+    struct sched *s = fake_new(ENV);
 
-    if (etcd_fixture_start(&fx))
+    if (!s || keeper_fixture_start(&kf, ENV, &sched_fake, s))
         return 1;
-    cfg.environment = env;
-    cfg.etcd.prefix = prefix;
-    s = fake_new(ENV);
-    if (!s)
-        return 1;
-    keeper_init(&k, &cfg, &fx.e, &sched_fake, s);
     test_unchanged();
     test_behind_its_back();
     test_failed_write();
     test_new_fence();
     test_many();
-    keeper_release(&k);
+    keeper_fixture_stop(&kf);
     fake_free(s);
-    etcd_fixture_stop(&fx);
     return check_done("test_keeper_seen");
 }

@@ -3,39 +3,14 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "check.h"
+#include "fixture.h"
 #include "log.h"
 
-static char got[16384];
-static int tmpfd = -1, saved = -1;
-
-/* stderr into a temp file until captured() */
-static void capture(void)
-{
-    char path[] = "/tmp/mdo-test-log.XXXXXX";
-
-    fflush(stderr);
-    tmpfd = mkstemp(path);
-    if (tmpfd < 0) {
-        perror("mkstemp");
-        exit(2); /* fixture failure: not a counted check */
-    }
-    unlink(path);
-    saved = dup(STDERR_FILENO);
-    dup2(tmpfd, STDERR_FILENO);
-}
-
-/* What was written since capture(), without the "ts=... " part (checked separately). */
+/* What was written since fixture_capture(), without the "ts=... " part (checked separately). */
 static const char *captured(int keep_ts)
 {
-    ssize_t n;
-    char *p;
+    const char *got = fixture_captured(), *p;
 
-    dup2(saved, STDERR_FILENO);
-    close(saved);
-    lseek(tmpfd, 0, SEEK_SET);
-    n = read(tmpfd, got, sizeof(got) - 1);
-    close(tmpfd);
-    got[n > 0 ? n : 0] = '\0';
     if (keep_ts || strncmp(got, "ts=", 3) || !(p = strchr(got, ' ')))
         return got;
     return p + 1;
@@ -43,7 +18,7 @@ static const char *captured(int keep_ts)
 
 #define LOGGED(want, ...)                                                                          \
     do {                                                                                           \
-        capture();                                                                                 \
+        fixture_capture();                                                                         \
         log_msg(__VA_ARGS__);                                                                      \
         CHECK_STR(captured(0), want);                                                              \
     } while (0)
@@ -88,7 +63,7 @@ int main(void)
     /* a long value is cut, and says so */
     memset(big, 'x', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
-    capture();
+    fixture_capture();
     log_info("m", "x", "v=%s end=1", big);
     line = captured(0);
     CHECK_INT(strlen(line),
@@ -96,7 +71,7 @@ int main(void)
     CHECK_HAS(line, "xxx... end=1\n");
 
     /* the timestamp: RFC 3339, UTC */
-    capture();
+    fixture_capture();
     log_info("m", "x", "%s", "");
     line = captured(1);
     CHECK(!strncmp(line, "ts=20", 5) && line[13] == 'T' && line[22] == 'Z' && line[23] == ' ');
@@ -107,7 +82,7 @@ int main(void)
     log_init();
     CHECK(!log_enabled(LOG_WARN));
     CHECK(log_enabled(LOG_ERROR));
-    capture();
+    fixture_capture();
     log_warn("m", "hidden", "k=%d", 1);
     CHECK_STR(captured(0), "");
     setenv("MDO_LOG", "DEBUG", 1);

@@ -6,43 +6,13 @@
 #include <unistd.h>
 #include "check.h"
 #include "config.h"
+#include "fixture.h"
 #include "log.h"
 #include "redact.h"
 #include "registry.h"
 #include "spec.h"
 
-static char got[16384];
-static int tmpfd = -1, saved = -1;
-
-/* stderr into a temp file until captured() (as test_log.c) */
-static void capture(void)
-{
-    char path[] = "/tmp/mdo-test-redact.XXXXXX";
-
-    fflush(stderr);
-    tmpfd = mkstemp(path);
-    if (tmpfd < 0) {
-        perror("mkstemp");
-        exit(2); /* fixture failure: not a counted check */
-    }
-    unlink(path);
-    saved = dup(STDERR_FILENO);
-    dup2(tmpfd, STDERR_FILENO);
-}
-
-static const char *captured(void)
-{
-    ssize_t n;
-
-    fflush(stderr);
-    dup2(saved, STDERR_FILENO);
-    close(saved);
-    lseek(tmpfd, 0, SEEK_SET);
-    n = read(tmpfd, got, sizeof(got) - 1);
-    close(tmpfd);
-    got[n > 0 ? n : 0] = '\0';
-    return got;
-}
+static char got[4096];
 
 /* p copied to got and freed ("(null)" for NULL) */
 static const char *s(char *p)
@@ -134,16 +104,11 @@ static void basics(void)
 /* cfg_load lists what the config's secrets are, and only those */
 static void from_config(void)
 {
-    char path[] = "/tmp/mdo-test-redact-cfg.XXXXXX";
+    const char *path = fixture_path("cfg.yaml"), *logged;
     struct mdo_err err = MDO_ERR_INIT;
     struct cfg *cfg = NULL;
-    int fd = mkstemp(path);
 
-    if (fd < 0 || write(fd, config, sizeof(config) - 1) != (ssize_t)(sizeof(config) - 1)) {
-        perror("fixture");
-        exit(2);
-    }
-    close(fd);
+    fixture_write(path, config, sizeof(config) - 1);
     setenv("RT_ENV", "staging", 1);
     setenv("RT_EPW", "etcd%40pw", 1);
     setenv("RT_PW", "Zq7-secret-Value", 1);
@@ -188,16 +153,16 @@ static void from_config(void)
     }
 
     /* the logger and err_report */
-    capture();
+    fixture_capture();
     log_warn("test", "msg Zq7-secret-Value", "err=\"%s\" n=%d v=%s", "peer said Zq7-secret-Value",
              3, "literal-sub-token");
     err_set(&err, MDO_EFAIL, "marathon: 422 {\"args\":[\"Zq7-secret-Value\"]}");
     CHECK_INT(err_report("test", &err), 1);
-    captured();
-    CHECK_LACKS(got, "Zq7-secret");
-    CHECK_LACKS(got, "literal-sub-token");
-    CHECK_HAS(got, "msg=\"msg <redacted>\" err=\"peer said <redacted>\" n=3 v=<redacted>");
-    CHECK_HAS(got, "mdo test: marathon: 422 {\"args\":[\"<redacted>\"]}\n");
+    logged = fixture_captured();
+    CHECK_LACKS(logged, "Zq7-secret");
+    CHECK_LACKS(logged, "literal-sub-token");
+    CHECK_HAS(logged, "msg=\"msg <redacted>\" err=\"peer said <redacted>\" n=3 v=<redacted>");
+    CHECK_HAS(logged, "mdo test: marathon: 422 {\"args\":[\"<redacted>\"]}\n");
 
     cfg_free(cfg);
     unlink(path);
@@ -207,19 +172,14 @@ static void from_config(void)
 /* a config error quotes what was written, not what ${VAR} put in */
 static void config_errors(void)
 {
-    char path[] = "/tmp/mdo-test-redact-bad.XXXXXX";
+    const char *path = fixture_path("bad.yaml");
     static const char bad[] = "services:\n  web:\n    image: busybox\n"
                               "    health: {http: '${RT_BADPATH}', port: p}\n"
                               "    ports: {p: 80}\n";
     struct mdo_err err = MDO_ERR_INIT;
     struct cfg *cfg = NULL;
-    int fd = mkstemp(path);
 
-    if (fd < 0 || write(fd, bad, sizeof(bad) - 1) != (ssize_t)(sizeof(bad) - 1)) {
-        perror("fixture");
-        exit(2);
-    }
-    close(fd);
+    fixture_write(path, bad, sizeof(bad) - 1);
     setenv("RT_BADPATH", "no-slash-Zq7-secret", 1);
     CHECK(cfg_load(path, &cfg, &err) != 0);
     CHECK_LACKS(err.msg, "Zq7-secret");
@@ -233,5 +193,6 @@ int main(void)
     basics();
     from_config();
     config_errors();
+    rmdir(fixture_tmpdir());
     return check_done("test_redact");
 }
