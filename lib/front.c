@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "front.h"
+#include "front_parse.h"
 #include "log.h"
 #include "server.h"
 
@@ -56,28 +57,6 @@ struct front {
     void *ctx;
     pthread_t th;
 };
-
-static const char *reason(int st)
-{
-    switch (st) {
-    case 400:
-        return "Bad Request";
-    case 408:
-        return "Request Timeout";
-    case 411:
-        return "Length Required";
-    case 413:
-        return "Payload Too Large";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "Gateway Timeout";
-    }
-}
 
 /* Registers (or changes) fd's interest, keyed by the conn's slot and generation. */
 static void watch(struct front *f, struct conn *c, int i, int up, uint32_t want)
@@ -128,9 +107,6 @@ static void conn_free(struct front *f, int i)
 /* Our own answer; then the connection lingers (reads what the client still sends) and closes. */
 static void answer(struct conn *c, int st, const char *why)
 {
-    char body[128];
-    int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}\n", why);
-
     close_up(c);
     if (!c->ob)
         c->ob = malloc(FRONT_OUT);
@@ -139,114 +115,47 @@ static void answer(struct conn *c, int st, const char *why)
         return;
     }
     c->ob_off = 0;
-    c->ob_len = (size_t)snprintf(c->ob, FRONT_OUT,
-                                 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                                 "Content-Length: %d\r\nCache-Control: no-store\r\n"
-                                 "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n%s",
-                                 st, reason(st), n, c->is_head ? "" : body);
+    c->ob_len = fp_error(c->ob, FRONT_OUT, st, why, c->is_head);
     log_debug("front", "refused", "status=%d reason=\"%s\"", st, why);
     c->state = C_LINGER;
     c->sent = 1;
     c->deadline = clock_deadline_ms(FRONT_LINGER_MS + 4000); /* writing it included */
 }
 
-/* Where the head ends in p (just after its blank line), or 0 when it does not yet. */
-static size_t head_end(const char *p, size_t n)
+/* Parses the head (c->in, head_len bytes) into c and builds c->req's head. 0, or the status
+ * to answer. */
+static int parse_head(struct front *f, struct conn *c, int *expect)
 {
-    for (size_t i = 0; i + 1 < n; i++)
-        if (p[i] == '\n' &&
-            (p[i + 1] == '\n' || (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n')))
-            return i + (p[i + 1] == '\n' ? 2 : 3);
-    return 0;
-}
+    struct fp_req rq;
+    int st = fp_request(c->in.ptr, c->head_len, &rq, &c->req);
 
-/* Whether the header line p (len, no line end) is named name (case-insensitive); *val set. */
-static int is_hdr(const char *p, size_t len, const char *name, const char **val)
-{
-    size_t n = strlen(name);
-
-    if (len <= n || p[n] != ':' || strncasecmp(p, name, n))
-        return 0;
-    *val = p + n + 1;
-    while (*val < p + len && (**val == ' ' || **val == '\t'))
-        (*val)++;
-    return 1;
-}
-
-/* Parses the head (c->in, head_len bytes) and builds c->req's head. 0, or the status to answer. */
-static int parse_head(struct front *f, struct conn *c, int *expect, int *chunked)
-{
-    const char *p = c->in.ptr, *end = p + c->head_len, *eol = memchr(p, '\n', c->head_len);
-    const char *sp1 = memchr(p, ' ', (size_t)(eol - p)), *sp2, *v;
-    size_t line = (size_t)(eol - p) - (eol > p && eol[-1] == '\r');
-    char path[512];
-    int clen_seen = 0;
-
-    sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(p + line - sp1 - 1)) : NULL;
-    if (!sp1 || sp1 == p || !sp2 || sp2 == sp1 + 1 || p + line - sp2 != 9 ||
-        strncmp(sp2 + 1, "HTTP/1.", 7) || (sp2[8] != '0' && sp2[8] != '1'))
-        return 400;
-    for (const char *q = p; q < p + line; q++)
-        if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f)
-            return 400; /* no control byte, no non-ASCII in the request line (server.c: 400) */
-    c->keep = sp2[8] == '1';
-    c->is_head = sp1 - p == 4 && !strncmp(p, "HEAD", 4);
-    c->clen = 0;
-    buf_reset(&c->req);
-    buf_add(&c->req, p, line);
-    buf_adds(&c->req, "\r\n");
-    for (p = eol + 1; p < end; p = eol + 1) {
-        eol = memchr(p, '\n', (size_t)(end - p));
-        line = (size_t)(eol - p) - (eol > p && eol[-1] == '\r');
-        if (!line)
-            break;
-        if (*p == ' ' || *p == '\t' || !memchr(p, ':', line))
-            return 400; /* folded lines, or no name */
-        for (const char *q = p; q < p + line; q++)
-            if (((unsigned char)*q < 0x20 && *q != '\t') || *q == 0x7f)
-                return 400;
-        if (is_hdr(p, line, "Content-Length", &v)) {
-            char *e;
-            long long n = strtoll(v, &e, 10);
-            if (v == p + line || *v < '0' || *v > '9' || (e != p + line && *e != ' ') || n < 0 ||
-                (clen_seen && n != c->clen))
-                return 400;
-            c->clen = n, clen_seen = 1;
-            continue;
-        }
-        if (is_hdr(p, line, "Connection", &v)) {
-            if (memmem(v, (size_t)(p + line - v), "close", 5))
-                c->keep = 0;
-            else if (memmem(v, (size_t)(p + line - v), "eep-alive", 9))
-                c->keep = 1; /* HTTP/1.0 asking for it */
-            continue;
-        }
-        if (is_hdr(p, line, "Expect", &v)) {
-            *expect = !strncasecmp(v, "100-continue", 12);
-            continue;
-        }
-        if (is_hdr(p, line, "Transfer-Encoding", &v))
-            *chunked = 1;
-        if (is_hdr(p, line, "Keep-Alive", &v) || !strncasecmp(p, "X-Mdo-Front-", 12))
-            continue; /* for us, or only we may set it */
-        buf_add(&c->req, p, line);
-        buf_adds(&c->req, "\r\n");
-    }
-    if (*chunked)
-        return clen_seen ? 400 : 411; /* both: a smuggling attempt */
+    if (st)
+        return st;
+    c->keep = rq.keep, c->is_head = rq.is_head, c->clen = rq.clen;
+    *expect = rq.expect;
+    if (rq.chunked)
+        return rq.has_len ? 400 : 411; /* both: a smuggling attempt */
     if (c->clen > (long long)SERVER_BODY_CAP) {
-        size_t n = strcspn(sp1 + 1, "? ");
-        snprintf(path, sizeof(path), "%.*s", (int)(n < sizeof(path) ? n : sizeof(path) - 1),
-                 sp1 + 1);
-        if (c->clen > SERVER_DRAIN_MAX || !f->drains || !f->drains(f->ctx, path))
+        if (c->clen > SERVER_DRAIN_MAX || !f->drains || !f->drains(f->ctx, rq.path))
             return 413;
         c->state = C_DRAIN;
         c->drain = 1;
         buf_adds(&c->req, "Content-Length: 0\r\n" FRONT_DROPPED ": 1\r\n");
-    } else if (clen_seen) {
+    } else if (rq.has_len) {
         buf_addf(&c->req, "Content-Length: %lld\r\n", c->clen);
     }
     return buf_adds(&c->req, "Connection: close\r\n\r\n") ? 503 : 0;
+}
+
+/* civetweb's answer head, once it is whole in ob: how the client's connection goes on. */
+static void answer_head(struct conn *c)
+{
+    int r = fp_answer(c->ob, &c->ob_len, FRONT_OUT, c->keep, c->is_head, &c->resp_left);
+
+    if (!r)
+        return;
+    c->resp_head = 1;
+    c->resp_keep = c->keep = r == 1;
 }
 
 /* A whole request: to civetweb. */
@@ -283,10 +192,10 @@ static void take_input(struct front *f, struct conn *c, int i)
 {
     if (c->state == C_HEAD && !c->head_len) {
         size_t skip = strspn(buf_str(&c->in), "\r\n"), end;
-        int expect = 0, chunked = 0, st;
+        int expect = 0, st;
         if (skip)
             buf_consume(&c->in, skip);
-        end = head_end(buf_str(&c->in), c->in.len);
+        end = fp_head_end(buf_str(&c->in), c->in.len);
         if (!end && c->in.len > SERVER_HEADER_CAP) {
             answer(c, 431, "request headers too large");
             return;
@@ -298,7 +207,7 @@ static void take_input(struct front *f, struct conn *c, int i)
             return;
         }
         c->head_len = end;
-        if ((st = parse_head(f, c, &expect, &chunked))) {
+        if ((st = parse_head(f, c, &expect))) {
             answer(c, st,
                    st == 413   ? "body too large"
                    : st == 411 ? "chunked request bodies are not accepted: send Content-Length"
@@ -358,45 +267,6 @@ static void next_request(struct front *f, struct conn *c, int i)
     c->since = c->in.len ? clock_now_ms() : -clock_now_ms(); /* < 0: idle between requests */
     c->deadline = clock_deadline_ms(c->in.len ? FRONT_HEAD_MS : FRONT_IDLE_MS);
     take_input(f, c, i);
-}
-
-/* civetweb's answer head, whole in ob: kept as it is, or without its Connection line when the
- * client stays (the answer's length known). */
-static void answer_head(struct conn *c)
-{
-    size_t end = head_end(c->ob, c->ob_len), line;
-    char *p, *eol;
-    const char *v;
-    int st = c->ob_len > 12 ? atoi(c->ob + 9) : 0, has_len = 0;
-
-    if (!end) {
-        if (c->ob_len == FRONT_OUT) /* too long to look at: as it is, then close */
-            c->resp_head = 1, c->resp_left = -1, c->keep = 0;
-        return;
-    }
-    c->resp_head = 1;
-    c->resp_left = -1;
-    for (p = (char *)memchr(c->ob, '\n', end) + 1; p < c->ob + end; p = eol + 1) {
-        eol = memchr(p, '\n', (size_t)(c->ob + end - p));
-        line = (size_t)(eol - p) - (eol > p && eol[-1] == '\r');
-        if (is_hdr(p, line, "Content-Length", &v))
-            c->resp_left = strtoll(v, NULL, 10), has_len = 1;
-    }
-    if (c->is_head || st == 204 || st == 304 || (st >= 100 && st < 200))
-        c->resp_left = 0, has_len = 1;
-    c->resp_keep = c->keep && has_len && c->resp_left >= 0;
-    c->keep = c->resp_keep;
-    for (p = (char *)memchr(c->ob, '\n', end) + 1; c->keep && p < c->ob + end; p = eol + 1) {
-        eol = memchr(p, '\n', (size_t)(c->ob + end - p));
-        line = (size_t)(eol - p) - (eol > p && eol[-1] == '\r');
-        if (is_hdr(p, line, "Connection", &v)) { /* civetweb's "close": not for this client */
-            size_t cut = (size_t)(eol + 1 - p);
-            memmove(p, eol + 1, c->ob_len - (size_t)(eol + 1 - c->ob));
-            c->ob_len -= cut, end -= cut, eol = p - 1;
-        }
-    }
-    if (c->resp_left > 0)
-        c->resp_left -= (long long)(c->ob_len - end);
 }
 
 /* Reads what the client sent, as far as this phase wants it. 0, or -1 when c was freed. */
@@ -659,50 +529,6 @@ static int conn_cap(void)
                                                    : (int)((rl.rlim_cur - 256) / 3);
 }
 
-/* One listen address: "PORT" (every IPv4 address, as civetweb), "[V6]:PORT", "HOST:PORT". */
-static int bind_one(struct front *f, const char *p, size_t len)
-{
-    char spec[300], *host = NULL, *port = spec, *rb;
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    int fd, one = 1, v6 = 0;
-
-    if (len >= sizeof(spec) || f->nl == NLISTEN)
-        return -1;
-    memcpy(spec, p, len);
-    spec[len] = '\0';
-    if (spec[0] == '[' && (rb = strchr(spec, ']')) && rb[1] == ':')
-        *rb = '\0', host = spec + 1, port = rb + 2, v6 = 1;
-    else if ((rb = strrchr(spec, ':')))
-        *rb = '\0', host = spec, port = rb + 1;
-    if (!*port || strspn(port, "0123456789") != strlen(port) || strlen(port) > 5 ||
-        strtol(port, NULL, 10) > 65535)
-        return -1;
-    if (host && (!*host || !strcmp(host, "*")))
-        host = NULL;
-    hints.ai_family = v6 ? AF_INET6 : AF_INET;
-    if (getaddrinfo(host, port, &hints, &ai)) {
-        hints.ai_family = AF_UNSPEC;
-        if (v6 || getaddrinfo(host, port, &hints, &ai))
-            return -1;
-    }
-    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd >= 0) {
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (ai->ai_family == AF_INET6) /* "[::]:P" is IPv6 only, as civetweb has it */
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    }
-    if (fd >= 0 && (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 4096))) {
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(ai);
-    if (fd < 0)
-        return -1;
-    f->lfd[f->nl++] = fd;
-    return 0;
-}
-
 int front_start(struct front **out, const char *listen, int upstream, front_drains_fn drains,
                 void *ctx, struct mdo_err *err)
 {
@@ -722,7 +548,10 @@ int front_start(struct front **out, const char *listen, int upstream, front_drai
     ok = f->slot && p && *p;
     while (ok && *p) {
         size_t len = strcspn(p, ",");
-        ok = !bind_one(f, p, len);
+        int fd = f->nl < NLISTEN ? fp_listen(p, len) : -1;
+        ok = fd >= 0;
+        if (ok)
+            f->lfd[f->nl++] = fd;
         p += len + (p[len] == ',');
     }
     if (ok && !getsockname(f->lfd[0], (struct sockaddr *)&a, &alen))

@@ -1,14 +1,17 @@
 /* server.c - civetweb behind the front (front.c): routes to handlers that fill a server_resp */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <civetweb.h>
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include "clock.h"
 #include "front.h"
 #include "http.h"
 #include "log.h"
@@ -29,6 +32,8 @@ struct server {
     struct mg_context *mg; /* on 127.0.0.1, an ephemeral port: only the front talks to it */
     struct front *front;   /* the public listener */
     int port;              /* the front's */
+    int inner;             /* civetweb's */
+    int stopped;           /* mg_stop has returned (atomic): poke() ends */
     pthread_mutex_t lock;  /* routes: added by the caller, read by the front's thread */
     struct route *routes;  /* owned; freed by server_stop */
     const char *token;     /* SERVER_AUTH routes want it (borrowed), or NULL */
@@ -381,6 +386,7 @@ int server_start(struct server **out, const char *listen, struct mdo_err *err)
                        listen);
     }
     s->port = front_port(s->front);
+    s->inner = ports[0].port;
     *out = s;
     return 0;
 }
@@ -428,12 +434,38 @@ int server_port(const struct server *s)
     return s->port;
 }
 
+/* civetweb's master thread polls its socket in 2 s steps (SOCKET_TIMEOUT_QUANTUM) and sees
+ * mg_stop's flag only between them: a connection every 20 ms wakes it. */
+static void *poke(void *arg)
+{
+    struct server *s = arg;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->inner)};
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    while (!__atomic_load_n(&s->stopped, __ATOMIC_ACQUIRE)) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)))
+            log_debug("server", "cannot wake civetweb", "errno=%d", errno);
+        if (fd >= 0)
+            close(fd);
+        clock_nap_ms(20, &s->stopped);
+    }
+    return NULL;
+}
+
 void server_stop(struct server *s)
 {
+    pthread_t th;
+    int poking;
+
     if (!s)
         return;
     front_stop(s->front); /* no new request reaches civetweb; then its handlers finish */
+    poking = !pthread_create(&th, NULL, poke, s);
     mg_stop(s->mg);
+    __atomic_store_n(&s->stopped, 1, __ATOMIC_RELEASE);
+    if (poking)
+        pthread_join(th, NULL);
     while (s->routes) {
         struct route *r = s->routes;
         s->routes = r->next;
