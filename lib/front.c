@@ -262,7 +262,7 @@ static void next_request(struct front *f, struct conn *c, int i)
     buf_release(&c->req);
     free(c->ob);
     c->ob = NULL;
-    c->head_len = 0, c->dropped = 0, c->clen = 0, c->drain = 0;
+    c->head_len = 0, c->dropped = 0, c->clen = 0, c->drain = 0, c->is_head = 0;
     c->state = C_HEAD;
     c->since = c->in.len ? clock_now_ms() : -clock_now_ms(); /* < 0: idle between requests */
     c->deadline = clock_deadline_ms(c->in.len ? FRONT_HEAD_MS : FRONT_IDLE_MS);

@@ -102,10 +102,7 @@ int fp_request(const char *head, size_t len, struct fp_req *rq, struct buf *fwd)
             continue;
         }
         if (is_hdr(l, line, "Connection", &val)) {
-            if (has_token(val, l + line, "close"))
-                rq->keep = 0;
-            else if (has_token(val, l + line, "keep-alive"))
-                rq->keep = 1; /* HTTP/1.0 asking for it */
+            rq->keep &= !has_token(val, l + line, "close");
             continue;
         }
         if (is_hdr(l, line, "Expect", &val)) {

@@ -7,7 +7,7 @@
 #include "buf.h"
 
 struct fp_req {
-    int keep;       /* the client keeps the connection: HTTP/1.1 without "close", 1.0 asking */
+    int keep;       /* the client keeps the connection: HTTP/1.1 without "close" (1.0: never) */
     int is_head;    /* a HEAD request: its answer has no body */
     int expect;     /* Expect: 100-continue */
     int chunked;    /* a Transfer-Encoding */
