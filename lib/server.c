@@ -360,8 +360,9 @@ int server_start(struct server **out, const char *listen, struct mdo_err *err)
      * not decoded: a name is a plain segment, "%2e%2e" or "%00" is no name (404). */
     const char *opts[] = {"listening_ports", "127.0.0.1:0", "num_threads", SERVER_THREADS,
                           "request_timeout_ms", "10000", "enable_keep_alive", "no",
-                          "connection_queue", "256", "listen_backlog", "1024", "max_request_size",
-                          "65536", "decode_url", "no",
+                          /* a graceful close (no RST that could cut its answer short) */
+                          "linger_timeout_ms", "500", "connection_queue", "256", "listen_backlog",
+                          "1024", "max_request_size", "65536", "decode_url", "no",
                           /* its answer comes in two writes: no delayed ACK between them */
                           "tcp_nodelay", "1", NULL};
     int n;
