@@ -39,7 +39,7 @@ struct server_resp {
 
 typedef void (*server_fn)(void *ctx, const struct server_req *req, struct server_resp *resp);
 
-/* listen: "ADDR:PORT" (PORT 0 = any free port: see server_port()). */
+/* listen: "ADDR:PORT" (PORT 0 = any free port: see server_port()); the forms front.h lists. */
 int server_start(struct server **s, const char *listen, struct mdo_err *err);
 /* At most max_conns client connections open (0: FRONT_CONNS); a new one sheds the idlest. */
 void server_max_conns(struct server *s, int max_conns);
@@ -64,7 +64,7 @@ void server_route_methods(struct server *s, const char *uri, const char *methods
 void server_require_token(struct server *s, const char *token);
 /* 1 when authorization is "Bearer <token>" (constant-time compare); 0 when not, or no token. */
 int server_bearer_ok(const char *authorization, const char *token);
-/* 1 when every address of listen (civetweb's listening_ports: "ADDR:PORT[,...]") is loopback
+/* 1 when every address of listen ("ADDR:PORT[,...]", as front.h takes it) is loopback
  * (127.0.0.0/8, [::1], localhost); a bare port is every interface: 0. */
 int server_listen_loopback(const char *listen);
 int server_port(const struct server *s);
