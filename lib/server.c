@@ -1,17 +1,18 @@
-/* server.c - civetweb wrapped: routes to handlers that fill a struct server_resp */
+/* server.c - civetweb behind the front (front.c): routes to handlers that fill a server_resp */
 #include <arpa/inet.h>
-#include <dirent.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <civetweb.h>
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include "clock.h"
+#include "front.h"
 #include "http.h"
 #include "log.h"
 #include "redact.h"
@@ -28,10 +29,14 @@ struct route {
 };
 
 struct server {
-    struct mg_context *mg;
-    int port;
-    struct route *routes; /* owned; freed by server_stop */
-    const char *token;    /* SERVER_AUTH routes want it (borrowed), or NULL */
+    struct mg_context *mg; /* on 127.0.0.1, an ephemeral port: only the front talks to it */
+    struct front *front;   /* the public listener */
+    int port;              /* the front's */
+    int inner;             /* civetweb's */
+    int stopped;           /* mg_stop has returned (atomic): poke() ends */
+    pthread_mutex_t lock;  /* routes: added by the caller, read by the front's thread */
+    struct route *routes;  /* owned; freed by server_stop */
+    const char *token;     /* SERVER_AUTH routes want it (borrowed), or NULL */
 };
 
 /* Whether a equals b, in time that depends on neither, not even their lengths (hashed first). */
@@ -134,16 +139,6 @@ static int path_status(const struct mg_request_info *ri)
     return 0;
 }
 
-/* The request's header bytes as they came (name: value CRLF each): SERVER_HEADER_CAP bounds */
-static size_t header_bytes(const struct mg_request_info *ri)
-{
-    size_t n = strlen(ri->request_method) + strlen(ri->request_uri ? ri->request_uri : "") + 16;
-
-    for (int i = 0; i < ri->num_headers; i++)
-        n += strlen(ri->http_headers[i].name) + strlen(ri->http_headers[i].value) + 4;
-    return n;
-}
-
 /* Valid UTF-8 with no NUL (RFC 3629: no overlongs, no surrogates, at most U+10FFFF) */
 static int utf8_ok(const unsigned char *p, size_t n)
 {
@@ -239,8 +234,6 @@ static int refuse(struct mg_connection *c, const struct route *r, const struct s
 
     if (st)
         server_error(resp, st, st == 400 ? "bad request path" : "no such resource");
-    else if (header_bytes(ri) > SERVER_HEADER_CAP)
-        server_error(resp, st = 431, "request headers too large");
     else if ((r->flags & SERVER_AUTH) && r->s->token &&
              !server_bearer_ok(req->authorization, r->s->token))
         server_error(resp, st = 401, "a bearer token is required (subscriber.token)");
@@ -253,56 +246,6 @@ static int refuse(struct mg_connection *c, const struct route *r, const struct s
     return st;
 }
 
-/* Shuts down the socket of this request's connection (found among the process's descriptors by
- * its two ends; it is this worker's, so it cannot close under us): civetweb reads on what is
- * left of a body after the handler, and has no call that stops it. */
-static void shut_connection(const struct mg_request_info *ri)
-{
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-
-    while (d && (e = readdir(d))) {
-        struct sockaddr_storage l, p;
-        socklen_t ll = sizeof(l), pl = sizeof(p);
-        char addr[INET6_ADDRSTRLEN];
-        int fd = (int)strtol(e->d_name, NULL, 10), lport, pport;
-        const void *a;
-        if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(d) ||
-            getsockname(fd, (struct sockaddr *)&l, &ll) ||
-            getpeername(fd, (struct sockaddr *)&p, &pl) || l.ss_family != p.ss_family)
-            continue;
-        if (p.ss_family == AF_INET) {
-            lport = ntohs(((struct sockaddr_in *)&l)->sin_port);
-            pport = ntohs(((struct sockaddr_in *)&p)->sin_port);
-            a = &((struct sockaddr_in *)&p)->sin_addr;
-        } else if (p.ss_family == AF_INET6) {
-            lport = ntohs(((struct sockaddr_in6 *)&l)->sin6_port);
-            pport = ntohs(((struct sockaddr_in6 *)&p)->sin6_port);
-            a = &((struct sockaddr_in6 *)&p)->sin6_addr;
-        } else {
-            continue;
-        }
-        if (lport == ri->server_port && pport == ri->remote_port &&
-            inet_ntop(p.ss_family, a, addr, sizeof(addr)) && !strcmp(addr, ri->remote_addr)) {
-            shutdown(fd, SHUT_RDWR);
-            break;
-        }
-    }
-    if (d)
-        closedir(d);
-}
-
-#define SLOW_READ 4 /* bytes: a slow body is looked at (its deadline) at least this often */
-
-/* The next read's size: doubled (up to max) after a read that took under 100 ms, else
- * SLOW_READ again. */
-static size_t next_want(size_t want, int64_t t0, size_t max)
-{
-    if (clock_now_ms() - t0 >= 100)
-        return SLOW_READ;
-    return want * 2 < max ? want * 2 : max;
-}
-
 static int dispatch(struct mg_connection *c, void *cbdata)
 {
     const struct mg_request_info *ri = mg_get_request_info(c);
@@ -311,32 +254,17 @@ static int dispatch(struct mg_connection *c, void *cbdata)
     struct server_resp resp = {200, "application/json", BUF_INIT(64u << 20)};
     struct buf body = BUF_INIT(SERVER_BODY_CAP + 1);
     int head = !strcmp(ri->request_method, "HEAD");
-    int too_large = ri->content_length > (long long)SERVER_BODY_CAP;
+    /* the front read the whole body before civetweb saw the request (or dropped it: then the
+     * head says so and Content-Length is 0), so these reads do not wait on the client */
+    int too_large =
+        ri->content_length > (long long)SERVER_BODY_CAP || mg_get_header(c, FRONT_DROPPED) != NULL;
     char chunk[2048]; /* civetweb's worker threads have a small fixed stack */
-    int n, refused, slow = 0;
-    size_t want = SLOW_READ;
-    /* civetweb times each read of a body (request_timeout_ms), not the whole, and mg_read()
-     * returns only once it has all it was asked for: a client that sends a byte a second would
-     * hold its worker for as long as it likes. So a body is read in pieces that grow while
-     * they come fast and shrink to SLOW_READ bytes when not, against a deadline. */
-    int64_t deadline = clock_deadline_ms(SERVER_BODY_MS), t0;
+    int n, refused;
 
-    while (!too_large && !slow && (t0 = clock_now_ms(), n = mg_read(c, chunk, want)) > 0) {
+    while (!too_large && (n = mg_read(c, chunk, sizeof(chunk))) > 0)
         too_large = buf_add(&body, chunk, (size_t)n) != 0;
-        slow = clock_left_ms(deadline) <= 0;
-        want = next_want(want, t0, sizeof(chunk));
-    }
-    if (too_large && (r->flags & SERVER_DRAIN_LARGE)) { /* read and drop the rest, bounded */
-        long long drained = 0;
-        deadline = clock_deadline_ms(SERVER_DRAIN_MS);
-        while (!slow && drained < SERVER_DRAIN_MAX &&
-               (t0 = clock_now_ms(), n = mg_read(c, chunk, want)) > 0) {
-            drained += n;
-            slow = clock_left_ms(deadline) <= 0;
-            want = next_want(want, t0, sizeof(chunk));
-        }
+    if (too_large)
         buf_release(&body);
-    }
     req.method = head ? "GET" : ri->request_method; /* HEAD is GET without the body */
     req.head = head;
     req.path = ri->local_uri;
@@ -345,15 +273,6 @@ static int dispatch(struct mg_connection *c, void *cbdata)
     req.body = buf_str(&body);
     req.body_len = body.len;
     req.too_large = too_large;
-    if (slow) { /* civetweb's error path closes the connection: its body is not read on */
-        log_debug("server", "request body too slow", "method=%s limit_ms=%d", ri->request_method,
-                  SERVER_BODY_MS);
-        mg_send_http_error(c, 408, "%s", "the request body came too slowly");
-        shut_connection(ri);
-        buf_release(&resp.body);
-        buf_release(&body);
-        return 408;
-    }
     refused = refuse(c, r, &req, &resp);
     if (!refused)
         r->fn(r->ctx, &req, &resp);
@@ -412,19 +331,21 @@ static void exit_thread(const struct mg_context *ctx, int type, void *ptr)
     http_thread_cleanup();
 }
 
-/* A connection is a descriptor: the workers (SERVER_THREADS) and the queue need more than the
- * usual soft limit of 1024; raised towards the hard limit (never lowered). */
-static void raise_nofile(void)
+/* The front's question for a body over SERVER_BODY_CAP: does a draining route take path?
+ * (civetweb's matching: the uri itself, or what follows it after a '/'.) */
+static int drains(void *ctx, const char *path)
 {
-    struct rlimit rl;
-    rlim_t want = 4096;
+    struct server *s = ctx;
+    int yes = 0;
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= want)
-        return;
-    rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
-    if (setrlimit(RLIMIT_NOFILE, &rl))
-        log_warn("server", "cannot raise the descriptor limit", "soft=%llu",
-                 (unsigned long long)rl.rlim_cur);
+    pthread_mutex_lock(&s->lock);
+    for (const struct route *r = s->routes; r && !yes; r = r->next) {
+        size_t n = strlen(r->uri);
+        yes = (r->flags & SERVER_DRAIN_LARGE) && !strncmp(path, r->uri, n) &&
+              (!path[n] || path[n] == '/' || (n && r->uri[n - 1] == '/'));
+    }
+    pthread_mutex_unlock(&s->lock);
+    return yes;
 }
 
 int server_start(struct server **out, const char *listen, struct mdo_err *err)
@@ -432,44 +353,48 @@ int server_start(struct server **out, const char *listen, struct mdo_err *err)
     struct server *s = calloc(1, sizeof(*s));
     struct mg_callbacks cb = {0};
     struct mg_server_port ports[4];
-    /* civetweb gives each connection a worker thread until it has been answered (or, kept
-     * alive, until it goes idle for keep_alive_timeout_ms): idle and slow clients (slowloris)
-     * each hold one. So there are many workers (a thread that waits costs its stack's touched
-     * pages, not CPU) and a client gets request_timeout_ms for its whole request head and for
-     * each read of its body: then it is closed and the worker is free again. Requests beyond
-     * the workers wait in civetweb's queue, then in the kernel's backlog. Headers up to
-     * SERVER_HEADER_CAP reach the handler (and are answered 431 over it); a request head over
-     * max_request_size is civetweb's own 413. URLs are not decoded: a name is a plain segment,
-     * "%2e%2e" or "%00" is no name (404). */
-    const char *opts[] = {"listening_ports", listen, "num_threads", SERVER_THREADS,
-                          "request_timeout_ms", "5000", "enable_keep_alive", "yes",
-                          "keep_alive_timeout_ms", "3000", "linger_timeout_ms", "500",
-                          "connection_queue", "256", "listen_backlog", "4096", "max_request_size",
-                          "65536", "decode_url", "no",
-                          /* a keep-alive client (Marathon's callbacks) otherwise waits out its
-                           * delayed ACK (40 ms) on every answer written in two pieces */
+    /* The front (front.c) owns the public socket and every client connection; civetweb gets
+     * only whole requests, on loopback, one per connection (Connection: close), and its
+     * workers (SERVER_THREADS) only run handlers: idle and slow clients never hold one. Beyond
+     * the workers, requests wait in civetweb's queue, then in the kernel's backlog. URLs are
+     * not decoded: a name is a plain segment, "%2e%2e" or "%00" is no name (404). */
+    const char *opts[] = {"listening_ports", "127.0.0.1:0", "num_threads", SERVER_THREADS,
+                          "request_timeout_ms", "10000", "enable_keep_alive", "no",
+                          /* a graceful close (no RST that could cut its answer short) */
+                          "linger_timeout_ms", "500", "connection_queue", "256", "listen_backlog",
+                          "1024", "max_request_size", "65536", "decode_url", "no",
+                          /* its answer comes in two writes: no delayed ACK between them */
                           "tcp_nodelay", "1", NULL};
     int n;
 
     *out = NULL;
     if (!s)
         return err_set(err, MDO_ENOMEM, "out of memory");
+    pthread_mutex_init(&s->lock, NULL);
     cb.log_message = log_cb;
     cb.http_error = http_error_cb;
     cb.exit_thread = exit_thread;
-    raise_nofile();
     s->mg = mg_start(&cb, s, opts);
-    if (!s->mg) {
+    n = s->mg ? mg_get_server_ports(s->mg, 4, ports) : 0;
+    if (n <= 0 || front_start(&s->front, listen, ports[0].port, drains, s, err)) {
+        if (s->mg)
+            mg_stop(s->mg);
+        pthread_mutex_destroy(&s->lock);
         free(s);
         return err_set(err, MDO_EFAIL,
                        "cannot listen on '%s' (in use, or not ADDR:PORT?): "
                        "choose another with --listen or subscriber.listen",
                        listen);
     }
-    n = mg_get_server_ports(s->mg, 4, ports);
-    s->port = n > 0 ? ports[0].port : 0;
+    s->port = front_port(s->front);
+    s->inner = ports[0].port;
     *out = s;
     return 0;
+}
+
+void server_max_conns(struct server *s, int max_conns)
+{
+    front_max_conns(s->front, max_conns);
 }
 
 void server_route(struct server *s, const char *uri, server_fn fn, void *ctx)
@@ -498,8 +423,10 @@ void server_route_methods(struct server *s, const char *uri, const char *methods
     r->fn = fn;
     r->ctx = ctx;
     r->flags = flags;
+    pthread_mutex_lock(&s->lock);
     r->next = s->routes;
     s->routes = r;
+    pthread_mutex_unlock(&s->lock);
     mg_set_request_handler(s->mg, uri, dispatch, r);
 }
 
@@ -508,15 +435,43 @@ int server_port(const struct server *s)
     return s->port;
 }
 
+/* civetweb's master thread polls its socket in 2 s steps (SOCKET_TIMEOUT_QUANTUM) and sees
+ * mg_stop's flag only between them: a connection every 20 ms wakes it. */
+static void *poke(void *arg)
+{
+    struct server *s = arg;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->inner)};
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    while (!__atomic_load_n(&s->stopped, __ATOMIC_ACQUIRE)) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)))
+            log_debug("server", "cannot wake civetweb", "errno=%d", errno);
+        if (fd >= 0)
+            close(fd);
+        clock_nap_ms(20, &s->stopped);
+    }
+    return NULL;
+}
+
 void server_stop(struct server *s)
 {
+    pthread_t th;
+    int poking;
+
     if (!s)
         return;
+    front_stop(s->front); /* no new request reaches civetweb; then its handlers finish */
+    poking = !pthread_create(&th, NULL, poke, s);
     mg_stop(s->mg);
+    __atomic_store_n(&s->stopped, 1, __ATOMIC_RELEASE);
+    if (poking)
+        pthread_join(th, NULL);
     while (s->routes) {
         struct route *r = s->routes;
         s->routes = r->next;
         free(r);
     }
+    pthread_mutex_destroy(&s->lock);
     free(s);
 }

@@ -1,7 +1,8 @@
 /* server.h - the one inbound HTTP server (the sole civetweb user).
  *
  * Handlers never see civetweb: they get a parsed request and fill a response whose body the
- * server owns and frees after sending. Handlers run on civetweb's worker threads: whatever they
+ * server owns and frees after sending. Clients talk to the front (front.h), which hands civetweb
+ * only whole requests; handlers run on civetweb's SERVER_THREADS worker threads: whatever they
  * share must be locked by its owner. A request body over SERVER_BODY_CAP is answered 413 before
  * any handler runs. A HEAD request reaches the handler as "GET" with head set; the server sends
  * the headers GET would get (Content-Length included) and no body.
@@ -15,7 +16,7 @@
 
 #define SERVER_BODY_CAP   (1u << 20)
 #define SERVER_HEADER_CAP (16u << 10) /* request line + headers over it: 431 */
-#define SERVER_THREADS    "1200"      /* civetweb workers: one per open connection (server.c) */
+#define SERVER_THREADS    "32"        /* civetweb workers: handlers running at once (server.c) */
 #define SERVER_BODY_MS    10000       /* a body not read whole within: 408, connection closed */
 #define SERVER_DRAIN_MS   60000       /* the same for a SERVER_DRAIN_LARGE route's drain */
 
@@ -38,8 +39,10 @@ struct server_resp {
 
 typedef void (*server_fn)(void *ctx, const struct server_req *req, struct server_resp *resp);
 
-/* listen: "ADDR:PORT" (PORT 0 = any free port: see server_port()). */
+/* listen: "ADDR:PORT" (PORT 0 = any free port: see server_port()); the forms front.h lists. */
 int server_start(struct server **s, const char *listen, struct mdo_err *err);
+/* At most max_conns client connections open (0: FRONT_CONNS); a new one sheds the idlest. */
+void server_max_conns(struct server *s, int max_conns);
 /* uri as civetweb matches it: "/health" exactly, "/v1/services" also matches "/v1/services/x". */
 void server_route(struct server *s, const char *uri, server_fn fn, void *ctx);
 /* SERVER_DRAIN_LARGE: a body over SERVER_BODY_CAP (up to SERVER_DRAIN_MAX) is read and dropped
@@ -61,7 +64,7 @@ void server_route_methods(struct server *s, const char *uri, const char *methods
 void server_require_token(struct server *s, const char *token);
 /* 1 when authorization is "Bearer <token>" (constant-time compare); 0 when not, or no token. */
 int server_bearer_ok(const char *authorization, const char *token);
-/* 1 when every address of listen (civetweb's listening_ports: "ADDR:PORT[,...]") is loopback
+/* 1 when every address of listen ("ADDR:PORT[,...]", as front.h takes it) is loopback
  * (127.0.0.0/8, [::1], localhost); a bare port is every interface: 0. */
 int server_listen_loopback(const char *listen);
 int server_port(const struct server *s);
