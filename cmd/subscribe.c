@@ -595,8 +595,7 @@ static void serve(struct sub *s, const char *listen, long lease_s, struct mdo_er
              stuck ? 1 : 0);
     if (stuck) /* a thread still uses the keeper, the lease or the backend: nothing is freed */
         _exit(err->code ? 1 : 0);
-    if (have_deadline) { /* joined, not left running at exit (valgrind: its stack "possibly lost")
-                          */
+    if (have_deadline) { /* joined: left running, valgrind calls its stack "possibly lost" */
         stop_done = 1;
         pthread_join(deadline, NULL);
     }
@@ -619,7 +618,7 @@ int cmd_subscribe(struct cmd_env *env, const struct cmd_args *args)
     memset(&s, 0, sizeof(s));
     /* A fixed mmap threshold: glibc's own rises to the largest block freed (the first pass's
      * 3 MB listing), after which every MB-sized read is carved from the arenas and fragments
-     * them: RSS rose 20 -> 35 MB over 1,000,000 events, 18 -> 28 MB with this (flat after the
+     * them: RSS rose 20 -> 34 MiB over 1,000,000 events, 18 -> 28 MiB with this (flat after the
      * first 100,000: test/bench/README.md, "Valgrind and RSS"). */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     pthread_mutex_init(&s.lock, NULL);

@@ -140,23 +140,23 @@ char *etcd_b64(const char *p, size_t n)
     return out;
 }
 
+static int b64_char(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
+}
+
 /* One EVP_DecodeBlock call over a string checked first: only the alphabet, a multiple of 4
  * long, and at most two '=' that end it (EVP_DecodeBlock itself would skip whitespace and count
  * padding as zero bytes, so both are settled here). No EVP context per value: a listing
  * decodes two strings per key. */
 char *etcd_unb64(const char *s, size_t *len)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    static unsigned char is_b64[256];
     size_t n = 0, pad = 0;
     unsigned char *out;
     int m;
 
-    if (!is_b64['A']) /* the same bytes from any thread: a benign first-use race */
-        for (const char *a = alphabet; *a; a++)
-            is_b64[(unsigned char)*a] = 1;
-    while (is_b64[(unsigned char)s[n]])
+    while (b64_char((unsigned char)s[n]))
         n++;
     while (s[n + pad] == '=' && pad < 3)
         pad++;
