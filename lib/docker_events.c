@@ -166,6 +166,7 @@ static void on_event(struct dk_evstate *st, const cJSON *ev)
 static int on_data(void *ctx, const char *p, size_t n)
 {
     struct dk_evstate *st = ctx;
+    size_t off = 0;
     char *nl;
 
     if (buf_add(&st->line, p, n)) {
@@ -173,16 +174,19 @@ static int on_data(void *ctx, const char *p, size_t n)
         buf_reset(&st->line);
         return 0;
     }
-    while ((nl = memchr(st->line.ptr, '\n', st->line.len))) {
-        cJSON *ev = cJSON_ParseWithLength(st->line.ptr, (size_t)(nl - st->line.ptr));
+    /* every whole line of the chunk, then what they took dropped at once (a consume per line
+     * moved the chunk's rest each time) */
+    while ((nl = memchr(st->line.ptr + off, '\n', st->line.len - off))) {
+        const char *line = st->line.ptr + off;
+        cJSON *ev = cJSON_ParseWithLength(line, (size_t)(nl - line));
         if (ev)
             on_event(st, ev);
-        else if (nl > st->line.ptr)
-            log_warn("docker", "event is not JSON, skipped", "len=%zu",
-                     (size_t)(nl - st->line.ptr));
+        else if (nl > line)
+            log_warn("docker", "event is not JSON, skipped", "len=%zu", (size_t)(nl - line));
         cJSON_Delete(ev);
-        buf_consume(&st->line, (size_t)(nl - st->line.ptr) + 1);
+        off = (size_t)(nl - st->line.ptr) + 1;
     }
+    buf_consume(&st->line, off);
     return 0;
 }
 

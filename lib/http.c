@@ -274,6 +274,45 @@ static int stream_progress(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, 
     return 0;
 }
 
+/* curl_easy_perform, but *stop is looked at every STREAM_STOP_MS: on a quiet stream curl
+ * calls the progress callback only about once a second, and a stopping daemon gives its event
+ * thread less than that. Without a multi handle it falls back to curl_easy_perform. */
+#define STREAM_STOP_MS 100
+static CURLcode perform_stoppable(struct stream *s)
+{
+    CURLM *m = curl_multi_init();
+    CURLcode rc = CURLE_OK;
+    CURLMsg *msg;
+    int running = 1, left;
+
+    if (!m || curl_multi_add_handle(m, s->h) != CURLM_OK) {
+        curl_multi_cleanup(m);
+        return curl_easy_perform(s->h);
+    }
+    while (running) {
+        if (curl_multi_perform(m, &running) != CURLM_OK) {
+            rc = CURLE_OUT_OF_MEMORY; /* curl's multi layer failed: no other cause to give */
+            break;
+        }
+        if (!running)
+            break;
+        if (s->stop && *s->stop) {
+            s->stopped = 1;
+            break;
+        }
+        if (curl_multi_poll(m, NULL, 0, STREAM_STOP_MS, NULL) != CURLM_OK) {
+            rc = CURLE_OUT_OF_MEMORY;
+            break;
+        }
+    }
+    while ((msg = curl_multi_info_read(m, &left)))
+        if (msg->msg == CURLMSG_DONE && msg->easy_handle == s->h)
+            rc = msg->data.result;
+    curl_multi_remove_handle(m, s->h);
+    curl_multi_cleanup(m);
+    return rc;
+}
+
 int http_stream(const struct http_conn *c, const char *method, const char *url, const char *body,
                 const char *accept, http_data_fn on_data, void *ctx, const volatile int *stop,
                 long idle_s, struct mdo_err *err)
@@ -315,7 +354,7 @@ int http_stream_open(const struct http_conn *c, const char *method, const char *
     curl_easy_setopt(s.h, CURLOPT_XFERINFOFUNCTION, stream_progress);
     curl_easy_setopt(s.h, CURLOPT_XFERINFODATA, &s);
     curl_easy_setopt(s.h, CURLOPT_TCP_KEEPALIVE, 1L);
-    rc = curl_easy_perform(s.h);
+    rc = perform_stoppable(&s);
     curl_slist_free_all(hdr);
     if (!s.status)
         curl_easy_getinfo(s.h, CURLINFO_RESPONSE_CODE, &s.status);

@@ -256,6 +256,18 @@ static long rss_kb(pid_t pid)
     return kb;
 }
 
+static double loadavg(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = -1;
+        fclose(f);
+    }
+    return l;
+}
+
 /* a counter from the subscriber's /metrics, or -1 */
 static double metric(const char *name)
 {
@@ -354,6 +366,13 @@ static int cmd_stream(const char *kind, unsigned tasks, size_t pairs, long rate,
     etcd_ops(&er0, &ew0);
     t0 = now_us();
     send_end = t0 + secs * 1000000LL;
+    /* BENCH_PROGRESS=N: a line on stderr every N events sent, so a long run (the 1,000,000 under
+     * memcheck) says how it goes: handled = 2 x the inspects made since the first event (each
+     * handled restart costs one), the rate over the last step, the subscriber's RSS */
+    long every = getenv("BENCH_PROGRESS") ? atol(getenv("BENCH_PROGRESS")) : 0;
+    size_t next_at = every > 0 ? (size_t)every / 2 : (size_t)-1;
+    long long t_step = t0;
+    unsigned long r_step = reads0;
     /* as fast as it reads: chunks of 64 restarts; paced: every millisecond what is due */
     while (sent < pairs && now_us() < send_end) {
         size_t due = pairs;
@@ -382,6 +401,18 @@ static int cmd_stream(const char *kind, unsigned tasks, size_t pairs, long rate,
         if (fake_send(&b, send_end)) {
             sent = from; /* not (all) written: not counted */
             break;
+        }
+        if (sent >= next_at) {
+            long long tn = now_us();
+            unsigned long r = F.reads;
+            fprintf(stderr,
+                    "progress: sent=%zu handled=%lu s=%.0f rate=%.0f/s rss=%ldKB load=%.2f\n",
+                    2 * sent, 2 * (r - reads0), (tn - t0) / 1e6,
+                    2.0 * (double)(r - r_step) / ((double)(tn - t_step) / 1e6), rss_kb(sub_pid),
+                    loadavg());
+            t_step = tn;
+            r_step = r;
+            next_at += (size_t)every / 2;
         }
     }
     /* the end: the sentinel task dies. A removal needs no scheduler read and the stream is
