@@ -585,7 +585,8 @@ static void serve(struct sub *s, const char *listen, long lease_s, struct mdo_er
         *err = s->open_err;
     s->srv = srv;
     srv = NULL;
-    /* civetweb's mg_stop takes about 1 s by itself (its master thread polls in 1 s steps) */
+    /* the front and civetweb stop in ~20 ms (server_stop wakes civetweb's 2 s poll); a handler
+     * still running (a slow peer) is what the bound is for */
     if (bounded(stop_http, s, 1500, "http")) {
         stuck = 1; /* a handler still runs: it may use the callbacks, which must stay */
     } else if (bounded(stop_callbacks, s, 600, "callbacks")) {
