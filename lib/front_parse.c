@@ -86,17 +86,22 @@ int fp_request(const char *head, size_t len, struct fp_req *rq, struct buf *fwd)
     while (p < end && (line = next_line(p, end, &v))) {
         const char *l = p, *val;
         p = v;
-        if (*l == ' ' || *l == '\t' || !memchr(l, ':', line))
-            return 400; /* a folded line, or no name */
+        if (*l == ' ' || *l == '\t' || !memchr(l, ':', line) ||
+            strcspn(l, ": \t") != (size_t)((const char *)memchr(l, ':', line) - l))
+            return 400; /* a folded line, no name, or blanks before its colon (RFC 9112 5.1:
+                         * "Content-Length : 5" would pass here unread and be civetweb's) */
         for (const char *q = l; q < l + line; q++)
             if (((unsigned char)*q < 0x20 && *q != '\t') || *q == 0x7f)
                 return 400;
         if (is_hdr(l, line, "Content-Length", &val)) {
             char *e;
-            long long cl = strtoll(val, &e, 10);
+            long long cl;
+            if (val == l + line || *val < '0' || *val > '9') /* strtoll would skip line ends */
+                return 400;
+            cl = strtoll(val, &e, 10);
             while (e < l + line && (*e == ' ' || *e == '\t'))
                 e++;
-            if (*val < '0' || *val > '9' || e != l + line || (rq->has_len && cl != rq->clen))
+            if (e != l + line || (rq->has_len && cl != rq->clen))
                 return 400;
             rq->clen = cl, rq->has_len = 1;
             continue;
@@ -134,15 +139,22 @@ int fp_answer(char *ob, size_t *len, size_t cap, int keep, int is_head, long lon
     size_t end = fp_head_end(ob, *len), n;
     char *p = NULL, *next = NULL;
     const char *v;
-    long st = *len > 12 ? strtol(ob + 9, NULL, 10) : 0;
+    long st;
     int has_len = 0;
 
     *left = -1;
     if (!end)
         return *len < cap ? 0 : 2; /* too long to look at: as it is, then close */
+    st = 0;                        /* "HTTP/1.1 200": three digits (strtol would skip line ends) */
+    for (size_t i = 9; i < 12 && end > 12 && ob[i] >= '0' && ob[i] <= '9'; i++)
+        st = st * 10 + (ob[i] - '0');
     while ((p = each_line(ob, end, p, &n, &next)))
-        if (is_hdr(p, n, "Content-Length", &v))
-            *left = strtoll(v, NULL, 10), has_len = 1;
+        if (is_hdr(p, n, "Content-Length", &v)) {
+            char *e = (char *)v;
+            long long cl = *v >= '0' && *v <= '9' ? strtoll(v, &e, 10) : -1;
+            has_len = e != v && (*e == '\r' || *e == '\n');
+            *left = has_len ? cl : -1; /* a length that is no number: up to the close */
+        }
     if (is_head || st == 204 || st == 304 || (st >= 100 && st < 200))
         *left = 0, has_len = 1;
     keep = keep && has_len && *left >= 0;
@@ -153,7 +165,9 @@ int fp_answer(char *ob, size_t *len, size_t cap, int keep, int is_head, long lon
             *len -= cut, end -= cut, next = p;
         }
     }
-    if (*left > 0)
+    if (*left >= 0 && *left < (long long)(*len - end)) /* more than it said: ends with it */
+        *left = 0, keep = 0;
+    else if (*left > 0)
         *left -= (long long)(*len - end);
     return keep ? 1 : 2;
 }
