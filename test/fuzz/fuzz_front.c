@@ -79,8 +79,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ob = malloc(cap ? cap : 1);
     if (!ob)
         return 0;
-    if (size)
-        memcpy(ob, data, size);
     for (int keep = 0; keep < 2; keep++) {
         len = size;
         memcpy(ob, data, size);

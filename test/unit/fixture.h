@@ -5,9 +5,11 @@
 #define MDO_FIXTURE_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static char fixture_dir[] = "/tmp/mdo-test-XXXXXX";
@@ -83,6 +85,37 @@ static inline const char *fixture_captured(void)
     fixture_cap_fd = fixture_cap_saved = -1;
     fixture_got[n > 0 ? n : 0] = '\0';
     return fixture_got;
+}
+
+/* A fake peer: fixture_serve(lfd, conn) accepts on the listening socket lfd from a detached
+ * thread and runs conn((void *)(long)fd) on a detached thread per connection (conn closes fd).
+ * One per test program; the program stops (exit 2) when the thread cannot start. */
+static void *(*fixture_conn)(void *);
+static int fixture_lfd = -1;
+
+static inline void *fixture_accept_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int fd = accept(fixture_lfd, NULL, NULL);
+        pthread_t t;
+        if (fd < 0)
+            return NULL;
+        if (pthread_create(&t, NULL, fixture_conn, (void *)(long)fd))
+            close(fd);
+        else
+            pthread_detach(t);
+    }
+}
+
+static inline void fixture_serve(int lfd, void *(*conn)(void *))
+{
+    pthread_t t;
+
+    fixture_lfd = lfd, fixture_conn = conn;
+    if (pthread_create(&t, NULL, fixture_accept_main, NULL))
+        fixture_fail("a thread for the fake peer", "");
+    pthread_detach(t);
 }
 
 #endif

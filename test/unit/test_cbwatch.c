@@ -14,6 +14,7 @@
 #include "check.h"
 #include "clock.h"
 #include "etcd_fixture.c"
+#include "fixture.h"
 #include "log.h"
 #include "registry.h"
 
@@ -58,34 +59,18 @@ static void *target_conn(void *arg)
     return NULL;
 }
 
-static void *target_main(void *arg)
-{
-    (void)arg;
-    for (;;) {
-        int fd = accept(lfd, NULL, NULL);
-        pthread_t t;
-        if (fd < 0)
-            return NULL;
-        if (pthread_create(&t, NULL, target_conn, (void *)(long)fd))
-            close(fd);
-        else
-            pthread_detach(t);
-    }
-}
-
 static void target_start(void)
 {
     struct sockaddr_in a = {0};
     socklen_t al = sizeof(a);
-    pthread_t t;
 
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     lfd = socket(AF_INET, SOCK_STREAM, 0);
     if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) || listen(lfd, 16) ||
-        getsockname(lfd, (struct sockaddr *)&a, &al) || pthread_create(&t, NULL, target_main, NULL))
+        getsockname(lfd, (struct sockaddr *)&a, &al))
         exit(2);
-    pthread_detach(t);
+    fixture_serve(lfd, target_conn);
     port = ntohs(a.sin_port);
 }
 

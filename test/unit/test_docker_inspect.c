@@ -86,33 +86,16 @@ static void *conn_main(void *arg)
     return NULL;
 }
 
-static void *accept_main(void *arg)
-{
-    (void)arg;
-    for (;;) {
-        int fd = accept(lfd, NULL, NULL);
-        pthread_t t;
-        if (fd < 0)
-            return NULL;
-        if (pthread_create(&t, NULL, conn_main, (void *)(long)fd))
-            close(fd);
-        else
-            pthread_detach(t);
-    }
-}
-
 static void engine_start(const char *path)
 {
     struct sockaddr_un a = {0};
-    pthread_t t;
 
     a.sun_family = AF_UNIX;
     snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
     lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) || listen(lfd, 64) ||
-        pthread_create(&t, NULL, accept_main, NULL))
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) || listen(lfd, 64))
         fixture_fail("fake engine on", path);
-    pthread_detach(t);
+    fixture_serve(lfd, conn_main);
 }
 
 /* The listing: c000.. with every 10th "gone" (removed since the listing). */
