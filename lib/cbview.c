@@ -29,15 +29,13 @@ void cbview_in_free(struct cbview_in *in)
 static int parse_event(const struct watch_event *ev, size_t plen, struct cbview_item *it)
 {
     struct mdo_err err = MDO_ERR_INIT;
-    const char *rest = ev->key + plen, *slash = strchr(rest, '/'), *c;
+    const char *rest = ev->key + plen, *c;
+    size_t ls;
 
     memset(it, 0, sizeof(*it));
-    if (!slash || strncmp(slash, "/instances/", 11))
+    if (reg_key_split(rest, &ls, &c) || strchr(c, '/'))
         return 1;
-    c = slash + 11;
-    if (!*c || strchr(c, '/'))
-        return 1;
-    it->service = strndup(rest, (size_t)(slash - rest));
+    it->service = strndup(rest, ls);
     it->container = strdup(c);
     if (!it->service || !it->container || !name_ok(it->service)) {
         int ret = it->service && it->container ? 1 : -MDO_ENOMEM;

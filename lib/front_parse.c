@@ -84,10 +84,11 @@ int fp_request(const char *head, size_t len, struct fp_req *rq, struct buf *fwd)
     buf_add(fwd, head, line);
     buf_adds(fwd, "\r\n");
     while (p < end && (line = next_line(p, end, &v))) {
-        const char *l = p, *val;
+        const char *l = p, *val, *colon;
         p = v;
-        if (*l == ' ' || *l == '\t' || !memchr(l, ':', line) ||
-            strcspn(l, ": \t") != (size_t)((const char *)memchr(l, ':', line) - l))
+        colon = memchr(l, ':', line);
+        if (*l == ' ' || *l == '\t' || !colon || memchr(l, ' ', (size_t)(colon - l)) ||
+            memchr(l, '\t', (size_t)(colon - l)))
             return 400; /* a folded line, no name, or blanks before its colon (RFC 9112 5.1:
                          * "Content-Length : 5" would pass here unread and be civetweb's) */
         for (const char *q = l; q < l + line; q++)
@@ -115,8 +116,10 @@ int fp_request(const char *head, size_t len, struct fp_req *rq, struct buf *fwd)
             continue;
         }
         rq->chunked |= is_hdr(l, line, "Transfer-Encoding", &val);
-        if (is_hdr(l, line, "Keep-Alive", &val) || !strncasecmp(l, "X-Mdo-Front-", 12))
-            continue; /* for us, or only we may set it */
+        if (is_hdr(l, line, "Keep-Alive", &val) ||
+            (line >= 12 && !strncasecmp(l, "X-Mdo-Front-", 12)))
+            continue; /* for us, or only we may set it (compared within the line: the head is
+                       * not NUL-terminated; libFuzzer's strncasecmp hook read 12 bytes past it) */
         buf_add(fwd, l, line);
         buf_adds(fwd, "\r\n");
     }

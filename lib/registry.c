@@ -53,6 +53,17 @@ int reg_key(struct buf *b, const char *prefix, const struct reg_record *r)
     return ret ? ret : buf_adds(b, r->container);
 }
 
+int reg_key_split(const char *rest, size_t *service_len, const char **container)
+{
+    const char *slash = strchr(rest, '/');
+
+    if (!slash || slash == rest || strncmp(slash, "/instances/", 11) || !slash[11])
+        return -1;
+    *service_len = (size_t)(slash - rest);
+    *container = slash + 11;
+    return 0;
+}
+
 int reg_spec_key(struct buf *b, const char *prefix, const char *env, const char *service)
 {
     int ret = env_part(b, prefix, env);
@@ -245,13 +256,14 @@ int reg_record_cmp(const void *a, const void *b)
  * real record, so a reconcile rewrites it (the instance runs) or removes it (it does not). */
 static int record_from_key(const char *env, const char *rest, struct reg_record *r)
 {
-    const char *slash = strchr(rest, '/');
+    const char *container;
+    size_t ls;
 
     memset(r, 0, sizeof(*r));
-    if (!slash || strncmp(slash, "/instances/", 11) || !slash[11])
+    if (reg_key_split(rest, &ls, &container))
         return -1;
-    r->service = strndup(rest, (size_t)(slash - rest));
-    r->container = strdup(slash + 11);
+    r->service = strndup(rest, ls);
+    r->container = strdup(container);
     r->environment = strdup(env);
     if (!r->service || !r->container || !r->environment) {
         reg_record_release(r);
@@ -260,13 +272,14 @@ static int record_from_key(const char *env, const char *rest, struct reg_record 
     return 0;
 }
 
-/* rest is "<service>/instances/<container>" */
+/* Whether rest, "<service>/instances/<container>", is r's key. */
 static int key_matches(const char *rest, const struct reg_record *r)
 {
-    size_t ls = strlen(r->service);
+    const char *container;
+    size_t ls;
 
-    return !strncmp(rest, r->service, ls) && !strncmp(rest + ls, "/instances/", 11) &&
-           !strcmp(rest + ls + 11, r->container);
+    return !reg_key_split(rest, &ls, &container) && ls == strlen(r->service) &&
+           !strncmp(rest, r->service, ls) && !strcmp(container, r->container);
 }
 
 static int list(struct etcd *e, const char *prefix, const char *env, const char *service,
@@ -289,8 +302,9 @@ static int list(struct etcd *e, const char *prefix, const char *env, const char 
     for (size_t i = 0; !ret && i < kvs.n; i++) {
         err_clear(&perr);
         /* only .../services/<svc>/instances/<container>: other keys may share the prefix */
-        const char *rest = kvs.kv[i].key + p.len, *slash;
-        if (!service && (!(slash = strchr(rest, '/')) || strncmp(slash, "/instances/", 11)))
+        const char *rest = kvs.kv[i].key + p.len, *container;
+        size_t ls;
+        if (!service && reg_key_split(rest, &ls, &container))
             continue;
         if (reg_record_parse(kvs.kv[i].value, kvs.kv[i].len, &recs[m], &perr)) {
             log_warn("registry",

@@ -55,6 +55,10 @@ int reg_prefix_norm(const char *in, char **out);
 int reg_prefix(struct buf *b, const char *prefix, const char *env, const char *service);
 /* "<prefix>/<env>/services/<service>/instances/<container>" */
 int reg_key(struct buf *b, const char *prefix, const struct reg_record *r);
+/* The reverse, for a key past reg_prefix(service NULL): whether rest is
+ * "<service>/instances/<container>", both parts non-empty; *service_len and *container then.
+ * The names are not checked against their rules (a key from etcd may hold anything). */
+int reg_key_split(const char *rest, size_t *service_len, const char **container);
 /* "<prefix>/<env>/specs/<service>": only to delete what an older mdo stored there */
 int reg_spec_key(struct buf *b, const char *prefix, const char *env, const char *service);
 /* "<prefix>/<env>/callbacks/<service>/" (service NULL: ".../callbacks/") */

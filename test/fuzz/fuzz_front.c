@@ -36,7 +36,7 @@ static void check_forwarded(const struct buf *fwd, const char *head)
         for (size_t k = 0; k < sizeof(ours) / sizeof(*ours); k++)
             if (name == strlen(ours[k]) && !strncasecmp(p, ours[k], name))
                 abort();
-        if (!strncasecmp(p, "x-mdo-front-", 12))
+        if (n >= 12 && !strncasecmp(p, "x-mdo-front-", 12))
             abort();
     }
 }

@@ -118,6 +118,23 @@ static void test_keys(void)
     buf_release(&b);
 }
 
+/* a key read back: "<service>/instances/<container>", or not an instance's key */
+static void test_key_split(void)
+{
+    static const char *const not_keys[] = {
+        "web", "web/instances/", "/instances/c-1", "web/instance/c", "web/other/c-1", ""};
+    const char *c = NULL;
+    size_t n = 0;
+
+    CHECK_INT(reg_key_split("web/instances/prod-web-1", &n, &c), 0);
+    CHECK_INT((long)n, 3);
+    CHECK_STR(c, "prod-web-1");
+    CHECK_INT(reg_key_split("a/instances/x/y", &n, &c), 0); /* the caller judges the rest */
+    CHECK_STR(c, "x/y");
+    for (size_t i = 0; i < sizeof(not_keys) / sizeof(*not_keys); i++)
+        CHECK_INT(reg_key_split(not_keys[i], &n, &c), -1);
+}
+
 /* a name breaking names.h's rule is refused, and never reaches the key */
 static void test_keys_refused(void)
 {
@@ -289,6 +306,7 @@ int main(void)
     test_parse_bad();
     test_keys();
     test_keys_refused();
+    test_key_split();
     test_prefix_norm();
     test_diff();
     test_hold();
