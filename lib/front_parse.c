@@ -177,24 +177,31 @@ int fp_answer(char *ob, size_t *len, size_t cap, int keep, int is_head, long lon
 
 static const char *reason(int st)
 {
-    switch (st) {
-    case 400:
-        return "Bad Request";
-    case 408:
-        return "Request Timeout";
-    case 411:
-        return "Length Required";
-    case 413:
-        return "Payload Too Large";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "Gateway Timeout";
-    }
+    static const struct {
+        int st;
+        const char *text;
+    } texts[] = {{400, "Bad Request"},
+                 {401, "Unauthorized"},
+                 {403, "Forbidden"},
+                 {404, "Not Found"},
+                 {405, "Method Not Allowed"},
+                 {408, "Request Timeout"},
+                 {411, "Length Required"},
+                 {413, "Payload Too Large"},
+                 {414, "URI Too Long"},
+                 {416, "Range Not Satisfiable"},
+                 {431, "Request Header Fields Too Large"},
+                 {500, "Internal Server Error"},
+                 {501, "Not Implemented"},
+                 {502, "Bad Gateway"},
+                 {503, "Service Unavailable"},
+                 {504, "Gateway Timeout"},
+                 {505, "HTTP Version Not Supported"}};
+
+    for (size_t i = 0; i < sizeof(texts) / sizeof(*texts); i++)
+        if (texts[i].st == st)
+            return texts[i].text;
+    return st < 500 ? "Client Error" : "Server Error"; /* RFC 9110 15: the phrase is advisory */
 }
 
 size_t fp_error(char *out, size_t cap, int st, const char *why, int head)

@@ -27,7 +27,8 @@ int fp_request(const char *head, size_t len, struct fp_req *rq, struct buf *fwd)
  * close) and, when keep and its length is known, its Connection line is cut out (*len
  * shrinks): 1; 2 when the client's connection is to end with it. */
 int fp_answer(char *ob, size_t *len, size_t cap, int keep, int is_head, long long *left);
-/* The front's own answer, {"error":"why"} (no body when head), with Connection: close. */
+/* A refusal, the front's or civetweb's (server.c): {"error":"why"} (no body when head), with
+ * Connection: close; its length (cut to cap - 1). */
 size_t fp_error(char *out, size_t cap, int status, const char *why, int head);
 /* A listening, non-blocking socket for one listen address: "PORT" (every IPv4 address, as
  * civetweb had it), "ADDR:PORT", "HOST:PORT" (the first IPv4 address, else IPv6) or

@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include "clock.h"
 #include "front.h"
+#include "front_parse.h"
 #include "http.h"
 #include "log.h"
 #include "redact.h"
@@ -293,27 +294,23 @@ static int dispatch(struct mg_connection *c, void *cbdata)
 
 /* civetweb's own refusals (a request it cannot parse, a head over max_request_size, a method
  * it does not know) in mdo's JSON shape; a head too large is 431 (civetweb says 400 or 413). */
+/* civetweb's own refusals (only a local client on its loopback port meets them: the front
+ * checks requests first), written as the front writes its own. */
 static int http_error_cb(struct mg_connection *c, int status, const char *msg)
 {
-    char body[96];
-    const char *why = mg_get_response_code_text(c, status);
-    int n;
+    char out[512];
+    size_t n;
 
     if (msg && (strstr(msg, "too large") || strstr(msg, "Too Large") || strstr(msg, "too long")))
-        status = 431, why = "request headers too large";
+        status = 431;
     log_debug("server", "refused by civetweb", "status=%d detail=\"%.100s\"", status,
               msg ? msg : "");
-    n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}\n",
-                 status == 431   ? why
+    n = fp_error(out, sizeof(out), status,
+                 status == 431   ? "request headers too large"
                  : status == 408 ? "the request came too slowly"
-                                 : "bad request");
-    if (status != 431)
-        why = mg_get_response_code_text(c, status);
-    mg_printf(c,
-              "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-              "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-              "Connection: close\r\n\r\n%s",
-              status, status == 431 ? "Request Header Fields Too Large" : why, n, body);
+                                 : "bad request",
+                 0);
+    mg_write(c, out, n);
     return 0;
 }
 

@@ -1,9 +1,11 @@
 /* test_front.c - lib/front.c through a real server_start on loopback: whole requests, keep-alive,
  * 100-continue, a trickled head cut at its deadline, the caps (431, 413, 411), shedding at the
- * connection cap, a stop with connections open */
+ * connection cap, the bodies' memory budget (503), civetweb gone or closing unanswered (502),
+ * a stop with connections open */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +264,128 @@ static void test_trickle(int port)
     buf_release(&b);
 }
 
+/* req sent on a new connection to port; everything answered until it closes, into b. */
+static void ask(int port, const char *req, struct buf *b)
+{
+    int fd = dial(port);
+    char c[4096];
+    ssize_t n;
+
+    buf_reset(b);
+    if (fd >= 0 && !say(fd, req))
+        while ((n = read(fd, c, sizeof(c))) > 0)
+            buf_add(b, c, (size_t)n);
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Bodies declared by heads the front holds are reserved against FRONT_BUFFERED: one more is
+ * 503 until a holder goes. */
+static void test_budget(int port)
+{
+    enum { HOLDERS = FRONT_BUFFERED / SERVER_BODY_CAP };
+    struct buf b = BUF_INIT(0);
+    char head[160];
+    int fds[HOLDERS], fd, st = 0, sent = 0;
+    int64_t deadline;
+
+    snprintf(head, sizeof(head), "POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: %u\r\n\r\n",
+             SERVER_BODY_CAP);
+    for (int i = 0; i < HOLDERS; i++) {
+        fds[i] = dial(port);
+        sent += !say(fds[i], head);
+    }
+    CHECK_INT(sent, HOLDERS);
+    clock_nap_ms(200, NULL);
+    fd = dial(port);
+    CHECK(!say(fd, "POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nq"));
+    CHECK_INT(answer(fd, &b), 1503);
+    CHECK_STR(buf_str(&b), "{\"error\":\"too many request bodies in flight\"}\n");
+    close(fd);
+    close(fds[0]); /* its reservation is given back */
+    deadline = clock_deadline_ms(3000);
+    while (st != 200 && clock_left_ms(deadline) > 0) {
+        fd = dial(port);
+        st = !say(fd, "POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nq") ? answer(fd, &b)
+                                                                                   : 0;
+        close(fd);
+        if (st != 200)
+            clock_nap_ms(50, NULL);
+    }
+    CHECK_INT(st, 200);
+    CHECK_STR(buf_str(&b), "POST len=1 too_large=0");
+    for (int i = 1; i < HOLDERS; i++)
+        close(fds[i]);
+    buf_release(&b);
+}
+
+/* A peer on the listening socket arg that reads two requests and closes each unanswered. */
+static void *closes_unanswered(void *arg)
+{
+    int lfd = (int)(long)arg;
+    char c[4096];
+
+    for (int i = 0; i < 2; i++) {
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0)
+            break;
+        if (read(fd, c, sizeof(c)) < 0)
+            c[0] = 0;
+        close(fd);
+    }
+    return NULL;
+}
+
+/* civetweb's port closed, or a peer there that reads the request and closes: 502, said whole. */
+static void test_upstream(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t alen = sizeof(a);
+    struct mdo_err err = MDO_ERR_INIT;
+    struct buf b = BUF_INIT(0);
+    struct front *f = NULL;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), dead, peer;
+    pthread_t th;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(!bind(lfd, (struct sockaddr *)&a, sizeof(a)) &&
+          !getsockname(lfd, (struct sockaddr *)&a, &alen));
+    dead = ntohs(a.sin_port);
+    close(lfd); /* nothing listens there now */
+    CHECK_INT(front_start(&f, "127.0.0.1:0", dead, NULL, NULL, &err), 0);
+    if (f) {
+        ask(front_port(f), "GET /e HTTP/1.1\r\nHost: x\r\n\r\n", &b);
+        CHECK_HAS(buf_str(&b), "HTTP/1.1 502 Bad Gateway\r\n");
+        CHECK_HAS(buf_str(&b), "\r\nConnection: close\r\n");
+        CHECK_HAS(buf_str(&b), "{\"error\":\"the server is not answering\"}\n");
+        front_stop(f);
+    }
+
+    lfd = socket(AF_INET, SOCK_STREAM, 0);
+    a.sin_port = 0, alen = sizeof(a);
+    CHECK(!bind(lfd, (struct sockaddr *)&a, sizeof(a)) && !listen(lfd, 8) &&
+          !getsockname(lfd, (struct sockaddr *)&a, &alen));
+    peer = !pthread_create(&th, NULL, closes_unanswered, (void *)(long)lfd);
+    CHECK(peer);
+    f = NULL;
+    CHECK_INT(front_start(&f, "127.0.0.1:0", ntohs(a.sin_port), NULL, NULL, &err), 0);
+    if (f) {
+        ask(front_port(f), "GET /e HTTP/1.1\r\nHost: x\r\n\r\n", &b);
+        CHECK_HAS(buf_str(&b), "HTTP/1.1 502 Bad Gateway\r\n");
+        CHECK_HAS(buf_str(&b), "{\"error\":\"the server closed without answering\"}\n");
+        /* HEAD: the same head, no body */
+        ask(front_port(f), "HEAD /e HTTP/1.1\r\nHost: x\r\n\r\n", &b);
+        CHECK_HAS(buf_str(&b), "HTTP/1.1 502 Bad Gateway\r\n");
+        CHECK(b.len >= 4 && !strcmp(b.ptr + b.len - 4, "\r\n\r\n"));
+        front_stop(f);
+    }
+    shutdown(lfd, SHUT_RDWR); /* wakes the peer's accept if a request did not come */
+    if (peer)
+        pthread_join(th, NULL);
+    close(lfd);
+    buf_release(&b);
+}
+
 /* At the cap, a new connection sheds the one idle longest; the others stay. */
 static void test_cap(struct server *srv, int port)
 {
@@ -304,7 +428,9 @@ int main(void)
     test_requests(port, &calls);
     test_refusals(port, &calls);
     test_cap(srv, port);
+    test_budget(port);
     test_trickle(port);
+    test_upstream();
 
     /* the stop with 50 connections open (idle, mid-head, mid-body) returns quickly */
     for (int i = 0; i < 50; i++) {
