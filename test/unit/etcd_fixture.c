@@ -1,30 +1,14 @@
 /* etcd_fixture.c - start and stop a throwaway etcd for a unit test, and a keeper over it (see
  * etcd_fixture.h) */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "etcd_fixture.h"
-
-static int fixture_free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-    if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
-        !getsockname(fd, (struct sockaddr *)&a, &len))
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
+#include "fixture.h"
 
 static int fixture_run(char *const argv[])
 {
@@ -47,7 +31,7 @@ int etcd_fixture_start(struct etcd_fixture *f)
 
     memset(f, 0, sizeof(*f));
     snprintf(f->dir, sizeof(f->dir), "/tmp/mdo-unit-etcd.XXXXXX");
-    if (cport < 0 || pport < 0 || cport == pport || !mkdtemp(f->dir)) {
+    if (cport == pport || !mkdtemp(f->dir)) {
         fprintf(stderr, "etcd_fixture: no free port or temp dir\n");
         return -1;
     }

@@ -1,10 +1,13 @@
-/* fixture.h - the unit tests' temporary files, and stderr captured for a test to read. Fixture
+/* fixture.h - the unit tests' temporary files, stderr captured for a test to read, loopback
+ * sockets and fake peers. Fixture
  * I/O is not what a test checks: when it fails, the test program stops (exit 2) instead of
  * counting a check. Header only (static inline): the CMake glob links just the test's own file. */
 #ifndef MDO_FIXTURE_H
 #define MDO_FIXTURE_H
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +88,30 @@ static inline const char *fixture_captured(void)
     fixture_cap_fd = fixture_cap_saved = -1;
     fixture_got[n > 0 ? n : 0] = '\0';
     return fixture_got;
+}
+
+/* A TCP socket bound to 127.0.0.1 on a port the kernel picks (*port), listening with backlog
+ * (0: only bound). */
+static inline int fixture_loopback(int backlog, int *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || (backlog && listen(fd, backlog)) ||
+        getsockname(fd, (struct sockaddr *)&a, &len))
+        fixture_fail("a loopback socket", "127.0.0.1:0");
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* A loopback port nobody listens on right now (the kernel's pick, released). */
+static inline int fixture_free_port(void)
+{
+    int port;
+
+    close(fixture_loopback(0, &port));
+    return port;
 }
 
 /* A fake peer: fixture_serve(lfd, conn) accepts on the listening socket lfd from a detached

@@ -1,8 +1,6 @@
 /* test_cbwatch.c - the callbacks dispatcher fed by its watch, on a real etcd and a local target:
  * the promotion's baseline is not delivered, an added and a removed instance are, a health flip
  * is not, a promotion after a demotion takes a fresh baseline, and the stop is bounded */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,17 +59,8 @@ static void *target_conn(void *arg)
 
 static void target_start(void)
 {
-    struct sockaddr_in a = {0};
-    socklen_t al = sizeof(a);
-
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    lfd = socket(AF_INET, SOCK_STREAM, 0);
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) || listen(lfd, 16) ||
-        getsockname(lfd, (struct sockaddr *)&a, &al))
-        exit(2);
+    lfd = fixture_loopback(16, &port);
     fixture_serve(lfd, target_conn);
-    port = ntohs(a.sin_port);
 }
 
 /* Waits up to ms for delivery number k (1-based); its body, or NULL. */

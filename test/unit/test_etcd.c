@@ -1,21 +1,18 @@
 /* test_etcd.c - the etcd client: base64, prefix ranges, endpoint parsing, and put/get/txn/delete/
- * lease against a real etcd the test starts on free loopback ports in a temp dir */
+ * lease against a real etcd of its own (etcd_fixture.c) */
 #include <fcntl.h>
-#include <ftw.h>
-#include <signal.h>
 #include <pthread.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include "check.h"
 #include "clock.h"
 #include "etcd.h"
+#include "etcd_fixture.c"
+#include "fixture.h"
 
 extern char **environ;
 
@@ -172,96 +169,6 @@ static void test_endpoints(void)
     CHECK_INT(open1(&e, " , ", &err), -MDO_ECONFIG);
 }
 
-/* A port nobody listens on right now (the kernel's pick, released). */
-static unsigned free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    unsigned port = 0;
-
-    if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
-        !getsockname(fd, (struct sockaddr *)&a, &len))
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-struct etcd_server {
-    pid_t pid;
-    char dir[64];
-    char url[64];
-};
-
-/* Starts etcd as test/integration/lib.sh does; 0 once it answers, -1 when it is not installed or
- * does not come up in 20 s. */
-static int server_start(struct etcd_server *s)
-{
-    char data[128], log[128], client[64], peer[64], cluster[80];
-    unsigned cport = free_port(), pport = free_port();
-    char *argv[] = {(char *)"etcd", (char *)"--name",
-                    (char *)"t",    (char *)"--data-dir",
-                    data,           (char *)"--listen-client-urls",
-                    client,         (char *)"--advertise-client-urls",
-                    client,         (char *)"--listen-peer-urls",
-                    peer,           (char *)"--initial-advertise-peer-urls",
-                    peer,           (char *)"--initial-cluster",
-                    cluster,        NULL};
-    posix_spawn_file_actions_t fa;
-    struct mdo_err err = MDO_ERR_INIT;
-    struct etcd e;
-    int ret;
-
-    s->pid = 0;
-    snprintf(s->dir, sizeof(s->dir), "/tmp/mdo-test-etcd.XXXXXX");
-    if (!cport || !pport || cport == pport || !mkdtemp(s->dir))
-        return -1;
-    snprintf(data, sizeof(data), "%s/data", s->dir);
-    snprintf(log, sizeof(log), "%s/etcd.log", s->dir);
-    snprintf(client, sizeof(client), "http://127.0.0.1:%u", cport);
-    snprintf(peer, sizeof(peer), "http://127.0.0.1:%u", pport);
-    snprintf(cluster, sizeof(cluster), "t=%s", peer);
-    snprintf(s->url, sizeof(s->url), "%s", client);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    ret = posix_spawnp(&s->pid, "etcd", &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (ret) {
-        s->pid = 0;
-        return -1;
-    }
-    if (open1(&e, s->url, &err))
-        return -1;
-    ret = -1;
-    for (int64_t end = clock_deadline_ms(20000); ret && clock_left_ms(end);) {
-        struct etcd_kvs kvs = ETCD_KVS_INIT;
-        ret = etcd_get(&e, "/ready", &kvs, &err);
-        etcd_kvs_release(&kvs);
-        if (ret)
-            clock_nap_ms(100, NULL);
-    }
-    etcd_close(&e);
-    return ret ? -1 : 0;
-}
-
-static void server_stop(struct etcd_server *s)
-{
-    if (s->pid > 0) {
-        kill(s->pid, SIGTERM);
-        waitpid(s->pid, NULL, 0);
-    }
-    if (s->dir[0] && strcmp(s->dir, "/tmp/mdo-test-etcd.XXXXXX"))
-        nftw(s->dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-}
-
 static void test_client(struct etcd *e)
 {
     struct mdo_err err = MDO_ERR_INIT;
@@ -376,7 +283,7 @@ static void test_unreachable(const char *live)
     struct etcd e;
     char dead[64], both[160];
 
-    snprintf(dead, sizeof(dead), "http://u:s3cret@127.0.0.1:%u", free_port());
+    snprintf(dead, sizeof(dead), "http://u:s3cret@127.0.0.1:%d", fixture_free_port());
     CHECK_INT(open1(&e, dead, &err), 0);
     CHECK_INT(etcd_get(&e, "/t/a", &kvs, &err), -MDO_ENET);
     CHECK_INT(err.origin, MDO_SRC_ETCD);
@@ -461,23 +368,14 @@ static void *slow_get(void *arg)
  * are not held up), and the call then fails over to the live endpoint. */
 static void test_auth_unlocked(const char *live)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), locked = -1;
     struct mdo_err err = MDO_ERR_INIT;
     struct slow_get g = {NULL, -1};
     char both[160];
     struct etcd e;
     pthread_t t;
+    int port, fd = fixture_loopback(8, &port), locked = -1;
 
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 8) ||
-        getsockname(fd, (struct sockaddr *)&a, &len)) {
-        CHECK_SKIP("no listening socket: auth-outside-the-lock test not run");
-        if (fd >= 0)
-            close(fd);
-        return;
-    }
-    snprintf(both, sizeof(both), "http://127.0.0.1:%u,%s", ntohs(a.sin_port), live);
+    snprintf(both, sizeof(both), "http://127.0.0.1:%d,%s", port, live);
     CHECK_INT(open_as(&e, both, "u", "upw", &err), 0);
     e.timeout_ms = 1500;
     g.e = &e;
@@ -508,7 +406,7 @@ static void test_auth(const char *live)
     struct etcd e, early;
     char both[160];
 
-    snprintf(both, sizeof(both), "http://127.0.0.1:%u,%s", free_port(), live);
+    snprintf(both, sizeof(both), "http://127.0.0.1:%d,%s", fixture_free_port(), live);
     /* a client with credentials while auth is still off (ops/etcd-auth enables it last) */
     CHECK_INT(open_as(&early, live, "u", "upw", &err), 0);
     CHECK_INT(etcd_put(&early, "/t/auth/a", "1", 0, &err), 0);
@@ -568,14 +466,14 @@ static void test_auth(const char *live)
 
 int main(void)
 {
-    struct etcd_server srv = {0};
+    struct etcd_fixture srv;
     struct mdo_err err = MDO_ERR_INIT;
     struct etcd e;
 
     test_b64();
     test_prefix_end();
     test_endpoints();
-    if (server_start(&srv)) {
+    if (etcd_fixture_start(&srv)) {
         CHECK_SKIP("etcd did not start (is etcd-server installed?): client tests not run");
         test_unreachable(NULL);
     } else {
@@ -584,8 +482,8 @@ int main(void)
         etcd_close(&e);
         test_unreachable(srv.url);
         test_auth(srv.url);
+        etcd_fixture_stop(&srv);
     }
-    server_stop(&srv);
     http_thread_cleanup();
     return check_done("test_etcd");
 }

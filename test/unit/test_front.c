@@ -13,6 +13,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 #include "check.h"
+#include "fixture.h"
 #include "clock.h"
 #include "front.h"
 #include "server.h"
@@ -339,20 +340,13 @@ static void *closes_unanswered(void *arg)
 /* civetweb's port closed, or a peer there that reads the request and closes: 502, said whole. */
 static void test_upstream(void)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t alen = sizeof(a);
     struct mdo_err err = MDO_ERR_INIT;
     struct buf b = BUF_INIT(0);
     struct front *f = NULL;
-    int lfd = socket(AF_INET, SOCK_STREAM, 0), dead, peer;
+    int lfd, port, peer;
     pthread_t th;
 
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK(!bind(lfd, (struct sockaddr *)&a, sizeof(a)) &&
-          !getsockname(lfd, (struct sockaddr *)&a, &alen));
-    dead = ntohs(a.sin_port);
-    close(lfd); /* nothing listens there now */
-    CHECK_INT(front_start(&f, "127.0.0.1:0", dead, NULL, NULL, &err), 0);
+    CHECK_INT(front_start(&f, "127.0.0.1:0", fixture_free_port(), NULL, NULL, &err), 0);
     if (f) {
         ask(front_port(f), "GET /e HTTP/1.1\r\nHost: x\r\n\r\n", &b);
         CHECK_HAS(buf_str(&b), "HTTP/1.1 502 Bad Gateway\r\n");
@@ -361,14 +355,11 @@ static void test_upstream(void)
         front_stop(f);
     }
 
-    lfd = socket(AF_INET, SOCK_STREAM, 0);
-    a.sin_port = 0, alen = sizeof(a);
-    CHECK(!bind(lfd, (struct sockaddr *)&a, sizeof(a)) && !listen(lfd, 8) &&
-          !getsockname(lfd, (struct sockaddr *)&a, &alen));
+    lfd = fixture_loopback(8, &port);
     peer = !pthread_create(&th, NULL, closes_unanswered, (void *)(long)lfd);
     CHECK(peer);
     f = NULL;
-    CHECK_INT(front_start(&f, "127.0.0.1:0", ntohs(a.sin_port), NULL, NULL, &err), 0);
+    CHECK_INT(front_start(&f, "127.0.0.1:0", port, NULL, NULL, &err), 0);
     if (f) {
         ask(front_port(f), "GET /e HTTP/1.1\r\nHost: x\r\n\r\n", &b);
         CHECK_HAS(buf_str(&b), "HTTP/1.1 502 Bad Gateway\r\n");

@@ -5,10 +5,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include "check.h"
+#include "fixture.h"
 #include "clock.h"
 #include "http.h"
 
@@ -82,21 +81,16 @@ static void *serve(void *arg)
 
 static void server_start(struct server *s, const char *answer, int hold_ms)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
+    int port;
 
     memset(s, 0, sizeof(*s));
     s->answer = answer;
     s->hold_ms = hold_ms;
     pthread_mutex_init(&s->lock, NULL);
-    s->fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (s->fd < 0 || bind(s->fd, (struct sockaddr *)&a, sizeof(a)) || listen(s->fd, 8) ||
-        getsockname(s->fd, (struct sockaddr *)&a, &len) ||
-        pthread_create(&s->thread, NULL, serve, s)) {
-        perror("test server");
-        exit(2); /* fixture failure: not a counted check */
-    }
-    s->port = ntohs(a.sin_port);
+    s->fd = fixture_loopback(8, &port);
+    s->port = (unsigned)port;
+    if (pthread_create(&s->thread, NULL, serve, s))
+        fixture_fail("a thread for the test server", "");
 }
 
 static void server_stop(struct server *s)

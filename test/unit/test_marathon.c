@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include "check.h"
 #include "config.h"
@@ -582,18 +580,13 @@ static void *one_serve(void *arg)
 
 static unsigned one_start(struct one *o, const char *answer)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof(a);
+    int port;
 
     o->answer = answer;
-    o->fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (o->fd < 0 || bind(o->fd, (struct sockaddr *)&a, sizeof(a)) || listen(o->fd, 1) ||
-        getsockname(o->fd, (struct sockaddr *)&a, &l) ||
-        pthread_create(&o->th, NULL, one_serve, o)) {
-        perror("fixture server");
-        exit(2);
-    }
-    return ntohs(a.sin_port);
+    o->fd = fixture_loopback(1, &port);
+    if (pthread_create(&o->th, NULL, one_serve, o))
+        fixture_fail("a thread for the fixture server", "");
+    return (unsigned)port;
 }
 
 static void one_stop(struct one *o)
