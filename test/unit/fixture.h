@@ -145,4 +145,28 @@ static inline void fixture_serve(int lfd, void *(*conn)(void *))
     pthread_detach(t);
 }
 
+/* Reads fd into req (cap bytes; *len already there, kept NUL-terminated) until it holds a whole
+ * request: the head and its Content-Length body. That request's length; 0 when fd ends first
+ * or it does not fit. What follows it (a pipelined request) stays in req past it. */
+static inline size_t fixture_request(int fd, char *req, size_t cap, size_t *len)
+{
+    for (req[*len] = '\0';;) {
+        char *end = strstr(req, "\r\n\r\n"), *cl;
+        ssize_t r;
+        if (end) {
+            size_t head = (size_t)(end + 4 - req), body;
+            end[2] = '\0'; /* the head's headers only */
+            cl = strcasestr(req, "\ncontent-length:");
+            end[2] = '\r';
+            body = cl ? (size_t)strtoul(cl + 16, NULL, 10) : 0;
+            if (*len >= head + body)
+                return head + body;
+        }
+        if (*len + 1 >= cap || (r = read(fd, req + *len, cap - 1 - *len)) <= 0)
+            return 0;
+        *len += (size_t)r;
+        req[*len] = '\0';
+    }
+}
+
 #endif

@@ -45,19 +45,12 @@ static void *conn_main(void *arg)
 {
     int fd = (int)(long)arg;
     char req[4096];
-    size_t len = 0;
+    size_t len = 0, n;
 
-    for (;;) {
-        ssize_t r = read(fd, req + len, sizeof(req) - 1 - len);
-        char *end, id[64], body[1024];
+    while ((n = fixture_request(fd, req, sizeof(req), &len))) {
+        char id[64], body[1024];
         int k = -1;
         struct timespec ts = {0, 2000000}; /* 2 ms an answer: room for others in flight */
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-        req[len] = '\0';
-        if (!(end = strstr(req, "\r\n\r\n")))
-            continue;
         pthread_mutex_lock(&flock_);
         requests++;
         if (++inflight > max_inflight)
@@ -79,8 +72,8 @@ static void *conn_main(void *arg)
         pthread_mutex_lock(&flock_);
         inflight--;
         pthread_mutex_unlock(&flock_);
-        len -= (size_t)(end + 4 - req);
-        memmove(req, end + 4, len);
+        len -= n;
+        memmove(req, req + n, len);
     }
     close(fd);
     return NULL;
