@@ -87,9 +87,8 @@ int fp_request(const char *head, size_t len, struct fp_req *rq, struct buf *fwd)
         const char *l = p, *val, *colon;
         p = v;
         colon = memchr(l, ':', line);
-        if (*l == ' ' || *l == '\t' || !colon || memchr(l, ' ', (size_t)(colon - l)) ||
-            memchr(l, '\t', (size_t)(colon - l)))
-            return 400; /* a folded line, no name, or blanks before its colon (RFC 9112 5.1:
+        if (!colon || memchr(l, ' ', (size_t)(colon - l)) || memchr(l, '\t', (size_t)(colon - l)))
+            return 400; /* no colon, or blanks before it, a folded line's too (RFC 9112 5.1:
                          * "Content-Length : 5" would pass here unread and be civetweb's) */
         for (const char *q = l; q < l + line; q++)
             if (((unsigned char)*q < 0x20 && *q != '\t') || *q == 0x7f)

@@ -87,6 +87,17 @@ static int answer(int fd, struct buf *b)
     return answer_to(fd, b, 0);
 }
 
+/* req on a connection of its own: its answer's status as answer() gives it (body in b), -1 when
+ * req could not be sent. */
+static int exchange(int port, const char *req, struct buf *b)
+{
+    int fd = dial(port), st = fd >= 0 && !say(fd, req) ? answer(fd, b) : -1;
+
+    if (fd >= 0)
+        close(fd);
+    return st;
+}
+
 /* 1 when the peer closed fd within ms (what it sent before is read and dropped), else 0. */
 static int closed_within(int fd, int ms)
 {
@@ -163,6 +174,20 @@ static void test_requests(int port, int *calls)
 
 static void test_refusals(int port, int *calls)
 {
+    static const struct {
+        const char *req;
+        int st; /* as answer() gives it: all are closed */
+    } refused[] = {
+        /* chunked bodies: 411; with a Content-Length too: 400 (smuggling) */
+        {"POST /e HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n", 1411},
+        {"POST /e HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n", 1400},
+        {"POST /e HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 1400},
+        /* blanks before a colon (a Content-Length the front would not see, civetweb would) */
+        {"POST /e HTTP/1.1\r\nContent-Length : 5\r\n\r\n", 1400},
+        {"POST /e HTTP/1.1\r\nTransfer-Encoding\t: chunked\r\n\r\n", 1400},
+        /* not HTTP */
+        {"\x16\x03\x01\x02\x01\r\n\r\n", 1400},
+    };
     struct buf b = BUF_INIT(0), big = BUF_INIT(0);
     int fd, before = *calls;
     char head[160];
@@ -172,20 +197,14 @@ static void test_refusals(int port, int *calls)
     while (big.len < SERVER_HEADER_CAP + 100)
         buf_addc(&big, 'a');
     buf_adds(&big, "\r\n\r\n");
-    fd = dial(port);
-    CHECK(write(fd, big.ptr, big.len) == (ssize_t)big.len);
-    CHECK_INT(answer(fd, &b), 1431);
+    CHECK_INT(exchange(port, big.ptr, &b), 1431);
     CHECK_STR(buf_str(&b), "{\"error\":\"request headers too large\"}\n");
-    close(fd);
     /* a body over SERVER_BODY_CAP: 413 at once, without waiting for it (nor a 100) */
     snprintf(head, sizeof(head),
              "POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %u\r\n\r\n",
              SERVER_BODY_CAP + 1);
-    fd = dial(port);
-    CHECK(!say(fd, head));
-    CHECK_INT(answer(fd, &b), 1413);
+    CHECK_INT(exchange(port, head, &b), 1413);
     CHECK_STR(buf_str(&b), "{\"error\":\"body too large\"}\n");
-    close(fd);
     /* ... unless the route drains: read and dropped, the handler told (100-continue first) */
     snprintf(head, sizeof(head),
              "POST /d HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %u\r\n\r\n",
@@ -200,32 +219,8 @@ static void test_refusals(int port, int *calls)
     CHECK_INT(answer(fd, &b), 200);
     CHECK_STR(buf_str(&b), "POST len=0 too_large=1");
     close(fd);
-    /* chunked bodies: 411; with a Content-Length too: 400; not HTTP: 400 */
-    fd = dial(port);
-    CHECK(!say(fd, "POST /e HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n"));
-    CHECK_INT(answer(fd, &b), 1411);
-    close(fd);
-    fd = dial(port);
-    CHECK(!say(fd, "POST /e HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n"));
-    CHECK_INT(answer(fd, &b), 1400);
-    close(fd);
-    fd = dial(port);
-    CHECK(!say(fd, "POST /e HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"));
-    CHECK_INT(answer(fd, &b), 1400);
-    close(fd);
-    /* blanks before a colon (a Content-Length the front would not see, civetweb would): 400 */
-    fd = dial(port);
-    CHECK(!say(fd, "POST /e HTTP/1.1\r\nContent-Length : 5\r\n\r\n"));
-    CHECK_INT(answer(fd, &b), 1400);
-    close(fd);
-    fd = dial(port);
-    CHECK(!say(fd, "POST /e HTTP/1.1\r\nTransfer-Encoding\t: chunked\r\n\r\n"));
-    CHECK_INT(answer(fd, &b), 1400);
-    close(fd);
-    fd = dial(port);
-    CHECK(!say(fd, "\x16\x03\x01\x02\x01\r\n\r\n"));
-    CHECK_INT(answer(fd, &b), 1400);
-    close(fd);
+    for (size_t i = 0; i < sizeof(refused) / sizeof(*refused); i++)
+        CHECK_INT(exchange(port, refused[i].req, &b), refused[i].st);
     CHECK_INT(*calls, before + 1); /* only the drained one reached a handler */
     buf_release(&b);
     buf_release(&big);
@@ -287,7 +282,7 @@ static void test_budget(int port)
     enum { HOLDERS = FRONT_BUFFERED / SERVER_BODY_CAP };
     struct buf b = BUF_INIT(0);
     char head[160];
-    int fds[HOLDERS], fd, st = 0, sent = 0;
+    int fds[HOLDERS], st = 0, sent = 0;
     int64_t deadline;
 
     snprintf(head, sizeof(head), "POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: %u\r\n\r\n",
@@ -298,18 +293,13 @@ static void test_budget(int port)
     }
     CHECK_INT(sent, HOLDERS);
     clock_nap_ms(200, NULL);
-    fd = dial(port);
-    CHECK(!say(fd, "POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nq"));
-    CHECK_INT(answer(fd, &b), 1503);
+    CHECK_INT(exchange(port, "POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nq", &b),
+              1503);
     CHECK_STR(buf_str(&b), "{\"error\":\"too many request bodies in flight\"}\n");
-    close(fd);
     close(fds[0]); /* its reservation is given back */
     deadline = clock_deadline_ms(3000);
     while (st != 200 && clock_left_ms(deadline) > 0) {
-        fd = dial(port);
-        st = !say(fd, "POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nq") ? answer(fd, &b)
-                                                                                   : 0;
-        close(fd);
+        st = exchange(port, "POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nq", &b);
         if (st != 200)
             clock_nap_ms(50, NULL);
     }
@@ -381,17 +371,14 @@ static void test_upstream(void)
 static void test_cap(struct server *srv, int port)
 {
     struct buf b = BUF_INIT(0);
-    int fds[8], fd, open_after = 0;
+    int fds[8], open_after = 0;
 
     server_max_conns(srv, 8);
     for (int i = 0; i < 8; i++) {
         fds[i] = dial(port);
         clock_nap_ms(20, NULL); /* each idle since a different moment */
     }
-    fd = dial(port);
-    CHECK(!say(fd, "GET /e HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
-    CHECK_INT(answer(fd, &b), 1200);
-    close(fd);
+    CHECK_INT(exchange(port, "GET /e HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &b), 1200);
     CHECK(closed_within(fds[0], 1000));
     for (int i = 1; i < 8; i++)
         open_after += !closed_within(fds[i], i == 1 ? 300 : 0);
